@@ -1,0 +1,350 @@
+//! One error type for every provider, classified by what the caller should do next.
+
+use std::time::Duration;
+
+use crate::request::ValidationError;
+
+/// A boxed error source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Provider text longer than this is cut, so a hostile or broken response cannot make an
+/// error message arbitrarily large.
+const MAX_MESSAGE: usize = 512;
+
+/// Why a refund, void or lookup failed: each variant tells the caller what to do.
+///
+/// | variant | sent? | outcome known? | retryable? | what to do |
+/// |---|---|---|---|---|
+/// | [`InvalidRequest`](Self::InvalidRequest) | no | yes, nothing happened | no | fix the input |
+/// | [`Declined`](Self::Declined) | yes | yes, not refunded | when the provider says so | show the reason; maybe retry later |
+/// | [`AuthenticationRejected`](Self::AuthenticationRejected) | yes | yes, not refunded | no | fix the credentials |
+/// | [`RateLimited`](Self::RateLimited) | yes | yes, not refunded | yes, after a pause | retry later |
+/// | [`Unreachable`](Self::Unreachable) | no | yes, nothing happened | yes | retry |
+/// | [`OutcomeUnknown`](Self::OutcomeUnknown) | maybe | **no** | **never blindly** | reconcile: look the refund up by its reference |
+/// | [`Unsupported`](Self::Unsupported) | no | yes, nothing happened | no | use another operation or provider |
+/// | [`Configuration`](Self::Configuration) | no | yes, nothing happened | no | fix the configuration |
+///
+/// Errors never carry secrets: provider crates build them from response codes and messages,
+/// never from credentials or request bodies.
+///
+/// ```
+/// use refund_core::RefundError;
+///
+/// let e = RefundError::outcome_unknown("sipay", "timed out waiting for the response");
+/// assert!(!e.is_retryable());
+/// assert!(!e.is_outcome_known());
+///
+/// let e = RefundError::declined("sipay", "49", "Refund Failed");
+/// assert!(e.is_outcome_known());
+/// assert_eq!(e.to_string(), "sipay declined the request (49): Refund Failed");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefundError {
+    /// The request was invalid and was not sent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(#[from] ValidationError),
+
+    /// The provider processed the request and refused it.
+    #[error("{provider} declined the request ({code}): {message}")]
+    Declined {
+        /// The provider.
+        provider: &'static str,
+        /// The provider's error code, verbatim (unknown codes are kept as they came).
+        code: String,
+        /// The provider's message.
+        message: String,
+        /// Whether the provider says the same request may succeed later.
+        retryable: bool,
+    },
+
+    /// The provider refused the credentials or signature; nothing was processed.
+    #[error("{provider} rejected the authentication ({code}): {message}")]
+    AuthenticationRejected {
+        /// The provider.
+        provider: &'static str,
+        /// The provider's code, or the HTTP status.
+        code: String,
+        /// The provider's message.
+        message: String,
+    },
+
+    /// The provider refused the request because of its rate; nothing was processed.
+    #[error("{provider} is rate limiting requests")]
+    RateLimited {
+        /// The provider.
+        provider: &'static str,
+        /// How long the provider asked to wait, when it said.
+        retry_after: Option<Duration>,
+    },
+
+    /// The provider could not be reached, and the request provably never left
+    /// (DNS failure, connection refused, TLS handshake failure).
+    #[error("{provider} could not be reached; the request was not sent")]
+    Unreachable {
+        /// The provider.
+        provider: &'static str,
+        /// The transport error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The request may have reached the provider, but no trustworthy answer came back
+    /// (timeout, reset, 5xx, unreadable or contradictory response). The refund may or may not
+    /// have happened: never resend blindly; look it up by its reference first.
+    #[error("outcome of the {provider} request is unknown: {reason}; look it up before retrying")]
+    OutcomeUnknown {
+        /// The provider.
+        provider: &'static str,
+        /// What went wrong.
+        reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// The provider does not offer this operation.
+    #[error("{provider} does not support {operation}")]
+    Unsupported {
+        /// The provider.
+        provider: &'static str,
+        /// The operation, e.g. `void`.
+        operation: &'static str,
+    },
+
+    /// The client is misconfigured (bad base URL, missing credential); nothing was sent.
+    #[error("{provider} client configuration: {message}")]
+    Configuration {
+        /// The provider.
+        provider: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl RefundError {
+    /// A decline that should not be retried as is.
+    pub fn declined(
+        provider: &'static str,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        RefundError::Declined {
+            provider,
+            code: bounded(code.into()),
+            message: bounded(message.into()),
+            retryable: false,
+        }
+    }
+
+    /// A decline the provider marks as temporary.
+    pub fn declined_retryable(
+        provider: &'static str,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        match Self::declined(provider, code, message) {
+            RefundError::Declined {
+                provider,
+                code,
+                message,
+                ..
+            } => RefundError::Declined {
+                provider,
+                code,
+                message,
+                retryable: true,
+            },
+            other => other,
+        }
+    }
+
+    /// Rejected credentials.
+    pub fn authentication(
+        provider: &'static str,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        RefundError::AuthenticationRejected {
+            provider,
+            code: bounded(code.into()),
+            message: bounded(message.into()),
+        }
+    }
+
+    /// A failure after which the request may have been processed.
+    pub fn outcome_unknown(provider: &'static str, reason: impl Into<String>) -> Self {
+        RefundError::OutcomeUnknown {
+            provider,
+            reason: bounded(reason.into()),
+            source: None,
+        }
+    }
+
+    /// [`outcome_unknown`](Self::outcome_unknown) with the underlying error.
+    pub fn outcome_unknown_from(
+        provider: &'static str,
+        reason: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        RefundError::OutcomeUnknown {
+            provider,
+            reason: bounded(reason.into()),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An operation the provider does not offer.
+    pub fn unsupported(provider: &'static str, operation: &'static str) -> Self {
+        RefundError::Unsupported {
+            provider,
+            operation,
+        }
+    }
+
+    /// A configuration problem.
+    pub fn configuration(provider: &'static str, message: impl Into<String>) -> Self {
+        RefundError::Configuration {
+            provider,
+            message: message.into(),
+        }
+    }
+
+    /// Whether sending the same request again is safe and may succeed: the provider was
+    /// unreachable, rate limited, or declined with a temporary reason. Never true for
+    /// [`OutcomeUnknown`](Self::OutcomeUnknown).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RefundError::Unreachable { .. } | RefundError::RateLimited { .. } => true,
+            RefundError::Declined { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
+    /// Whether it is certain what happened to the money. Only
+    /// [`OutcomeUnknown`](Self::OutcomeUnknown) answers false: the refund may have been applied.
+    pub fn is_outcome_known(&self) -> bool {
+        !matches!(self, RefundError::OutcomeUnknown { .. })
+    }
+
+    /// The provider involved, when the error came from one.
+    pub fn provider(&self) -> Option<&'static str> {
+        match self {
+            RefundError::InvalidRequest(_) => None,
+            RefundError::Declined { provider, .. }
+            | RefundError::AuthenticationRejected { provider, .. }
+            | RefundError::RateLimited { provider, .. }
+            | RefundError::Unreachable { provider, .. }
+            | RefundError::OutcomeUnknown { provider, .. }
+            | RefundError::Unsupported { provider, .. }
+            | RefundError::Configuration { provider, .. } => Some(provider),
+        }
+    }
+
+    /// The provider's error code for declines and authentication errors.
+    pub fn provider_code(&self) -> Option<&str> {
+        match self {
+            RefundError::Declined { code, .. }
+            | RefundError::AuthenticationRejected { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::MoneyError> for RefundError {
+    fn from(e: crate::MoneyError) -> Self {
+        RefundError::InvalidRequest(e.into())
+    }
+}
+
+fn bounded(mut s: String) -> String {
+    if s.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MoneyError;
+
+    fn io() -> BoxError {
+        Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+    }
+
+    #[test]
+    fn classes_answer_retryable_and_outcome_known() {
+        let cases: Vec<(RefundError, bool, bool)> = vec![
+            (ValidationError::ZeroAmount.into(), false, true),
+            (RefundError::declined("p", "49", "no"), false, true),
+            (
+                RefundError::declined_retryable("p", "10246", "bank"),
+                true,
+                true,
+            ),
+            (RefundError::authentication("p", "30", "bad"), false, true),
+            (
+                RefundError::RateLimited {
+                    provider: "p",
+                    retry_after: None,
+                },
+                true,
+                true,
+            ),
+            (
+                RefundError::Unreachable {
+                    provider: "p",
+                    source: io(),
+                },
+                true,
+                true,
+            ),
+            (RefundError::outcome_unknown("p", "timeout"), false, false),
+            (
+                RefundError::outcome_unknown_from("p", "reset", io()),
+                false,
+                false,
+            ),
+            (RefundError::unsupported("p", "void"), false, true),
+            (RefundError::configuration("p", "bad url"), false, true),
+        ];
+        for (e, retryable, known) in cases {
+            assert_eq!(e.is_retryable(), retryable, "{e}");
+            assert_eq!(e.is_outcome_known(), known, "{e}");
+        }
+    }
+
+    #[test]
+    fn provider_and_code_are_exposed() {
+        let e = RefundError::declined("sipay", "49", "Refund Failed");
+        assert_eq!(e.provider(), Some("sipay"));
+        assert_eq!(e.provider_code(), Some("49"));
+        let v: RefundError = MoneyError::Overflow.into();
+        assert_eq!(v.provider(), None);
+        assert_eq!(v.provider_code(), None);
+    }
+
+    #[test]
+    fn long_provider_text_is_bounded() {
+        let e = RefundError::declined("p", "1", "é".repeat(1000));
+        let RefundError::Declined { message, .. } = &e else {
+            unreachable!()
+        };
+        assert!(message.len() <= MAX_MESSAGE + '…'.len_utf8());
+    }
+
+    #[test]
+    fn outcome_unknown_tells_the_caller_to_look_it_up() {
+        let e = RefundError::outcome_unknown("iyzico", "connection reset");
+        assert!(e.to_string().contains("look it up before retrying"));
+        assert!(std::error::Error::source(&e).is_none());
+        let e = RefundError::outcome_unknown_from("iyzico", "reset", io());
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}

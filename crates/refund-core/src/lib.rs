@@ -1,0 +1,59 @@
+//! The provider-neutral core of the `refunds` workspace: the [`RefundProvider`] trait every
+//! provider crate implements, exact money ([`Money`] on `rust_decimal`), validated requests,
+//! receipts, one error taxonomy ([`RefundError`]), a [`ProviderRegistry`] and a [`Retrying`]
+//! wrapper that retries only what is safe.
+//!
+//! Applications depend on this crate plus one provider crate (`refund-sipay`,
+//! `refund-iyzico`, or a third party's) and hold providers as `Arc<dyn RefundProvider>`.
+//!
+//! ```
+//! use refund_core::{Currency, Money, PaymentRef, RefundRequest};
+//!
+//! let request = RefundRequest::builder(
+//!     PaymentRef::payment("INV-2026-0001"),
+//!     Money::parse("10.50", Currency::Try)?,
+//! )
+//! .build()?;
+//! // provider.refund(&request).await?
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//! - `http`: [`http`], the shared reqwest plumbing for provider crates.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![warn(missing_docs)]
+
+mod amount_format;
+mod currency;
+mod error;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod json;
+mod money;
+mod provider;
+mod receipt;
+pub mod redact;
+mod reference;
+mod registry;
+mod request;
+mod retry;
+mod state;
+
+pub use amount_format::{AmountFormat, DecimalAtScale, MinorUnits};
+pub use currency::Currency;
+pub use error::{BoxError, RefundError};
+pub use money::{Money, MoneyError};
+pub use provider::{Capabilities, RefundProvider, VoidSupport};
+pub use receipt::{Operation, RefundReceipt, RefundStatus};
+pub use reference::{MerchantRef, PaymentRef, PaymentScope};
+pub use registry::ProviderRegistry;
+pub use request::{
+    RefundReason, RefundRequest, RefundRequestBuilder, ValidationError, VoidRequest,
+    VoidRequestBuilder,
+};
+pub use retry::{RetryPolicy, Retrying};
+pub use rust_decimal::Decimal;
+pub use state::{Reconciliation, RefundRecord, RefundState};
+
+/// Re-exported so provider crates and their users name the same trait macro version.
+pub use async_trait::async_trait;

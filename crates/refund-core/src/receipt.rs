@@ -1,0 +1,136 @@
+//! What a provider returns when a refund or void went through.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::Money;
+use crate::redact::redact_json;
+use crate::reference::{MerchantRef, PaymentRef};
+
+/// Whether the money is on its way back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RefundStatus {
+    /// The provider completed the refund.
+    Completed,
+    /// The provider accepted the refund and will complete it later (SiPay's code 101).
+    Pending,
+}
+
+/// Which operation a receipt is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Operation {
+    /// A full or partial refund.
+    Refund,
+    /// A void (cancel) of a whole payment.
+    Void,
+}
+
+/// Proof that a provider accepted a refund or void, with everything support needs.
+///
+/// Provider crates build it with [`RefundReceipt::new`] and the `with_*` methods; the raw
+/// provider response is kept (with secret-looking fields redacted) for support tickets.
+///
+/// ```
+/// use refund_core::{Currency, MerchantRef, Money, Operation, PaymentRef, RefundReceipt, RefundStatus};
+///
+/// let receipt = RefundReceipt::new(
+///     "sipay",
+///     Operation::Refund,
+///     PaymentRef::payment("INV-1"),
+///     MerchantRef::new("r-1")?,
+///     Money::parse("10.50", Currency::Try)?,
+///     RefundStatus::Completed,
+/// )
+/// .with_provider_reference("order_no", "VP17695816358637973")
+/// .with_raw(serde_json::json!({"status_code": 100, "token": "eyJ..."}));
+///
+/// assert_eq!(receipt.provider_references["order_no"], "VP17695816358637973");
+/// assert_eq!(receipt.raw.as_ref().unwrap()["token"], "[REDACTED]");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RefundReceipt {
+    /// The provider's name, as [`RefundProvider::name`](crate::RefundProvider::name).
+    pub provider: String,
+    /// Refund or void.
+    pub operation: Operation,
+    /// Completed or pending.
+    pub status: RefundStatus,
+    /// The payment refunded.
+    pub payment: PaymentRef,
+    /// The merchant's reference for this refund.
+    pub reference: MerchantRef,
+    /// The amount the provider says it refunded (checked against the request by the provider
+    /// crate: a mismatch is an error, never a receipt).
+    pub amount: Money,
+    /// The provider's own identifiers for the refund (order numbers, auth codes, host
+    /// references), by the provider's field names.
+    pub provider_references: BTreeMap<String, String>,
+    /// True when the receipt was recovered by looking the refund up after an outcome-unknown
+    /// failure, rather than from the refund response itself.
+    #[serde(default)]
+    pub reconciled: bool,
+    /// The provider's response body, with secret-looking fields redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<serde_json::Value>,
+}
+
+impl RefundReceipt {
+    /// A receipt with no provider references and no raw response.
+    pub fn new(
+        provider: impl Into<String>,
+        operation: Operation,
+        payment: PaymentRef,
+        reference: MerchantRef,
+        amount: Money,
+        status: RefundStatus,
+    ) -> Self {
+        RefundReceipt {
+            provider: provider.into(),
+            operation,
+            status,
+            payment,
+            reference,
+            amount,
+            provider_references: BTreeMap::new(),
+            reconciled: false,
+            raw: None,
+        }
+    }
+
+    /// Adds one of the provider's identifiers; empty values are skipped.
+    #[must_use]
+    pub fn with_provider_reference(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        let value = value.into();
+        if !value.is_empty() {
+            self.provider_references.insert(name.into(), value);
+        }
+        self
+    }
+
+    /// Keeps the provider's response, redacting secret-looking fields
+    /// (see [`redact_json`](crate::redact::redact_json)).
+    #[must_use]
+    pub fn with_raw(mut self, mut raw: serde_json::Value) -> Self {
+        redact_json(&mut raw);
+        self.raw = Some(raw);
+        self
+    }
+
+    /// Marks the receipt as recovered by reconciliation.
+    #[must_use]
+    pub fn reconciled(mut self) -> Self {
+        self.reconciled = true;
+        self
+    }
+}

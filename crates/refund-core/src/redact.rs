@@ -1,0 +1,98 @@
+//! Keeping secrets out of what is stored, printed and logged.
+
+/// Field names whose values are replaced by `[REDACTED]` in kept provider responses.
+///
+/// Compared case-insensitively, ignoring `_` and `-`, so `app_secret`, `appSecret` and
+/// `App-Secret` all match.
+pub const SECRET_FIELDS: &[&str] = &[
+    "appsecret",
+    "merchantkey",
+    "secretkey",
+    "apikey",
+    "token",
+    "hashkey",
+    "authorization",
+    "password",
+    "signature",
+    "cardnumber",
+    "cvc",
+    "cvv",
+];
+
+/// The text that replaces a secret.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Replaces, at any depth, the value of every field named in [`SECRET_FIELDS`].
+///
+/// ```
+/// let mut v = serde_json::json!({"data": {"token": "eyJ...", "is_3d": 1}, "merchant_key": "$2y$10$x"});
+/// refund_core::redact::redact_json(&mut v);
+/// assert_eq!(v["data"]["token"], "[REDACTED]");
+/// assert_eq!(v["data"]["is_3d"], 1);
+/// assert_eq!(v["merchant_key"], "[REDACTED]");
+/// ```
+pub fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if is_secret_field(key) {
+                    *v = serde_json::Value::String(REDACTED.to_owned());
+                } else {
+                    redact_json(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+fn is_secret_field(key: &str) -> bool {
+    let folded: String = key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SECRET_FIELDS.contains(&folded.as_str())
+}
+
+/// Replaces every occurrence of each non-empty secret in `text` with `[REDACTED]`.
+///
+/// For text that came from outside and may echo what was sent (an HTML error page that
+/// quotes the request, say) before it goes into an error or a log line.
+///
+/// ```
+/// let clean = refund_core::redact::scrub("echo: secret123&x", &["secret123"]);
+/// assert_eq!(clean, "echo: [REDACTED]&x");
+/// ```
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        if out.contains(s) {
+            out = out.replace(s, REDACTED);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_fields_are_redacted_at_any_depth() {
+        let mut v = serde_json::json!({
+            "appSecret": "a", "App-Secret": "b", "list": [{"hash_key": "c"}], "price": "1.0"
+        });
+        redact_json(&mut v);
+        assert_eq!(v["appSecret"], REDACTED);
+        assert_eq!(v["App-Secret"], REDACTED);
+        assert_eq!(v["list"][0]["hash_key"], REDACTED);
+        assert_eq!(v["price"], "1.0");
+    }
+
+    #[test]
+    fn scrub_ignores_empty_secrets() {
+        assert_eq!(scrub("abc", &["", "b"]), "a[REDACTED]c");
+    }
+}

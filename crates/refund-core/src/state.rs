@@ -1,0 +1,193 @@
+//! What a provider knows about a payment's refunds: the basis for reconciliation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::Money;
+use crate::receipt::RefundStatus;
+use crate::reference::{MerchantRef, PaymentRef};
+
+/// One refund the provider has on record for a payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RefundRecord {
+    /// The merchant reference the refund was sent with, when the provider reports it.
+    pub reference: Option<String>,
+    /// The amount refunded.
+    pub amount: Money,
+    /// The provider's id for the refund, when it has one.
+    pub provider_reference: Option<String>,
+    /// Completed or pending.
+    pub status: RefundStatus,
+}
+
+impl RefundRecord {
+    /// A completed refund of `amount`, with no references.
+    pub fn new(amount: Money) -> Self {
+        RefundRecord {
+            reference: None,
+            amount,
+            provider_reference: None,
+            status: RefundStatus::Completed,
+        }
+    }
+
+    /// Sets the merchant reference the refund carried.
+    #[must_use]
+    pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
+    }
+
+    /// Sets the provider's id for the refund.
+    #[must_use]
+    pub fn with_provider_reference(mut self, id: impl Into<String>) -> Self {
+        self.provider_reference = Some(id.into());
+        self
+    }
+
+    /// Sets the status.
+    #[must_use]
+    pub fn with_status(mut self, status: RefundStatus) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+/// A payment's refund state as the provider reports it.
+///
+/// ```
+/// use refund_core::{Currency, MerchantRef, Money, PaymentRef, Reconciliation, RefundRecord, RefundState};
+///
+/// let tl = |s| Money::parse(s, Currency::Try);
+/// let state = RefundState::new(PaymentRef::payment("INV-1"), tl("25")?)
+///     .with_paid(tl("100")?)
+///     .with_record(RefundRecord::new(tl("25")?).with_reference("r-1"));
+///
+/// assert_eq!(state.remaining().unwrap().to_string(), "75.00 TRY");
+/// assert!(matches!(state.find(&MerchantRef::new("r-1")?), Reconciliation::Applied(_)));
+/// assert!(matches!(state.find(&MerchantRef::new("r-2")?), Reconciliation::NotFound));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RefundState {
+    /// The payment.
+    pub payment: PaymentRef,
+    /// What was paid, when the provider reports it.
+    pub paid: Option<Money>,
+    /// The total refunded so far.
+    pub refunded: Money,
+    /// The individual refunds, when the provider lists them.
+    pub refunds: Vec<RefundRecord>,
+}
+
+/// Whether a refund with a given reference is on record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reconciliation<'a> {
+    /// A refund with that reference is on record: it was applied.
+    Applied(&'a RefundRecord),
+    /// Every recorded refund carries a reference and none matches: not applied (so far).
+    NotFound,
+    /// Some refunds carry no reference, so the lookup cannot tell.
+    Undetermined,
+}
+
+impl RefundState {
+    /// A state with `refunded` so far and no individual records.
+    pub fn new(payment: PaymentRef, refunded: Money) -> Self {
+        RefundState {
+            payment,
+            paid: None,
+            refunded,
+            refunds: Vec::new(),
+        }
+    }
+
+    /// Sets what was paid.
+    #[must_use]
+    pub fn with_paid(mut self, paid: Money) -> Self {
+        self.paid = Some(paid);
+        self
+    }
+
+    /// Adds one refund record.
+    #[must_use]
+    pub fn with_record(mut self, record: RefundRecord) -> Self {
+        self.refunds.push(record);
+        self
+    }
+
+    /// What can still be refunded, when the paid amount is known.
+    pub fn remaining(&self) -> Option<Money> {
+        self.paid?.checked_sub(&self.refunded).ok()
+    }
+
+    /// Looks for the refund sent with `reference`.
+    ///
+    /// When the refunded total is not covered by records carrying references (the provider
+    /// reports a total without a breakdown, or a record lacks its reference), a missing match
+    /// proves nothing and the answer is [`Reconciliation::Undetermined`].
+    pub fn find(&self, reference: &MerchantRef) -> Reconciliation<'_> {
+        if let Some(r) = self
+            .refunds
+            .iter()
+            .find(|r| r.reference.as_deref() == Some(reference.as_str()))
+        {
+            return Reconciliation::Applied(r);
+        }
+        let all_referenced = self.refunds.iter().all(|r| r.reference.is_some());
+        let listed = self
+            .refunds
+            .iter()
+            .try_fold(crate::Money::zero(self.refunded.currency()), |sum, r| {
+                sum.checked_add(&r.amount)
+            });
+        match listed {
+            Ok(sum) if all_referenced && sum == self.refunded => Reconciliation::NotFound,
+            _ => Reconciliation::Undetermined,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Currency;
+
+    fn tl(s: &str) -> Money {
+        Money::parse(s, Currency::Try).unwrap()
+    }
+
+    fn r(s: &str) -> MerchantRef {
+        MerchantRef::new(s).unwrap()
+    }
+
+    #[test]
+    fn a_total_without_records_is_undetermined() {
+        let s = RefundState::new(PaymentRef::payment("I"), tl("10"));
+        assert_eq!(s.find(&r("a")), Reconciliation::Undetermined);
+    }
+
+    #[test]
+    fn nothing_refunded_means_not_found() {
+        let s = RefundState::new(PaymentRef::payment("I"), tl("0"));
+        assert_eq!(s.find(&r("a")), Reconciliation::NotFound);
+    }
+
+    #[test]
+    fn an_unreferenced_record_makes_absence_unprovable() {
+        let s = RefundState::new(PaymentRef::payment("I"), tl("15"))
+            .with_record(RefundRecord::new(tl("10")).with_reference("b"))
+            .with_record(RefundRecord::new(tl("5")));
+        assert_eq!(s.find(&r("a")), Reconciliation::Undetermined);
+        assert!(matches!(s.find(&r("b")), Reconciliation::Applied(_)));
+    }
+
+    #[test]
+    fn remaining_needs_the_paid_amount() {
+        let s = RefundState::new(PaymentRef::payment("I"), tl("15"));
+        assert_eq!(s.remaining(), None);
+        assert_eq!(s.with_paid(tl("20")).remaining(), Some(tl("5")));
+    }
+}
