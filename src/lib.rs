@@ -1,1 +1,30 @@
-//! Placeholder.
+//! `refunds`: refunds through Turkish payment providers behind one trait.
+//!
+//! This facade re-exports the workspace's crates so an application can depend on one package:
+//!
+//! | module | crate | feature |
+//! |---|---|---|
+//! | [`core`] | `refund-core`: the `RefundProvider` trait, money, errors, registry, retries | always |
+//! | `sipay` | `refund-sipay`: SiPay and its white-label platforms | `sipay` (default) |
+//! | `iyzico` | `refund-iyzico`: iyzico | `iyzico` (default) |
+//! | `testkit` | `refund-testkit`: fixtures, simulators, conformance suite | `testkit` |
+//!
+//! Libraries that implement a provider should depend on `refund-core` directly.
+//!
+//! ```
+//! use refunds::core::{Currency, Money, PaymentRef, RefundRequest};
+//!
+//! let request = RefundRequest::builder(PaymentRef::payment("INV-1"), Money::parse("10.50", Currency::Try)?)
+//!     .build()?;
+//! assert_eq!(request.amount().to_string(), "10.50 TRY");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+
+pub use refund_core as core;
+#[cfg(feature = "iyzico")]
+pub use refund_iyzico as iyzico;
+#[cfg(feature = "sipay")]
+pub use refund_sipay as sipay;
+#[cfg(feature = "testkit")]
+pub use refund_testkit as testkit;
