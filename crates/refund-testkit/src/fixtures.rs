@@ -1,0 +1,251 @@
+//! Provider responses kept as files beside the tests, one file per response.
+//!
+//! Every file lives under `crates/refund-testkit/fixtures/<provider>/` and is compiled in with
+//! `include_str!`, so a fixture is a `&'static str` that is byte-for-byte the file. Fixtures
+//! marked [`Fixture::documented`] are copied verbatim from the provider's own documentation
+//! (the seed documents); a test checks they still match it byte for byte. The others are
+//! shaped after what the SDKs and integrations show, and their [`Fixture::source`] says where
+//! the code and shape come from and what is our own guess.
+//!
+//! ```
+//! use refund_testkit::fixtures::{self, sipay};
+//!
+//! let success = sipay::REFUND_SUCCESS_EN;
+//! assert!(success.documented);
+//! assert_eq!(success.json()["status_code"], 100);
+//! assert!(fixtures::all().iter().any(|f| f.name == "refund_failed_tr"));
+//! ```
+//!
+//! With wiremock, one call mounts a fixture as the answer to a route:
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use refund_testkit::fixtures::iyzico;
+//! let server = wiremock::MockServer::start().await;
+//! iyzico::REFUND_SUCCESS.mount(&server, "POST", "/payment/refund").await;
+//! # }
+//! ```
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// One provider response: the exact body, the HTTP status it comes with, and where it is from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fixture {
+    /// File stem, e.g. `refund_success_en` (the file is `fixtures/<provider>/<name>.json`).
+    pub name: &'static str,
+    /// `"sipay"` or `"iyzico"`.
+    pub provider: &'static str,
+    /// The operation that answers with it: `token`, `refund`, `refund_v2`, `cancel`,
+    /// `check_status`, `payment_details`, or `any` (authentication failures).
+    pub operation: &'static str,
+    /// The HTTP status the provider sends it with.
+    pub status: u16,
+    /// The body, byte for byte as in the file.
+    pub body: &'static str,
+    /// `true` when the body is copied verbatim from the provider's documentation.
+    pub documented: bool,
+    /// Where the response comes from. For documented fixtures it starts with the seed
+    /// document's path (`seeds/<file>.md`).
+    pub source: &'static str,
+}
+
+impl Fixture {
+    /// The body parsed as JSON.
+    ///
+    /// Every fixture is valid JSON (a test proves it), so this never yields the fallback
+    /// `Value::Null` for the fixtures in this crate.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The fixture as a wiremock response: its HTTP status, the body bytes unchanged, and
+    /// `Content-Type: application/json`.
+    pub fn response(&self) -> ResponseTemplate {
+        ResponseTemplate::new(self.status).set_body_raw(self.body.as_bytes(), "application/json")
+    }
+
+    /// Mounts the fixture on `server` as the answer to `method` `path` (exact path match).
+    pub async fn mount(&self, server: &MockServer, http_method: &str, route: &str) {
+        Mock::given(method(http_method))
+            .and(path(route))
+            .respond_with(self.response())
+            .named(format!("fixture {}/{}", self.provider, self.name))
+            .mount(server)
+            .await;
+    }
+}
+
+macro_rules! fixtures {
+    ($provider:literal; $( $(#[$doc:meta])* $konst:ident = $file:literal, $op:literal, $status:literal, $documented:literal, $source:literal; )*) => {
+        $(
+            $(#[$doc])*
+            pub const $konst: Fixture = Fixture {
+                name: $file,
+                provider: $provider,
+                operation: $op,
+                status: $status,
+                body: include_str!(concat!("../fixtures/", $provider, "/", $file, ".json")),
+                documented: $documented,
+                source: $source,
+            };
+        )*
+        /// Every fixture of this provider.
+        pub const ALL: &[Fixture] = &[$($konst),*];
+    };
+}
+
+/// SiPay responses (`/ccpayment/api/...`).
+///
+/// Whether SiPay sends failures with HTTP 200 or 4xx is not documented; these fixtures use 200
+/// and put the outcome in `status_code`, which is what a client must read either way.
+pub mod sipay {
+    use super::Fixture;
+
+    fixtures! { "sipay";
+        /// Refund success from the English reference page, with `ref_number`.
+        REFUND_SUCCESS_EN = "refund_success_en", "refund", 200, true,
+            "seeds/sipay-refund-en.md: Refund, Response Example \"200 - Success\"";
+        /// Refund success from the Turkish "İşlem İadesi" page (empty `ref_no`, no `ref_number`).
+        REFUND_SUCCESS_TR = "refund_success_tr", "refund", 200, true,
+            "seeds/sipay-refund-tr.md: \"Başarılı Yanıt\"";
+        /// Refund failure, status_code 49 "Refund Failed", from the Turkish page.
+        REFUND_FAILED_TR = "refund_failed_tr", "refund", 200, true,
+            "seeds/sipay-refund-tr.md: \"Başarısız Yanıt\"";
+        /// Token issued.
+        TOKEN_SUCCESS = "token_success", "token", 200, false,
+            "providers/sipay.md (SiPay PHP SDK fixtures): status_code 100 with data.token, is_3d, expires_at; the token is a made-up JWT";
+        /// Token refused: status_code 30 "Invalid Credentials", `data: null`.
+        TOKEN_INVALID_CREDENTIALS = "token_invalid_credentials", "token", 200, false,
+            "providers/sipay.md (SiPay PHP SDK tests): status_code 30 Invalid Credentials, data null";
+        /// Token refused: status_code 1, validation error (missing app_id).
+        TOKEN_VALIDATION_ERROR = "token_validation_error", "token", 200, false,
+            "providers/sipay.md (SiPay PHP SDK tests): missing app_id gives status_code 1; the wording is Laravel's default, our guess";
+        /// HTTP 401 for an expired or unknown bearer token.
+        UNAUTHENTICATED = "unauthenticated", "any", 401, false,
+            "assumption (brief, providers/sipay.md): SiPay runs Laravel Passport, whose 401 body is {\"message\":\"Unauthenticated.\"}";
+        /// Refund failure 49 with the long English description of its causes.
+        REFUND_FAILED_LONG_DESCRIPTION = "refund_failed_long_description", "refund", 200, false,
+            "providers/sipay.md (docs status page): 49 covers over-refund, no sale, balance, non-refundable status, 30 s between refunds; wording ours";
+        /// Refund accepted and pending: status_code 101 "Refund request created".
+        REFUND_PENDING = "refund_pending", "refund", 200, false,
+            "providers/sipay.md (PHP SDK ResponseStatusCode): 101 refund request created (pending); shape as the seed's success";
+        /// Duplicate refund_transaction_id: status_code 104.
+        REFUND_DUPLICATE_TRANSACTION_ID = "refund_duplicate_transaction_id", "refund", 200, false,
+            "providers/sipay.md (EN reference page, PHP SDK): 104 refund_transaction_id not unique; wording ours";
+        /// Partial refund not allowed: status_code 110.
+        REFUND_PARTIAL_NOT_ALLOWED = "refund_partial_not_allowed", "refund", 200, false,
+            "providers/sipay.md (docs status page): 110 partial refund not allowed; wording ours";
+        /// No such transaction: status_code 31.
+        REFUND_TRANSACTION_NOT_FOUND = "refund_transaction_not_found", "refund", 200, false,
+            "providers/sipay.md (PHP SDK ResponseStatusCode): 31 transaction not found; wording ours";
+        /// Invalid invoice id: status_code 32.
+        REFUND_INVALID_INVOICE_ID = "refund_invalid_invoice_id", "refund", 200, false,
+            "providers/sipay.md (PHP SDK ResponseStatusCode): 32 invalid invoice id; wording ours";
+        /// Wrong app_id/app_secret on a refund: status_code 30.
+        REFUND_INVALID_CREDENTIALS = "refund_invalid_credentials", "refund", 200, false,
+            "providers/sipay.md (PHP SDK ResponseStatusCode): 30 invalid credentials; wording ours";
+        /// hash_key does not match amount/currency/invoice: status_code 68.
+        REFUND_HASH_MISMATCH = "refund_hash_mismatch", "refund", 200, false,
+            "providers/sipay.md (PHP SDK ResponseStatusCode): 68 hash mismatch (amount, currency, invoice); wording ours";
+        /// hash_key cannot be decrypted: status_code 90.
+        REFUND_INVALID_HASH = "refund_invalid_hash", "refund", 200, false,
+            "providers/sipay.md (PHP SDK ResponseStatusCode): 90 invalid hash; wording ours";
+        /// hash_key's merchant key differs from the body's: status_code 91.
+        REFUND_HASH_MERCHANT_KEY_MISMATCH = "refund_hash_merchant_key_mismatch", "refund", 200, false,
+            "providers/sipay.md (PHP SDK ResponseStatusCode): 91 hash / merchant key mismatch; wording ours";
+        /// A missing field: status_code 1.
+        REFUND_VALIDATION_ERROR = "refund_validation_error", "refund", 200, false,
+            "providers/sipay.md (PHP SDK ResponseStatusCode): 1 validation error; wording is Laravel's default, our guess";
+        /// A status code no document lists (777): clients must keep it raw.
+        REFUND_UNKNOWN_STATUS_CODE = "refund_unknown_status_code", "refund", 200, false,
+            "invented: tests that unknown codes are kept raw and not treated as success";
+        /// Check status of a payment with nothing refunded; amounts as JSON numbers.
+        CHECK_STATUS_COMPLETED = "check_status_completed", "check_status", 200, false,
+            "providers/sipay.md (PHP and Node SDKs): top-level fields; transaction_status wording is our assumption";
+        /// Check status after two partial refunds, with `refund_info`.
+        CHECK_STATUS_PARTIALLY_REFUNDED = "check_status_partially_refunded", "check_status", 200, false,
+            "brief + providers/sipay.md: total_refunded_amount, refund_info[]; the refund_info item shape is OUR ASSUMPTION";
+        /// Check status after a full refund.
+        CHECK_STATUS_REFUNDED = "check_status_refunded", "check_status", 200, false,
+            "brief + providers/sipay.md: transaction_status refund; the refund_info item shape is OUR ASSUMPTION";
+        /// Check status whose `refund_info` entries carry no refund_transaction_id and numeric amounts.
+        CHECK_STATUS_REFUND_INFO_UNTAGGED = "check_status_refund_info_untagged", "check_status", 200, false,
+            "brief: clients must accept refund_info entries without refund_transaction_id and amounts as numbers";
+        /// Check status for an unknown invoice: status_code 31.
+        CHECK_STATUS_NOT_FOUND = "check_status_not_found", "check_status", 200, false,
+            "providers/sipay.md (PHP SDK ResponseStatusCode): 31 transaction not found; wording ours";
+    }
+}
+
+/// iyzico responses.
+///
+/// The sandbox answers authentication failures with HTTP 200 and `status: failure`
+/// (providers/iyzico.md); the docs declare 400. Both are here.
+pub mod iyzico {
+    use super::Fixture;
+
+    fixtures! { "iyzico";
+        /// Item-level refund success from the documentation's "Örnek response".
+        REFUND_SUCCESS = "refund_success", "refund", 200, true,
+            "seeds/iyzico-refund-tr.md: İade, \"Örnek response\"";
+        /// Item-level refund success as newer responses come: with `refundHostReference`,
+        /// `retryable` and a response `signature`, made with secret key `secretKey` over
+        /// `10844367:0.5:TRY:123456789`.
+        REFUND_SUCCESS_SIGNED = "refund_success_signed", "refund", 200, false,
+            "providers/iyzico.md: newer responses add refundHostReference, retryable, signature (HMAC-SHA256 over paymentId:price:currency:conversationId; secret `secretKey`)";
+        /// Item-level refund success with `price` as a JSON string.
+        REFUND_SUCCESS_STRING_PRICE = "refund_success_string_price", "refund", 200, false,
+            "providers/iyzico.md: price appears both as a JSON number and as a string";
+        /// Payment-level refund (`/v2/payment/refund`) success: no paymentTransactionId;
+        /// signed with secret key `secretKey` over `25180208:15:TRY:123456789`.
+        REFUND_V2_SUCCESS = "refund_v2_success", "refund_v2", 200, false,
+            "providers/iyzico.md: v2 refund response has no paymentTransactionId; signature as for v1 (Java SDK sandbox tests)";
+        /// Cancel (void) success; cancel responses carry no signature.
+        CANCEL_SUCCESS = "cancel_success", "cancel", 200, false,
+            "providers/iyzico.md + iyzipay-node samples: cancel response fields; no signature";
+        /// Wrong signature: errorCode "1000" "Geçersiz imza", HTTP 200.
+        FAILURE_INVALID_SIGNATURE = "failure_invalid_signature", "any", 200, false,
+            "providers/iyzico.md: 1000 invalid signature (\"Geçersiz imza\"), seen with HTTP 200 on the sandbox";
+        /// Wrong signature with `errorCode` as a JSON number.
+        FAILURE_INVALID_SIGNATURE_NUMERIC_CODE = "failure_invalid_signature_numeric_code", "any", 200, false,
+            "providers/iyzico.md: errorCode appears both as a JSON number and as a string";
+        /// Wrong signature answered with HTTP 400, as the docs declare for errors.
+        FAILURE_INVALID_SIGNATURE_HTTP_400 = "failure_invalid_signature", "any", 400, false,
+            "providers/iyzico.md: the docs declare HTTP 400 for refund/cancel errors; body as the 1000 failure";
+        /// Unknown API key: errorCode "1001".
+        FAILURE_API_KEY_NOT_FOUND = "failure_api_key_not_found", "any", 200, false,
+            "providers/iyzico.md: 1001 API key not found in this environment; wording ours";
+        /// Signature missing: errorCode "1007".
+        FAILURE_SIGNATURE_MISSING = "failure_signature_missing", "any", 200, false,
+            "providers/iyzico.md: 1007 signature missing; wording ours";
+        /// Authorization header missing: errorCode "1009".
+        FAILURE_AUTHORIZATION_MISSING = "failure_authorization_missing", "any", 200, false,
+            "providers/iyzico.md: 1009 Authorization header missing; wording ours";
+        /// Invalid request: errorCode "11".
+        FAILURE_INVALID_REQUEST = "failure_invalid_request", "any", 200, false,
+            "providers/iyzico.md: 11 invalid request; wording ours";
+        /// The bank declined the refund: errorCode "10246", errorGroup REFUND_DECLINE, retryable.
+        FAILURE_REFUND_DECLINED = "failure_refund_declined", "refund", 200, false,
+            "providers/iyzico.md: 10246 REFUND_DECLINE (bank declined, marked retryable); wording ours";
+        /// Reporting lookup of a payment with two partial refunds on its first item.
+        PAYMENT_DETAILS_PARTIALLY_REFUNDED = "payment_details_partially_refunded", "payment_details", 200, false,
+            "providers/iyzico.md + public sandbox scripts: payments[].itemTransactions[].refunds[] (refundTxId, refundConversationId, refundPrice, currencyCode, refundStatus), paymentRefundStatus; refundPrice as number and string";
+        /// Reporting lookup of a cancelled payment (`cancels[]`).
+        PAYMENT_DETAILS_CANCELLED = "payment_details_cancelled", "payment_details", 200, false,
+            "providers/iyzico.md: cancels[] in the reporting lookup; cancel entry field names are our assumption";
+        /// Reporting lookup of an unknown payment (errorCode "5" and its wording are ours).
+        PAYMENT_DETAILS_NOT_FOUND = "payment_details_not_found", "payment_details", 200, false,
+            "invented: no document lists the code for an unknown paymentId";
+    }
+}
+
+/// Every fixture of every provider.
+pub fn all() -> impl Iterator<Item = &'static Fixture> {
+    sipay::ALL.iter().chain(iyzico::ALL.iter())
+}
+
+/// The fixture named `name` of `provider`, if any.
+pub fn find(provider: &str, name: &str) -> Option<&'static Fixture> {
+    all().find(|f| f.provider == provider && f.name == name)
+}
