@@ -66,14 +66,10 @@ use async_trait::async_trait;
 use refund_core::{Currency, Money, PaymentRef, RefundProvider};
 
 mod capture;
-mod harness_iyzico;
-mod harness_sipay;
 mod report;
 mod scenarios;
 
 pub use capture::{CapturedOutput, capture_tracing};
-pub use harness_iyzico::IyzicoHarness;
-pub use harness_sipay::SipayHarness;
 pub use report::{Outcome, Report, ScenarioResult};
 pub use scenarios::*;
 
