@@ -188,7 +188,10 @@ mod tests {
             vec![
                 result(Scenario::FullRefund, Outcome::Passed),
                 result(Scenario::PartialRefund, Outcome::Failed("boom".into())),
-                result(Scenario::RepeatedPartialRefunds, Outcome::Skipped("why".into())),
+                result(
+                    Scenario::RepeatedPartialRefunds,
+                    Outcome::Skipped("why".into()),
+                ),
             ],
         );
         let table = report.to_string();
@@ -196,7 +199,10 @@ mod tests {
         assert!(table.contains("passed   full_refund"), "{table}");
         assert!(table.contains("FAILED   partial_refund"), "{table}");
         assert!(table.contains("boom"), "{table}");
-        assert!(table.contains("skipped  repeated_partial_refunds"), "{table}");
+        assert!(
+            table.contains("skipped  repeated_partial_refunds"),
+            "{table}"
+        );
         assert!(!report.is_passed());
         assert_eq!(report.failures().count(), 1);
     }

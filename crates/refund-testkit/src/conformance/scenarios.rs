@@ -296,10 +296,14 @@ async fn repeated_partial_refunds_steps(p: &dyn RefundProvider, h: &dyn Harness)
     for (i, units) in [3_000, 3_000, 4_000].into_iter().enumerate() {
         let part = money(h, units)?;
         refund_ok(p, &payment, part, &format!("partial refund #{}", i + 1)).await?;
-        total = total
-            .checked_add(&part)
-            .map_err(|e| fail(e.to_string()))?;
-        ledger_is(h, &payment, total, &format!("after partial refund #{}", i + 1)).await?;
+        total = total.checked_add(&part).map_err(|e| fail(e.to_string()))?;
+        ledger_is(
+            h,
+            &payment,
+            total,
+            &format!("after partial refund #{}", i + 1),
+        )
+        .await?;
     }
     let extra = request(&payment, money(h, 1)?)?;
     let result = p.refund(&extra).await;
@@ -329,9 +333,21 @@ async fn over_refund_declined_steps(p: &dyn RefundProvider, h: &dyn Harness) -> 
     refund_ok(p, &payment, first, "refunding 20.00 of 50.00").await?;
     let result = p.refund(&request(&payment, money(h, 3_001)?)?).await;
     expect_declined(&result, "refunding 30.01 after 20.00 of a 50.00 payment")?;
-    ledger_is(h, &payment, first, "after the refused cumulative over-refund").await?;
+    ledger_is(
+        h,
+        &payment,
+        first,
+        "after the refused cumulative over-refund",
+    )
+    .await?;
     if caps.multiple_partial_refunds {
-        refund_ok(p, &payment, money(h, 3_000)?, "refunding the remaining 30.00").await?;
+        refund_ok(
+            p,
+            &payment,
+            money(h, 3_000)?,
+            "refunding the remaining 30.00",
+        )
+        .await?;
         ledger_is(h, &payment, paid, "after refunding the remainder").await?;
     }
     Ok(())
@@ -364,10 +380,7 @@ async fn unknown_payment_declined_steps(p: &dyn RefundProvider, h: &dyn Harness)
 /// Amounts that must never reach the provider: zero, negative and over-precise amounts
 /// cannot even be built, and a refund in a currency the capabilities do not list is refused
 /// by the provider as an invalid request with no request of any kind sent.
-pub async fn invalid_amounts_rejected_locally(
-    p: &dyn RefundProvider,
-    h: &dyn Harness,
-) -> Outcome {
+pub async fn invalid_amounts_rejected_locally(p: &dyn RefundProvider, h: &dyn Harness) -> Outcome {
     finish(invalid_amounts_steps(p, h).await)
 }
 
@@ -609,7 +622,13 @@ async fn capabilities_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
             "the capabilities declare one partial refund per payment, but a second answered {}",
             describe(&result)
         );
-        ledger_is(h, &payment, first, "after the refused second partial refund").await?;
+        ledger_is(
+            h,
+            &payment,
+            first,
+            "after the refused second partial refund",
+        )
+        .await?;
     }
     Ok(())
 }
@@ -700,7 +719,10 @@ async fn connect_refused_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step 
     match &result {
         Err(e @ RefundError::Unreachable { .. }) => {
             ensure!(e.is_retryable(), "Unreachable must be retryable: {e}");
-            ensure!(e.is_outcome_known(), "Unreachable must be outcome-known: {e}");
+            ensure!(
+                e.is_outcome_known(),
+                "Unreachable must be outcome-known: {e}"
+            );
             Ok(())
         }
         other => Err(fail(format!(
@@ -784,11 +806,14 @@ async fn secrets_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
     let unknown = h.unknown_payment();
     let unreachable = h.unreachable_provider();
     let over = money(h, 10_001)?;
-    let success_req = request(&payment, if p.capabilities().partial_refunds {
-        money(h, 1_000)?
-    } else {
-        paid
-    })?;
+    let success_req = request(
+        &payment,
+        if p.capabilities().partial_refunds {
+            money(h, 1_000)?
+        } else {
+            paid
+        },
+    )?;
     let decline_req = request(&payment, over)?;
     let unknown_req = request(&unknown, money(h, 1_000)?)?;
     let void_req = VoidRequest::builder(unknown.clone())
@@ -812,10 +837,7 @@ async fn secrets_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
         if let Some(u) = &unreachable {
             let r = u.refund(&unknown_req).await;
             record_result(&mut texts, "unreachable", &r);
-            texts.push((
-                "Debug of the unreachable provider".into(),
-                format!("{u:?}"),
-            ));
+            texts.push(("Debug of the unreachable provider".into(), format!("{u:?}")));
         }
         texts.push(("Debug of the provider".into(), format!("{p:?}")));
         texts.push(("Debug of the provider (pretty)".into(), format!("{p:#?}")));
@@ -843,13 +865,13 @@ async fn secrets_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
             ensure!(
                 !text.contains(secret.as_str()),
                 "secret {shown} appears in {label}: {}",
-                excerpt(text, secret)
+                excerpt(text, secret, &secrets)
             );
         }
         ensure!(
             !log.contains(secret),
             "secret {shown} appears in the tracing output: {}",
-            excerpt(&log.text, secret)
+            excerpt(&log.text, secret, &secrets)
         );
     }
     Ok(())
@@ -862,7 +884,10 @@ fn record_result(
 ) {
     match result {
         Ok(receipt) => {
-            texts.push((format!("Debug of the {label} receipt"), format!("{receipt:?}")));
+            texts.push((
+                format!("Debug of the {label} receipt"),
+                format!("{receipt:?}"),
+            ));
             texts.push((
                 format!("JSON of the {label} receipt"),
                 serde_json::to_string(receipt).unwrap_or_default(),
@@ -879,7 +904,10 @@ fn error_texts(label: &str, e: &RefundError) -> Vec<(String, String)> {
     ];
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        out.push((format!("a source of the {label} error"), format!("{s} / {s:?}")));
+        out.push((
+            format!("a source of the {label} error"),
+            format!("{s} / {s:?}"),
+        ));
         source = s.source();
     }
     out
@@ -894,8 +922,8 @@ fn mask(secret: &str) -> String {
     format!("{head}…{tail} ({} chars)", chars.len())
 }
 
-/// A little context around the first occurrence, with the secret masked.
-fn excerpt(text: &str, secret: &str) -> String {
+/// A little context around the first occurrence, with every secret masked.
+fn excerpt(text: &str, secret: &str, secrets: &[String]) -> String {
     let Some(at) = text.find(secret) else {
         return String::new();
     };
@@ -907,10 +935,11 @@ fn excerpt(text: &str, secret: &str) -> String {
     while !text.is_char_boundary(end) {
         end += 1;
     }
-    format!(
-        "“…{}…”",
-        text[start..end].replace(secret, "<SECRET>").replace('\n', " ")
-    )
+    let mut shown = text[start..end].replace(secret, "<SECRET>");
+    for other in secrets {
+        shown = shown.replace(other.as_str(), "<SECRET>");
+    }
+    format!("“…{}…”", shown.replace('\n', " "))
 }
 
 /// 100 concurrent refunds of 1.50 on one payment of 100.00: the successful receipts add up
