@@ -234,9 +234,9 @@ pub mod iyzico {
         /// Reporting lookup of a cancelled payment (`cancels[]`).
         PAYMENT_DETAILS_CANCELLED = "payment_details_cancelled", "payment_details", 200, false,
             "providers/iyzico.md: cancels[] in the reporting lookup; cancel entry field names are our assumption";
-        /// Reporting lookup of an unknown payment (errorCode "5" and its wording are ours).
+        /// Reporting lookup of an unknown payment (errorCode "9001", the simulator's, and its wording are ours).
         PAYMENT_DETAILS_NOT_FOUND = "payment_details_not_found", "payment_details", 200, false,
-            "invented: no document lists the code for an unknown paymentId";
+            "invented: no document lists the code for an unknown paymentId; 9001 is IyzicoSim::ERR_NOT_FOUND";
     }
 }
 

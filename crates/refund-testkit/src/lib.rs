@@ -1,8 +1,10 @@
 //! Test kit for the `refunds` workspace: documented provider responses as [`fixtures`],
-//! wiremock [`matchers`] that check SiPay and iyzico authentication, and stateful in-process
-//! simulators of both providers in [`sim`] with fault injection and an admin API
-//! ([`sandbox`]).
+//! wiremock [`matchers`] that check SiPay and iyzico authentication, stateful in-process
+//! simulators of both providers with fault injection in [`sim`], and both simulators started
+//! together with their admin API in [`sandbox`].
 #![warn(missing_docs)]
 
 pub mod fixtures;
 pub mod matchers;
+pub mod sandbox;
+pub mod sim;

@@ -1,0 +1,970 @@
+//! The iyzico simulator.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use hyper::{Method, Response, StatusCode};
+use refund_core::{Currency, Decimal, Money};
+use refund_iyzico::price::format_decimal;
+use refund_iyzico::signature::{
+    RequestSigner, parse_authorization, response_signature, signatures_equal,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::server::{self, Body, Req, Running, Simulator, admin_error, to_json};
+use super::sipay::{base_url, number};
+use super::{Common, Fault, RecordedRequest, datetime, fixed, lock, unix_now};
+
+/// The demo key pair of an [`IyzicoSim`] and where it listens. `Debug` redacts the keys.
+#[derive(Clone)]
+pub struct IyzicoCredentials {
+    /// The API key.
+    pub api_key: &'static str,
+    /// The secret key.
+    pub secret_key: &'static str,
+    /// The simulator's base URL (the SDKs' `uri`).
+    pub base_url: String,
+}
+
+impl fmt::Debug for IyzicoCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IyzicoCredentials")
+            .field("api_key", &"[REDACTED]")
+            .field("secret_key", &"[REDACTED]")
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+/// One refund of one item (basket line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IyzicoRefund {
+    /// iyzico's id of the refund transaction (`refundTxId` in the reporting lookup).
+    pub refund_tx_id: String,
+    /// The request's `conversationId` (`refundConversationId` in the reporting lookup).
+    pub conversation_id: Option<String>,
+    /// The amount refunded from this item.
+    pub price: Decimal,
+    /// `"item"` for `/payment/refund`, `"payment"` for `/v2/payment/refund`.
+    pub via: &'static str,
+    /// When, `YYYY-MM-DD HH:MM:SS` UTC.
+    pub created_at: String,
+}
+
+/// One item transaction (basket line) of a payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IyzicoItem {
+    /// `paymentTransactionId`.
+    pub payment_transaction_id: String,
+    /// What the buyer paid for this line.
+    pub paid_price: Decimal,
+    /// Its refunds, oldest first.
+    pub refunds: Vec<IyzicoRefund>,
+}
+
+impl IyzicoItem {
+    /// The sum of this line's refunds.
+    pub fn refunded(&self) -> Decimal {
+        self.refunds.iter().map(|r| r.price).sum()
+    }
+
+    /// What can still be refunded from this line.
+    pub fn remaining(&self) -> Decimal {
+        self.paid_price - self.refunded()
+    }
+}
+
+/// A cancel (void) of a whole payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IyzicoCancel {
+    /// iyzico's id of the cancel transaction.
+    pub cancel_tx_id: String,
+    /// The request's `conversationId`.
+    pub conversation_id: Option<String>,
+    /// The amount cancelled (the whole paid price).
+    pub price: Decimal,
+    /// When, `YYYY-MM-DD HH:MM:SS` UTC.
+    pub created_at: String,
+}
+
+/// One payment in the iyzico ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IyzicoPayment {
+    /// `paymentId`.
+    pub payment_id: String,
+    /// The currency paid in.
+    pub currency: Currency,
+    /// The basket lines.
+    pub items: Vec<IyzicoItem>,
+    /// The cancel, if the payment was voided.
+    pub cancel: Option<IyzicoCancel>,
+}
+
+impl IyzicoPayment {
+    /// The total paid (sum of the lines).
+    pub fn paid_price(&self) -> Decimal {
+        self.items.iter().map(|i| i.paid_price).sum()
+    }
+
+    /// The total refunded across all lines.
+    pub fn refunded(&self) -> Decimal {
+        self.items.iter().map(IyzicoItem::refunded).sum()
+    }
+
+    /// What can still be refunded (zero once cancelled).
+    pub fn remaining(&self) -> Decimal {
+        if self.cancel.is_some() {
+            Decimal::ZERO
+        } else {
+            self.paid_price() - self.refunded()
+        }
+    }
+
+    /// Every refund of every line.
+    pub fn refunds(&self) -> impl Iterator<Item = (&IyzicoItem, &IyzicoRefund)> {
+        self.items
+            .iter()
+            .flat_map(|item| item.refunds.iter().map(move |r| (item, r)))
+    }
+
+    /// `paymentRefundStatus` as the reporting lookup writes it: `NOT_REFUNDED`,
+    /// `PARTIALLY_REFUNDED` or `TOTALLY_REFUNDED`.
+    pub fn refund_status(&self) -> &'static str {
+        let refunded = self.refunded();
+        if refunded.is_zero() {
+            "NOT_REFUNDED"
+        } else if refunded >= self.paid_price() {
+            "TOTALLY_REFUNDED"
+        } else {
+            "PARTIALLY_REFUNDED"
+        }
+    }
+}
+
+/// A snapshot of the iyzico ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IyzicoLedger {
+    /// Payments in the order they were added.
+    pub payments: Vec<IyzicoPayment>,
+}
+
+impl IyzicoLedger {
+    /// The payment with this `paymentId`.
+    pub fn payment(&self, payment_id: &str) -> Option<&IyzicoPayment> {
+        self.payments.iter().find(|p| p.payment_id == payment_id)
+    }
+
+    /// The item with this `paymentTransactionId`.
+    pub fn item(&self, payment_transaction_id: &str) -> Option<&IyzicoItem> {
+        self.payments
+            .iter()
+            .flat_map(|p| p.items.iter())
+            .find(|i| i.payment_transaction_id == payment_transaction_id)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    payments: Vec<IyzicoPayment>,
+    by_payment: HashMap<String, usize>,
+    by_item: HashMap<String, (usize, usize)>,
+    seq: u64,
+}
+
+impl State {
+    fn next(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn add_payment(&mut self, currency: Currency, prices: &[Decimal]) -> IyzicoPayment {
+        let payment_id = format!("{}", 25_180_000 + self.next());
+        let index = self.payments.len();
+        let mut items = Vec::with_capacity(prices.len());
+        for (n, price) in prices.iter().enumerate() {
+            let id = format!("{}", 26_120_000 + self.next());
+            self.by_item.insert(id.clone(), (index, n));
+            items.push(IyzicoItem {
+                payment_transaction_id: id,
+                paid_price: *price,
+                refunds: Vec::new(),
+            });
+        }
+        let payment = IyzicoPayment {
+            payment_id: payment_id.clone(),
+            currency,
+            items,
+            cancel: None,
+        };
+        self.by_payment.insert(payment_id, index);
+        self.payments.push(payment.clone());
+        payment
+    }
+}
+
+pub(crate) struct Inner {
+    common: Common,
+    state: Mutex<State>,
+    signer: RequestSigner,
+}
+
+/// A stateful iyzico simulator on `127.0.0.1` (see the [module docs](super)).
+///
+/// Every request must carry `Authorization: IYZWSv2 …` signed as iyzico checks it
+/// (`HMAC-SHA256(secretKey, randomKey + path + raw body)`); a wrong signature is answered
+/// with HTTP 200, `status: failure`, errorCode `1000` "Geçersiz imza", an unknown API key with
+/// `1001`, a missing header with `1009`, as the sandbox does. Operations:
+///
+/// - `POST /payment/refund` (item): `price` ≤ what is left of the line's `paidPrice`;
+///   repeated partial refunds are allowed while that holds.
+/// - `POST /v2/payment/refund` (payment): `price` ≤ what is left of the whole payment; the
+///   simulator takes it from the lines in basket order (filling the first line's remainder
+///   first) and records one refund per line touched, all with the request's conversationId.
+/// - `POST /payment/cancel` (void): the whole payment, and only while nothing has been
+///   refunded (a payment with refunds must be refunded, not cancelled); a cancelled payment
+///   takes no refunds. The same-day rule is not simulated.
+/// - `GET /v2/reporting/payment/details?paymentId=…`: `payments[0].itemTransactions[].refunds[]`
+///   (`refundTxId`, `refundConversationId`, `refundPrice`, …), `cancels[]`,
+///   `paymentRefundStatus`.
+///
+/// Refund answers carry the response `signature` (HMAC over
+/// `paymentId:price:currency:conversationId`, price without trailing zeros) and echo the
+/// `conversationId` and `locale`; prices are JSON numbers. Business failures use the
+/// simulator's own error codes ([`IyzicoSim::ERR_NOT_FOUND`] …): iyzico publishes none for
+/// these cases.
+pub struct IyzicoSim {
+    inner: Arc<Inner>,
+    running: Running,
+}
+
+impl fmt::Debug for IyzicoSim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IyzicoSim")
+            .field("base_url", &self.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+const REFUND: &str = "/payment/refund";
+const REFUND_V2: &str = "/v2/payment/refund";
+const CANCEL: &str = "/payment/cancel";
+const DETAILS: &str = "/v2/reporting/payment/details";
+
+impl IyzicoSim {
+    /// The simulator's API key.
+    pub const API_KEY: &'static str = "sandbox-sim-api-key-0000000000000001";
+    /// The simulator's secret key.
+    pub const SECRET_KEY: &'static str = "sandbox-sim-secret-key-00000000000001";
+
+    /// errorCode for an unknown `paymentId` / `paymentTransactionId` (simulator's own).
+    pub const ERR_NOT_FOUND: &'static str = "9001";
+    /// errorCode for a refund above what is left to refund (simulator's own).
+    pub const ERR_OVER_REFUND: &'static str = "9002";
+    /// errorCode for a refund or cancel of a cancelled payment (simulator's own).
+    pub const ERR_CANCELLED: &'static str = "9003";
+    /// errorCode for a cancel of a payment that has refunds (simulator's own).
+    pub const ERR_CANCEL_AFTER_REFUND: &'static str = "9004";
+    /// errorCode for a currency other than the payment's (simulator's own).
+    pub const ERR_CURRENCY: &'static str = "9005";
+
+    /// Starts a simulator on `127.0.0.1` on a free port.
+    pub async fn start() -> io::Result<IyzicoSim> {
+        IyzicoSim::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts a simulator listening on `addr` (port 0 picks a free port).
+    pub async fn start_on(addr: SocketAddr) -> io::Result<IyzicoSim> {
+        let inner = Arc::new(Inner {
+            common: Common::new(),
+            state: Mutex::new(State::default()),
+            signer: RequestSigner::new(IyzicoSim::SECRET_KEY),
+        });
+        let running = server::start(addr, Arc::clone(&inner)).await?;
+        Ok(IyzicoSim { inner, running })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.running.addr
+    }
+
+    /// `http://<addr>`, the SDKs' `uri`.
+    pub fn base_url(&self) -> String {
+        base_url(self.running.addr)
+    }
+
+    /// The demo key pair and the base URL.
+    pub fn credentials(&self) -> IyzicoCredentials {
+        IyzicoCredentials {
+            api_key: IyzicoSim::API_KEY,
+            secret_key: IyzicoSim::SECRET_KEY,
+            base_url: self.base_url(),
+        }
+    }
+
+    /// Adds a paid payment with one item transaction per price; returns it with the ids
+    /// the simulator gave it.
+    pub fn add_payment(&self, currency: Currency, item_prices: &[Decimal]) -> IyzicoPayment {
+        lock(&self.inner.state).add_payment(currency, item_prices)
+    }
+
+    /// A snapshot of the ledger.
+    pub fn ledger(&self) -> IyzicoLedger {
+        IyzicoLedger {
+            payments: lock(&self.inner.state).payments.clone(),
+        }
+    }
+
+    /// One payment, by `paymentId`.
+    pub fn payment(&self, payment_id: &str) -> Option<IyzicoPayment> {
+        let state = lock(&self.inner.state);
+        state
+            .by_payment
+            .get(payment_id)
+            .map(|&i| state.payments[i].clone())
+    }
+
+    /// The provider requests received so far (admin API excluded), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.common.requests()
+    }
+
+    /// Turns request recording on or off (on by default; off for benchmarks).
+    pub fn set_recording(&self, on: bool) {
+        self.inner.common.set_recording(on);
+    }
+
+    /// Applies `fault` to the next `count` provider requests.
+    pub fn arm(&self, fault: Fault, count: usize) {
+        self.inner.common.arm(fault, count);
+    }
+
+    /// Faults still armed, with how many requests each has left.
+    pub fn armed(&self) -> Vec<(Fault, usize)> {
+        self.inner.common.armed()
+    }
+
+    /// Clears every armed fault.
+    pub fn disarm(&self) {
+        self.inner.common.disarm();
+    }
+
+    /// Forgets payments, refunds, faults and recorded requests.
+    pub fn reset(&self) {
+        self.inner.reset();
+    }
+}
+
+/// The fields of the three POST operations (absent ones are `None`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OpBody {
+    locale: Option<String>,
+    conversation_id: Option<String>,
+    #[serde(default, deserialize_with = "id")]
+    payment_transaction_id: Option<String>,
+    #[serde(default, deserialize_with = "id")]
+    payment_id: Option<String>,
+    #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
+    price: Option<Decimal>,
+    currency: Option<String>,
+    ip: Option<String>,
+}
+
+/// Ids come as strings from the SDKs and as numbers from some integrations.
+fn id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+struct Ctx {
+    locale: String,
+    conversation_id: Option<String>,
+}
+
+impl Inner {
+    fn reset(&self) {
+        *lock(&self.state) = State::default();
+        self.common.reset();
+    }
+
+    /// `Err` is iyzico's answer to a request that fails authentication.
+    #[allow(clippy::result_large_err)] // the Err is the answer itself, built once per rejected request
+    fn authenticate(&self, req: &Req, ctx: &Ctx) -> Result<(), Response<Body>> {
+        let mut values = req
+            .parts
+            .headers
+            .get_all(hyper::header::AUTHORIZATION)
+            .iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(failure("1009", "Authorization header gönderilmelidir", ctx));
+        };
+        let Some(parsed) = value.to_str().ok().and_then(parse_authorization) else {
+            return Err(failure("1000", "Geçersiz imza", ctx));
+        };
+        if parsed.api_key != IyzicoSim::API_KEY {
+            return Err(failure("1001", "Api bilgileri bulunamadı", ctx));
+        }
+        if let Some(rnd) = req.parts.headers.get("x-iyzi-rnd")
+            && rnd.as_bytes() != parsed.random_key.as_bytes()
+        {
+            return Err(failure("1000", "Geçersiz imza", ctx));
+        }
+        let expected = self
+            .signer
+            .signature_hex(&parsed.random_key, req.path(), &req.body);
+        if !signatures_equal(&expected, &parsed.signature) {
+            return Err(failure("1000", "Geçersiz imza", ctx));
+        }
+        Ok(())
+    }
+
+    fn operation(&self, req: &Req) -> Response<Body> {
+        let parsed = if req.body.is_empty() {
+            None
+        } else {
+            serde_json::from_slice::<OpBody>(&req.body).ok()
+        };
+        let ctx = Ctx {
+            locale: parsed
+                .as_ref()
+                .and_then(|b| b.locale.clone())
+                .unwrap_or_else(|| "tr".to_owned()),
+            conversation_id: parsed.as_ref().and_then(|b| b.conversation_id.clone()),
+        };
+        if let Err(answer) = self.authenticate(req, &ctx) {
+            return answer;
+        }
+        let path = req.path();
+        if path == DETAILS {
+            return self.details(req, &ctx);
+        }
+        let Some(body) = parsed else {
+            return failure("11", "Geçersiz istek", &ctx);
+        };
+        if body.ip.as_deref().is_none_or(str::is_empty) {
+            return failure("11", "Geçersiz istek: ip gönderilmelidir", &ctx);
+        }
+        match path {
+            REFUND => self.refund_item(&body, &ctx),
+            REFUND_V2 => self.refund_payment(&body, &ctx),
+            _ => self.cancel(&body, &ctx),
+        }
+    }
+
+    #[allow(clippy::result_large_err)] // the Err is the answer itself, built once per rejected request
+    fn check_price(
+        body: &OpBody,
+        currency: Currency,
+        ctx: &Ctx,
+    ) -> Result<Decimal, Response<Body>> {
+        let Some(price) = body.price.filter(|p| *p > Decimal::ZERO) else {
+            return Err(failure("11", "Geçersiz istek: price", ctx));
+        };
+        if price.normalize().scale() > currency.scale() {
+            return Err(failure("11", "Geçersiz istek: price", ctx));
+        }
+        if let Some(code) = &body.currency
+            && code != currency.code()
+        {
+            return Err(failure(
+                IyzicoSim::ERR_CURRENCY,
+                "Para birimi ödemenin para birimiyle aynı olmalıdır",
+                ctx,
+            ));
+        }
+        Ok(price)
+    }
+
+    fn refund_item(&self, body: &OpBody, ctx: &Ctx) -> Response<Body> {
+        let Some(tx_id) = body.payment_transaction_id.as_deref() else {
+            return failure("11", "Geçersiz istek: paymentTransactionId", ctx);
+        };
+        let mut state = lock(&self.state);
+        let Some(&(p, i)) = state.by_item.get(tx_id) else {
+            return failure(IyzicoSim::ERR_NOT_FOUND, "Ödeme kırılımı bulunamadı", ctx);
+        };
+        let currency = state.payments[p].currency;
+        let price = match Inner::check_price(body, currency, ctx) {
+            Ok(price) => price,
+            Err(answer) => return answer,
+        };
+        if state.payments[p].cancel.is_some() {
+            return failure(
+                IyzicoSim::ERR_CANCELLED,
+                "İptal edilmiş ödeme iade edilemez",
+                ctx,
+            );
+        }
+        if price > state.payments[p].items[i].remaining() {
+            return failure(
+                IyzicoSim::ERR_OVER_REFUND,
+                "İade tutarı, iade edilebilir tutardan büyük olamaz",
+                ctx,
+            );
+        }
+        let refund_tx_id = format!("{}", 31_000_000 + state.next());
+        let payment_id = state.payments[p].payment_id.clone();
+        state.payments[p].items[i].refunds.push(IyzicoRefund {
+            refund_tx_id: refund_tx_id.clone(),
+            conversation_id: ctx.conversation_id.clone(),
+            price,
+            via: "item",
+            created_at: datetime(unix_now().as_secs()),
+        });
+        drop(state);
+        refund_success(
+            &payment_id,
+            Some(tx_id),
+            price,
+            currency,
+            &refund_tx_id,
+            ctx,
+        )
+    }
+
+    fn refund_payment(&self, body: &OpBody, ctx: &Ctx) -> Response<Body> {
+        let Some(payment_id) = body.payment_id.as_deref() else {
+            return failure("11", "Geçersiz istek: paymentId", ctx);
+        };
+        let mut state = lock(&self.state);
+        let Some(&p) = state.by_payment.get(payment_id) else {
+            return failure(IyzicoSim::ERR_NOT_FOUND, "Ödeme bulunamadı", ctx);
+        };
+        let currency = state.payments[p].currency;
+        let price = match Inner::check_price(body, currency, ctx) {
+            Ok(price) => price,
+            Err(answer) => return answer,
+        };
+        if state.payments[p].cancel.is_some() {
+            return failure(
+                IyzicoSim::ERR_CANCELLED,
+                "İptal edilmiş ödeme iade edilemez",
+                ctx,
+            );
+        }
+        if price > state.payments[p].remaining() {
+            return failure(
+                IyzicoSim::ERR_OVER_REFUND,
+                "İade tutarı, iade edilebilir tutardan büyük olamaz",
+                ctx,
+            );
+        }
+        let created_at = datetime(unix_now().as_secs());
+        let mut left = price;
+        let mut first_tx = String::new();
+        for i in 0..state.payments[p].items.len() {
+            let take = left.min(state.payments[p].items[i].remaining());
+            if take <= Decimal::ZERO {
+                continue;
+            }
+            let refund_tx_id = format!("{}", 31_000_000 + state.next());
+            if first_tx.is_empty() {
+                first_tx.clone_from(&refund_tx_id);
+            }
+            state.payments[p].items[i].refunds.push(IyzicoRefund {
+                refund_tx_id,
+                conversation_id: ctx.conversation_id.clone(),
+                price: take,
+                via: "payment",
+                created_at: created_at.clone(),
+            });
+            left -= take;
+            if left.is_zero() {
+                break;
+            }
+        }
+        drop(state);
+        refund_success(payment_id, None, price, currency, &first_tx, ctx)
+    }
+
+    fn cancel(&self, body: &OpBody, ctx: &Ctx) -> Response<Body> {
+        let Some(payment_id) = body.payment_id.as_deref() else {
+            return failure("11", "Geçersiz istek: paymentId", ctx);
+        };
+        let mut state = lock(&self.state);
+        let Some(&p) = state.by_payment.get(payment_id) else {
+            return failure(IyzicoSim::ERR_NOT_FOUND, "Ödeme bulunamadı", ctx);
+        };
+        if state.payments[p].cancel.is_some() {
+            return failure(IyzicoSim::ERR_CANCELLED, "Ödeme zaten iptal edilmiş", ctx);
+        }
+        if !state.payments[p].refunded().is_zero() {
+            return failure(
+                IyzicoSim::ERR_CANCEL_AFTER_REFUND,
+                "İadesi yapılmış ödeme iptal edilemez",
+                ctx,
+            );
+        }
+        let cancel_tx_id = format!("{}", 32_000_000 + state.next());
+        let payment = &mut state.payments[p];
+        let price = payment.paid_price();
+        let currency = payment.currency;
+        payment.cancel = Some(IyzicoCancel {
+            cancel_tx_id,
+            conversation_id: ctx.conversation_id.clone(),
+            price,
+            created_at: datetime(unix_now().as_secs()),
+        });
+        drop(state);
+        to_json(
+            StatusCode::OK,
+            &CancelAnswer {
+                status: "success",
+                locale: &ctx.locale,
+                system_time: system_time(),
+                conversation_id: ctx.conversation_id.as_deref(),
+                payment_id,
+                price: number(format_decimal(price)),
+                currency: currency.code(),
+                auth_code: auth_code(price),
+                host_reference: "sim00000iyzihostrfn",
+            },
+        )
+    }
+
+    fn details(&self, req: &Req, ctx: &Ctx) -> Response<Body> {
+        let Some(payment_id) = req.query_param("paymentId") else {
+            return failure("11", "Geçersiz istek: paymentId", ctx);
+        };
+        let state = lock(&self.state);
+        let Some(&p) = state.by_payment.get(payment_id) else {
+            return failure(IyzicoSim::ERR_NOT_FOUND, "Ödeme bulunamadı", ctx);
+        };
+        let payment = &state.payments[p];
+        let currency = payment.currency.code();
+        let items: Vec<Value> = payment
+            .items
+            .iter()
+            .map(|item| {
+                let refunds: Vec<Value> = item
+                    .refunds
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "refundTxId": r.refund_tx_id,
+                            "refundConversationId": r.conversation_id,
+                            "refundPrice": number(format_decimal(r.price)),
+                            "currencyCode": currency,
+                            "refundStatus": 1,
+                            "createdDate": r.created_at,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "paymentTransactionId": item.payment_transaction_id,
+                    "transactionStatus": 1,
+                    "price": number(format_decimal(item.paid_price)),
+                    "paidPrice": number(format_decimal(item.paid_price)),
+                    "refunds": refunds,
+                })
+            })
+            .collect();
+        let cancels: Vec<Value> = payment
+            .cancel
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "cancelTxId": c.cancel_tx_id,
+                    "cancelConversationId": c.conversation_id,
+                    "price": number(format_decimal(c.price)),
+                    "currencyCode": currency,
+                    "cancelStatus": 1,
+                    "createdDate": c.created_at,
+                })
+            })
+            .collect();
+        let paid = number(format_decimal(payment.paid_price()));
+        let answer = serde_json::json!({
+            "status": "success",
+            "locale": ctx.locale,
+            "systemTime": system_time(),
+            "payments": [{
+                "paymentId": payment.payment_id,
+                "paymentStatus": 1,
+                "paymentRefundStatus": payment.refund_status(),
+                "price": paid,
+                "paidPrice": paid,
+                "currency": currency,
+                "conversationId": format!("order-{}", payment.payment_id),
+                "itemTransactions": items,
+                "cancels": cancels,
+            }]
+        });
+        drop(state);
+        to_json(StatusCode::OK, &answer)
+    }
+
+    fn admin_add_payment(&self, req: &Req) -> Response<Body> {
+        #[derive(Deserialize)]
+        struct Item {
+            #[serde(deserialize_with = "refund_core::json::decimal")]
+            price: Decimal,
+        }
+        #[derive(Deserialize)]
+        struct Seed {
+            currency: Option<String>,
+            items: Vec<Item>,
+        }
+        let Ok(seed) = serde_json::from_slice::<Seed>(&req.body) else {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                "expected {\"currency\":\"TRY\",\"items\":[{\"price\":\"60.0\"}, …]}",
+            );
+        };
+        let currency = match seed.currency.as_deref().map(Currency::from_str) {
+            None => Currency::Try,
+            Some(Ok(c)) => c,
+            Some(Err(_)) => return admin_error(StatusCode::BAD_REQUEST, "unknown currency"),
+        };
+        let mut prices = Vec::with_capacity(seed.items.len());
+        for item in &seed.items {
+            match Money::new(item.price, currency) {
+                Ok(m) if !m.amount().is_zero() => prices.push(item.price),
+                _ => {
+                    return admin_error(
+                        StatusCode::BAD_REQUEST,
+                        "item prices must be positive and no finer than the currency allows",
+                    );
+                }
+            }
+        }
+        if prices.is_empty() {
+            return admin_error(StatusCode::BAD_REQUEST, "at least one item is required");
+        }
+        let payment = lock(&self.state).add_payment(currency, &prices);
+        to_json(
+            StatusCode::CREATED,
+            &serde_json::json!({
+                "paymentId": payment.payment_id,
+                "currency": currency.code(),
+                "paidPrice": format_decimal(payment.paid_price()),
+                "items": payment.items.iter().map(|i| serde_json::json!({
+                    "paymentTransactionId": i.payment_transaction_id,
+                    "paidPrice": format_decimal(i.paid_price),
+                })).collect::<Vec<_>>(),
+            }),
+        )
+    }
+
+    fn admin_ledger(&self) -> Response<Body> {
+        let state = lock(&self.state);
+        let payments: Vec<Value> = state
+            .payments
+            .iter()
+            .map(|p| {
+                let scale = p.currency.scale();
+                serde_json::json!({
+                    "id": p.payment_id,
+                    "paymentId": p.payment_id,
+                    "currency": p.currency.code(),
+                    "amount": fixed(p.paid_price(), scale),
+                    "refunded": fixed(p.refunded(), scale),
+                    "remaining": fixed(p.remaining(), scale),
+                    "state": p.refund_status(),
+                    "cancelled": p.cancel.is_some(),
+                    "items": p.items.iter().map(|i| serde_json::json!({
+                        "paymentTransactionId": i.payment_transaction_id,
+                        "paidPrice": fixed(i.paid_price, scale),
+                        "refunded": fixed(i.refunded(), scale),
+                    })).collect::<Vec<_>>(),
+                    "refunds": p.refunds().map(|(item, r)| serde_json::json!({
+                        "amount": fixed(r.price, scale),
+                        "refundTxId": r.refund_tx_id,
+                        "conversationId": r.conversation_id,
+                        "paymentTransactionId": item.payment_transaction_id,
+                        "via": r.via,
+                        "created_at": r.created_at,
+                    })).collect::<Vec<_>>(),
+                    "cancel": p.cancel.as_ref().map(|c| serde_json::json!({
+                        "amount": fixed(c.price, scale),
+                        "cancelTxId": c.cancel_tx_id,
+                        "conversationId": c.conversation_id,
+                    })),
+                })
+            })
+            .collect();
+        drop(state);
+        to_json(StatusCode::OK, &serde_json::json!({ "payments": payments }))
+    }
+}
+
+impl Simulator for Inner {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn admin(&self, req: &Req) -> Response<Body> {
+        match (&req.parts.method, req.path()) {
+            (&Method::POST, "/__sandbox/payments") => self.admin_add_payment(req),
+            (&Method::GET, "/__sandbox/ledger") => self.admin_ledger(),
+            (&Method::POST, "/__sandbox/reset") => {
+                self.reset();
+                to_json(StatusCode::OK, &serde_json::json!({"reset": true}))
+            }
+            (&Method::GET, "/__sandbox/credentials") => to_json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "api_key": IyzicoSim::API_KEY,
+                    "secret_key": IyzicoSim::SECRET_KEY,
+                }),
+            ),
+            _ => super::admin_common(&self.common, req),
+        }
+    }
+
+    fn faultable(&self, req: &Req) -> bool {
+        matches!(req.path(), REFUND | REFUND_V2 | CANCEL | DETAILS)
+    }
+
+    fn handle(&self, req: &Req) -> Response<Body> {
+        let path = req.path();
+        let expected = match path {
+            REFUND | REFUND_V2 | CANCEL => Method::POST,
+            DETAILS => Method::GET,
+            _ => {
+                return to_json(
+                    StatusCode::NOT_FOUND,
+                    &serde_json::json!({"status": "failure", "errorCode": "404", "errorMessage": "Not Found", "locale": "tr", "systemTime": system_time()}),
+                );
+            }
+        };
+        if req.parts.method != expected {
+            return to_json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &serde_json::json!({"status": "failure", "errorCode": "405", "errorMessage": "Method Not Allowed", "locale": "tr", "systemTime": system_time()}),
+            );
+        }
+        self.operation(req)
+    }
+
+    fn token_expired(&self) -> Response<Body> {
+        failure(
+            "1000",
+            "Geçersiz imza",
+            &Ctx {
+                locale: "tr".to_owned(),
+                conversation_id: None,
+            },
+        )
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failure<'a> {
+    status: &'static str,
+    error_code: &'a str,
+    error_message: &'a str,
+    locale: &'a str,
+    system_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<&'a str>,
+}
+
+fn failure(code: &str, message: &str, ctx: &Ctx) -> Response<Body> {
+    to_json(
+        StatusCode::OK,
+        &Failure {
+            status: "failure",
+            error_code: code,
+            error_message: message,
+            locale: &ctx.locale,
+            system_time: system_time(),
+            conversation_id: ctx.conversation_id.as_deref(),
+        },
+    )
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundAnswer<'a> {
+    status: &'static str,
+    locale: &'a str,
+    system_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<&'a str>,
+    payment_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_transaction_id: Option<&'a str>,
+    price: Option<Box<RawValue>>,
+    currency: &'static str,
+    auth_code: String,
+    host_reference: &'static str,
+    refund_host_reference: String,
+    retryable: bool,
+    signature: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CancelAnswer<'a> {
+    status: &'static str,
+    locale: &'a str,
+    system_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<&'a str>,
+    payment_id: &'a str,
+    price: Option<Box<RawValue>>,
+    currency: &'static str,
+    auth_code: String,
+    host_reference: &'static str,
+}
+
+fn refund_success(
+    payment_id: &str,
+    payment_transaction_id: Option<&str>,
+    price: Decimal,
+    currency: Currency,
+    refund_tx_id: &str,
+    ctx: &Ctx,
+) -> Response<Body> {
+    // The response signature's price has no trailing zeros at all ("15", not "15.0"), as
+    // the Java SDK's `stripTrailingZeros().toPlainString()` and a JS number print it.
+    let signed_price = price.normalize().to_string();
+    let signature = response_signature(
+        IyzicoSim::SECRET_KEY,
+        &[
+            payment_id,
+            &signed_price,
+            currency.code(),
+            ctx.conversation_id.as_deref().unwrap_or(""),
+        ],
+    );
+    to_json(
+        StatusCode::OK,
+        &RefundAnswer {
+            status: "success",
+            locale: &ctx.locale,
+            system_time: system_time(),
+            conversation_id: ctx.conversation_id.as_deref(),
+            payment_id,
+            payment_transaction_id,
+            price: number(format_decimal(price)),
+            currency: currency.code(),
+            auth_code: auth_code(price),
+            host_reference: "sim00000iyzihostrfn",
+            refund_host_reference: format!("sim{refund_tx_id}"),
+            retryable: false,
+            signature,
+        },
+    )
+}
+
+fn system_time() -> u64 {
+    u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn auth_code(price: Decimal) -> String {
+    let n = (u128::from(system_time()) + price.mantissa().unsigned_abs()) % 1_000_000;
+    format!("{n:06}")
+}

@@ -1,0 +1,834 @@
+//! The SiPay simulator.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hyper::{Method, Response, StatusCode};
+use refund_core::{Currency, Decimal, Money};
+use refund_sipay::hash_key::HashKeySigner;
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::server::{self, Body, Req, Running, Simulator, admin_error, to_json};
+use super::{Common, Fault, RecordedRequest, datetime, fixed, lock, unix_now};
+
+/// The demo credentials of a [`SipaySim`] and where it listens.
+///
+/// They are the simulator's own values, accepted nowhere else. `Debug` redacts the secrets
+/// anyway, so that printing a test's state never teaches anyone to print real ones.
+#[derive(Clone)]
+pub struct SipayCredentials {
+    /// `app_id`.
+    pub app_id: &'static str,
+    /// `app_secret`.
+    pub app_secret: &'static str,
+    /// `merchant_key`.
+    pub merchant_key: &'static str,
+    /// The simulator's base URL, e.g. `http://127.0.0.1:40123`.
+    pub base_url: String,
+}
+
+impl fmt::Debug for SipayCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SipayCredentials")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &"[REDACTED]")
+            .field("merchant_key", &"[REDACTED]")
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+/// One refund in the SiPay ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipayRefund {
+    /// The merchant's `refund_transaction_id`, when the request carried one.
+    pub refund_transaction_id: Option<String>,
+    /// The amount refunded.
+    pub amount: Decimal,
+    /// The `ref_number` the success answer carried.
+    pub ref_number: String,
+    /// When it was made, `YYYY-MM-DD HH:MM:SS` UTC.
+    pub created_at: String,
+}
+
+/// One payment (invoice) in the SiPay ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipayPayment {
+    /// The merchant's `invoice_id`.
+    pub invoice_id: String,
+    /// SiPay's order number for it.
+    pub order_no: String,
+    /// The amount paid.
+    pub amount: Decimal,
+    /// The currency paid in.
+    pub currency: Currency,
+    /// Refunds, oldest first.
+    pub refunds: Vec<SipayRefund>,
+}
+
+impl SipayPayment {
+    /// The sum of all refunds.
+    pub fn refunded(&self) -> Decimal {
+        self.refunds.iter().map(|r| r.amount).sum()
+    }
+
+    /// What can still be refunded.
+    pub fn remaining(&self) -> Decimal {
+        self.amount - self.refunded()
+    }
+
+    /// The transaction status: `Completed`, `partially_refund` (some refunded) or `refund`
+    /// (all refunded), as the seed's "Partial Refunds" section names the last two.
+    pub fn state(&self) -> &'static str {
+        let refunded = self.refunded();
+        if refunded.is_zero() {
+            "Completed"
+        } else if refunded >= self.amount {
+            "refund"
+        } else {
+            "partially_refund"
+        }
+    }
+}
+
+/// A snapshot of the SiPay ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SipayLedger {
+    /// Payments in the order they were added.
+    pub payments: Vec<SipayPayment>,
+}
+
+impl SipayLedger {
+    /// The payment with this invoice id.
+    pub fn payment(&self, invoice_id: &str) -> Option<&SipayPayment> {
+        self.payments.iter().find(|p| p.invoice_id == invoice_id)
+    }
+
+    /// Every refund of every payment.
+    pub fn refunds(&self) -> impl Iterator<Item = &SipayRefund> {
+        self.payments.iter().flat_map(|p| p.refunds.iter())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    payments: Vec<SipayPayment>,
+    index: HashMap<String, usize>,
+    refund_ids: HashSet<String>,
+    tokens: HashMap<String, Instant>,
+    seq: u64,
+}
+
+impl State {
+    fn next(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn add_payment(
+        &mut self,
+        invoice_id: String,
+        amount: Decimal,
+        currency: Currency,
+    ) -> SipayPayment {
+        let seq = self.next();
+        let payment = SipayPayment {
+            order_no: format!("VP{:017}", 17_695_816_000_000_000 + seq),
+            invoice_id: invoice_id.clone(),
+            amount,
+            currency,
+            refunds: Vec::new(),
+        };
+        match self.index.get(&invoice_id) {
+            Some(&i) => {
+                for refund in &self.payments[i].refunds {
+                    if let Some(id) = &refund.refund_transaction_id {
+                        self.refund_ids.remove(id);
+                    }
+                }
+                self.payments[i] = payment.clone();
+            }
+            None => {
+                self.index.insert(invoice_id, self.payments.len());
+                self.payments.push(payment.clone());
+            }
+        }
+        payment
+    }
+}
+
+pub(crate) struct Inner {
+    common: Common,
+    state: Mutex<State>,
+    signer: HashKeySigner,
+    token_ttl_ms: AtomicU64,
+    token_requests: AtomicU64,
+}
+
+/// A stateful SiPay simulator on `127.0.0.1` (see the [module docs](super)).
+///
+/// It issues bearer tokens (`POST /ccpayment/api/token`), verifies every refund's `hash_key`
+/// by decrypting it with the app secret, keeps a ledger, allows repeated partial refunds up to
+/// the paid amount, and answers `POST /ccpayment/api/checkstatus`. Status codes follow
+/// SiPay's: 100 success, 49 refund failed (over-refund), 31 transaction not found, 104
+/// duplicate `refund_transaction_id`, 30 invalid credentials, 1 validation error, 90 hash_key
+/// that does not decrypt, 91 hash_key over another merchant key, 68 hash_key over other
+/// amount/invoice; HTTP 401 `{"message":"Unauthenticated."}` for a missing, unknown or
+/// expired bearer token. Dropping the handle stops the server.
+pub struct SipaySim {
+    inner: Arc<Inner>,
+    running: Running,
+}
+
+impl fmt::Debug for SipaySim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SipaySim")
+            .field("base_url", &self.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+const REFUND_PATH: &str = "/ccpayment/api/refund";
+const CHECK_STATUS_PATH: &str = "/ccpayment/api/checkstatus";
+const TOKEN_PATH: &str = "/ccpayment/api/token";
+
+impl SipaySim {
+    /// The simulator's `app_id`.
+    pub const APP_ID: &'static str = "sim-sipay-app-id-0000000000000001";
+    /// The simulator's `app_secret`.
+    pub const APP_SECRET: &'static str = "sim-sipay-app-secret-00000000001";
+    /// The simulator's `merchant_key`: 60 characters like a real one (`$2y$10$…`), long
+    /// enough that a hash_key made with line-wrapped base64 would contain a line break.
+    pub const MERCHANT_KEY: &'static str =
+        "$2y$10$SIMULATORmerchantKEYsim000000000000000000000000000000001";
+    /// Token lifetime unless changed: the documented two hours.
+    pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(2 * 60 * 60);
+
+    /// Starts a simulator on `127.0.0.1` on a free port.
+    pub async fn start() -> io::Result<SipaySim> {
+        SipaySim::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts a simulator listening on `addr` (port 0 picks a free port).
+    pub async fn start_on(addr: SocketAddr) -> io::Result<SipaySim> {
+        let inner = Arc::new(Inner {
+            common: Common::new(),
+            state: Mutex::new(State::default()),
+            signer: HashKeySigner::new(SipaySim::APP_SECRET),
+            token_ttl_ms: AtomicU64::new(millis(SipaySim::DEFAULT_TOKEN_TTL)),
+            token_requests: AtomicU64::new(0),
+        });
+        let running = server::start(addr, Arc::clone(&inner)).await?;
+        Ok(SipaySim { inner, running })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.running.addr
+    }
+
+    /// `http://<addr>` (an unspecified listen address such as `0.0.0.0` is shown as
+    /// `127.0.0.1`).
+    pub fn base_url(&self) -> String {
+        base_url(self.running.addr)
+    }
+
+    /// The demo credentials and the base URL.
+    pub fn credentials(&self) -> SipayCredentials {
+        SipayCredentials {
+            app_id: SipaySim::APP_ID,
+            app_secret: SipaySim::APP_SECRET,
+            merchant_key: SipaySim::MERCHANT_KEY,
+            base_url: self.base_url(),
+        }
+    }
+
+    /// Adds a paid invoice (replacing one with the same id, refunds and all).
+    pub fn add_payment(
+        &self,
+        invoice_id: &str,
+        amount: Decimal,
+        currency: Currency,
+    ) -> SipayPayment {
+        lock(&self.inner.state).add_payment(invoice_id.to_owned(), amount, currency)
+    }
+
+    /// A snapshot of the ledger.
+    pub fn ledger(&self) -> SipayLedger {
+        SipayLedger {
+            payments: lock(&self.inner.state).payments.clone(),
+        }
+    }
+
+    /// One payment, by invoice id.
+    pub fn payment(&self, invoice_id: &str) -> Option<SipayPayment> {
+        let state = lock(&self.inner.state);
+        state
+            .index
+            .get(invoice_id)
+            .map(|&i| state.payments[i].clone())
+    }
+
+    /// The provider requests received so far (token requests included, admin API
+    /// excluded), oldest first, at most [`RECORDED_REQUESTS_CAP`](super::RECORDED_REQUESTS_CAP).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.common.requests()
+    }
+
+    /// Turns request recording on or off (on by default; off for benchmarks).
+    pub fn set_recording(&self, on: bool) {
+        self.inner.common.set_recording(on);
+    }
+
+    /// How many requests reached the token endpoint.
+    pub fn token_requests(&self) -> u64 {
+        self.inner.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// Sets the lifetime of tokens issued from now on.
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        self.inner.token_ttl_ms.store(millis(ttl), Ordering::SeqCst);
+    }
+
+    /// Revokes every token issued so far: the next request with one gets HTTP 401.
+    pub fn expire_tokens(&self) {
+        lock(&self.inner.state).tokens.clear();
+    }
+
+    /// Applies `fault` to the next `count` refund/check-status requests (after any faults
+    /// armed before).
+    pub fn arm(&self, fault: Fault, count: usize) {
+        self.inner.common.arm(fault, count);
+    }
+
+    /// Faults still armed, with how many requests each has left.
+    pub fn armed(&self) -> Vec<(Fault, usize)> {
+        self.inner.common.armed()
+    }
+
+    /// Clears every armed fault.
+    pub fn disarm(&self) {
+        self.inner.common.disarm();
+    }
+
+    /// Forgets payments, refunds, tokens, faults, recorded requests and the token count.
+    pub fn reset(&self) {
+        self.inner.reset();
+    }
+}
+
+impl Inner {
+    fn reset(&self) {
+        *lock(&self.state) = State::default();
+        self.common.reset();
+        self.token_requests.store(0, Ordering::SeqCst);
+    }
+
+    fn token(&self, req: &Req) -> Response<Body> {
+        self.token_requests.fetch_add(1, Ordering::SeqCst);
+        let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+            return status(1, "The given data was invalid.", None);
+        };
+        let (Some(app_id), Some(app_secret)) = (text(&body, "app_id"), text(&body, "app_secret"))
+        else {
+            return status(1, "The app id and app secret fields are required.", None);
+        };
+        if app_id != SipaySim::APP_ID || app_secret != SipaySim::APP_SECRET {
+            return to_json(
+                StatusCode::OK,
+                &serde_json::json!({"status_code": 30, "status_description": "Invalid Credentials", "data": null}),
+            );
+        }
+        let ttl = Duration::from_millis(self.token_ttl_ms.load(Ordering::SeqCst));
+        let now = unix_now();
+        let token = {
+            let mut state = lock(&self.state);
+            let seq = state.next();
+            let token = format!("sim.{seq:x}.{:x}{:08x}", now.as_nanos(), std::process::id());
+            let now_instant = Instant::now();
+            state.tokens.retain(|_, expiry| *expiry > now_instant);
+            state.tokens.insert(token.clone(), now_instant + ttl);
+            token
+        };
+        to_json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "status_code": 100,
+                "status_description": "Successfully Generated token",
+                "data": {
+                    "token": token,
+                    "is_3d": 1,
+                    "expires_at": datetime((now + ttl).as_secs()),
+                }
+            }),
+        )
+    }
+
+    /// `None` when the request carries exactly one valid, unexpired bearer token.
+    fn unauthenticated(&self, req: &Req) -> Option<Response<Body>> {
+        let mut values = req
+            .parts
+            .headers
+            .get_all(hyper::header::AUTHORIZATION)
+            .iter();
+        let valid = match (values.next(), values.next()) {
+            (Some(value), None) => value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|token| {
+                    lock(&self.state)
+                        .tokens
+                        .get(token)
+                        .is_some_and(|expiry| *expiry > Instant::now())
+                }),
+            _ => false,
+        };
+        (!valid).then(unauthenticated)
+    }
+
+    /// Checks a hash_key against the fields it must sign: `Err` is the SiPay answer.
+    #[allow(clippy::result_large_err)] // the Err is the answer itself, built once per rejected request
+    fn check_hash(
+        &self,
+        hash_key: &str,
+        fields: &[&str],
+        invoice_id: &str,
+    ) -> Result<(), Response<Body>> {
+        let Ok(plain) = self.signer.validate(hash_key) else {
+            return Err(status(90, "Invalid hash key", Some(invoice_id)));
+        };
+        if plain.len() != fields.len() {
+            return Err(status(90, "Invalid hash key", Some(invoice_id)));
+        }
+        if plain.last().map(String::as_str) != fields.last().copied() {
+            return Err(status(
+                91,
+                "Hash key does not match the merchant key",
+                Some(invoice_id),
+            ));
+        }
+        if plain.iter().zip(fields).any(|(a, b)| a != b) {
+            return Err(status(
+                68,
+                "Hash mismatch: amount, currency or invoice id does not match the hash key",
+                Some(invoice_id),
+            ));
+        }
+        Ok(())
+    }
+
+    fn refund(&self, req: &Req) -> Response<Body> {
+        if let Some(denied) = self.unauthenticated(req) {
+            return denied;
+        }
+        let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+            return status(1, "The given data was invalid.", None);
+        };
+        let invoice_id = text(&body, "invoice_id");
+        let amount_text = text(&body, "amount");
+        let fields = [
+            ("invoice id", invoice_id.is_some()),
+            ("amount", amount_text.is_some()),
+            ("app id", text(&body, "app_id").is_some()),
+            ("app secret", text(&body, "app_secret").is_some()),
+            ("merchant key", text(&body, "merchant_key").is_some()),
+            ("hash key", text(&body, "hash_key").is_some()),
+        ];
+        if let Some((missing, _)) = fields.iter().find(|(_, present)| !present) {
+            return status(
+                1,
+                &format!("The {missing} field is required."),
+                invoice_id.as_deref(),
+            );
+        }
+        let (Some(invoice_id), Some(amount_text)) = (invoice_id, amount_text) else {
+            return status(1, "The given data was invalid.", None);
+        };
+        if text(&body, "app_id").as_deref() != Some(SipaySim::APP_ID)
+            || text(&body, "app_secret").as_deref() != Some(SipaySim::APP_SECRET)
+            || text(&body, "merchant_key").as_deref() != Some(SipaySim::MERCHANT_KEY)
+        {
+            return status(30, "Invalid Credentials", Some(&invoice_id));
+        }
+        let hash_key = text(&body, "hash_key").unwrap_or_default();
+        if let Err(answer) = self.check_hash(
+            &hash_key,
+            &[&amount_text, &invoice_id, SipaySim::MERCHANT_KEY],
+            &invoice_id,
+        ) {
+            return answer;
+        }
+        let amount = match Decimal::from_str(amount_text.trim()) {
+            Ok(a) if a > Decimal::ZERO && a.normalize().scale() <= 2 => a,
+            _ => {
+                return status(
+                    1,
+                    "The amount must be a number greater than 0 with at most 2 decimals.",
+                    Some(&invoice_id),
+                );
+            }
+        };
+        let refund_transaction_id =
+            text(&body, "refund_transaction_id").filter(|id| !id.is_empty());
+
+        let mut state = lock(&self.state);
+        let Some(&index) = state.index.get(&invoice_id) else {
+            return status(31, "Transaction not found", Some(&invoice_id));
+        };
+        if let Some(id) = &refund_transaction_id
+            && state.refund_ids.contains(id)
+        {
+            let order_no = state.payments[index].order_no.clone();
+            return refund_answer(
+                104,
+                "Refund transaction id is not unique",
+                &order_no,
+                &invoice_id,
+                "",
+            );
+        }
+        let payment = &state.payments[index];
+        if amount > payment.remaining() {
+            let order_no = payment.order_no.clone();
+            return refund_answer(49, "Refund Failed", &order_no, &invoice_id, "");
+        }
+        let seq = state.next();
+        let ref_number = format!("{:012}", 602_800_000_000_u64 + seq);
+        let created_at = datetime(unix_now().as_secs());
+        if let Some(id) = &refund_transaction_id {
+            state.refund_ids.insert(id.clone());
+        }
+        let payment = &mut state.payments[index];
+        payment.refunds.push(SipayRefund {
+            refund_transaction_id,
+            amount,
+            ref_number: ref_number.clone(),
+            created_at,
+        });
+        let order_no = payment.order_no.clone();
+        drop(state);
+        refund_answer(
+            100,
+            "Refund completed successfully",
+            &order_no,
+            &invoice_id,
+            &ref_number,
+        )
+    }
+
+    fn check_status(&self, req: &Req) -> Response<Body> {
+        if let Some(denied) = self.unauthenticated(req) {
+            return denied;
+        }
+        let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+            return status(1, "The given data was invalid.", None);
+        };
+        let (Some(invoice_id), Some(merchant_key), Some(hash_key)) = (
+            text(&body, "invoice_id"),
+            text(&body, "merchant_key"),
+            text(&body, "hash_key"),
+        ) else {
+            return status(
+                1,
+                "The invoice id, merchant key and hash key fields are required.",
+                None,
+            );
+        };
+        if merchant_key != SipaySim::MERCHANT_KEY {
+            return status(30, "Invalid Credentials", Some(&invoice_id));
+        }
+        if let Err(answer) = self.check_hash(&hash_key, &[&invoice_id, &merchant_key], &invoice_id)
+        {
+            return answer;
+        }
+        let show_refunds = matches!(body.get("show_refund_info"), Some(Value::String(s)) if s == "Y")
+            || matches!(body.get("show_refund_info"), Some(Value::Bool(true)));
+        let state = lock(&self.state);
+        let Some(&index) = state.index.get(&invoice_id) else {
+            return status(31, "Transaction not found", Some(&invoice_id));
+        };
+        let payment = &state.payments[index];
+        let refund_info = show_refunds.then(|| {
+            payment
+                .refunds
+                .iter()
+                .map(|r| RefundInfo {
+                    refund_transaction_id: r.refund_transaction_id.as_deref(),
+                    amount: fixed(r.amount, 2),
+                    status: "success",
+                    created_at: &r.created_at,
+                })
+                .collect::<Vec<_>>()
+        });
+        let answer = CheckStatus {
+            status_code: 100,
+            status_description: "Successfully completed",
+            transaction_status: payment.state(),
+            order_id: &payment.order_no,
+            transaction_id: payment.order_no.get(2..).unwrap_or_default(),
+            message: "",
+            reason: "",
+            bank_status_code: "00",
+            invoice_id: &payment.invoice_id,
+            total_refunded_amount: number(fixed(payment.refunded(), 2)),
+            product_price: fixed(payment.amount, 2),
+            transaction_amount: number(fixed(payment.amount, 2)),
+            transaction_type: "Auth",
+            installment: 1,
+            currency_code: payment.currency.code(),
+            refund_info,
+        };
+        to_json(StatusCode::OK, &answer)
+    }
+
+    fn admin_add_payment(&self, req: &Req) -> Response<Body> {
+        let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+            return admin_error(StatusCode::BAD_REQUEST, "body must be JSON");
+        };
+        let currency = match text(&body, "currency") {
+            None => Currency::Try,
+            Some(code) => match Currency::from_str(&code) {
+                Ok(c) => c,
+                Err(_) => return admin_error(StatusCode::BAD_REQUEST, "unknown currency"),
+            },
+        };
+        let Some(amount) = text(&body, "amount") else {
+            return admin_error(StatusCode::BAD_REQUEST, "amount is required");
+        };
+        let amount = match Money::parse(&amount, currency) {
+            Ok(m) if !m.amount().is_zero() => m.amount(),
+            _ => {
+                return admin_error(
+                    StatusCode::BAD_REQUEST,
+                    "amount must be a positive decimal such as \"100.00\"",
+                );
+            }
+        };
+        let mut state = lock(&self.state);
+        let invoice_id = match text(&body, "invoice_id") {
+            Some(id) if !id.is_empty() => id,
+            _ => format!("SIM-INV-{}", state.next()),
+        };
+        let payment = state.add_payment(invoice_id, amount, currency);
+        drop(state);
+        to_json(
+            StatusCode::CREATED,
+            &serde_json::json!({
+                "invoice_id": payment.invoice_id,
+                "order_no": payment.order_no,
+                "amount": fixed(payment.amount, currency.scale()),
+                "currency": currency.code(),
+            }),
+        )
+    }
+
+    fn admin_ledger(&self) -> Response<Body> {
+        let state = lock(&self.state);
+        let payments: Vec<Value> = state
+            .payments
+            .iter()
+            .map(|p| {
+                let scale = p.currency.scale();
+                serde_json::json!({
+                    "id": p.invoice_id,
+                    "invoice_id": p.invoice_id,
+                    "order_no": p.order_no,
+                    "currency": p.currency.code(),
+                    "amount": fixed(p.amount, scale),
+                    "refunded": fixed(p.refunded(), scale),
+                    "remaining": fixed(p.remaining(), scale),
+                    "state": p.state(),
+                    "refunds": p.refunds.iter().map(|r| serde_json::json!({
+                        "refund_transaction_id": r.refund_transaction_id,
+                        "amount": fixed(r.amount, scale),
+                        "ref_number": r.ref_number,
+                        "created_at": r.created_at,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        drop(state);
+        to_json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "payments": payments,
+                "token_requests": self.token_requests.load(Ordering::SeqCst),
+            }),
+        )
+    }
+}
+
+impl Simulator for Inner {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn admin(&self, req: &Req) -> Response<Body> {
+        let method = &req.parts.method;
+        match (method, req.path()) {
+            (&Method::POST, "/__sandbox/payments") => self.admin_add_payment(req),
+            (&Method::GET, "/__sandbox/ledger") => self.admin_ledger(),
+            (&Method::POST, "/__sandbox/reset") => {
+                self.reset();
+                to_json(StatusCode::OK, &serde_json::json!({"reset": true}))
+            }
+            (&Method::GET, "/__sandbox/credentials") => to_json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "app_id": SipaySim::APP_ID,
+                    "app_secret": SipaySim::APP_SECRET,
+                    "merchant_key": SipaySim::MERCHANT_KEY,
+                }),
+            ),
+            _ => super::admin_common(&self.common, req),
+        }
+    }
+
+    fn faultable(&self, req: &Req) -> bool {
+        matches!(req.path(), REFUND_PATH | CHECK_STATUS_PATH)
+    }
+
+    fn handle(&self, req: &Req) -> Response<Body> {
+        let path = req.path();
+        let known = matches!(path, REFUND_PATH | CHECK_STATUS_PATH | TOKEN_PATH);
+        if !known {
+            return to_json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({"message": "Not Found"}),
+            );
+        }
+        if req.parts.method != Method::POST {
+            return to_json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &serde_json::json!({"message": format!("The {} method is not supported for this route. Supported methods: POST.", req.parts.method)}),
+            );
+        }
+        match path {
+            REFUND_PATH => self.refund(req),
+            CHECK_STATUS_PATH => self.check_status(req),
+            _ => self.token(req),
+        }
+    }
+
+    fn token_expired(&self) -> Response<Body> {
+        lock(&self.state).tokens.clear();
+        unauthenticated()
+    }
+}
+
+#[derive(Serialize)]
+struct RefundInfo<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refund_transaction_id: Option<&'a str>,
+    amount: String,
+    status: &'static str,
+    created_at: &'a str,
+}
+
+#[derive(Serialize)]
+struct CheckStatus<'a> {
+    status_code: u16,
+    status_description: &'static str,
+    transaction_status: &'static str,
+    order_id: &'a str,
+    transaction_id: &'a str,
+    message: &'static str,
+    reason: &'static str,
+    bank_status_code: &'static str,
+    invoice_id: &'a str,
+    total_refunded_amount: Option<Box<RawValue>>,
+    product_price: String,
+    transaction_amount: Option<Box<RawValue>>,
+    transaction_type: &'static str,
+    installment: u8,
+    currency_code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refund_info: Option<Vec<RefundInfo<'a>>>,
+}
+
+#[derive(Serialize)]
+struct RefundAnswer<'a> {
+    status_code: u16,
+    status_description: &'a str,
+    order_no: &'a str,
+    invoice_id: &'a str,
+    ref_no: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    ref_number: &'a str,
+}
+
+fn refund_answer(
+    code: u16,
+    description: &str,
+    order_no: &str,
+    invoice_id: &str,
+    ref_number: &str,
+) -> Response<Body> {
+    to_json(
+        StatusCode::OK,
+        &RefundAnswer {
+            status_code: code,
+            status_description: description,
+            order_no,
+            invoice_id,
+            ref_no: ref_number,
+            ref_number,
+        },
+    )
+}
+
+/// A SiPay application answer without an order: `{"status_code", "status_description",
+/// "invoice_id"?}` with HTTP 200.
+fn status(code: u16, description: &str, invoice_id: Option<&str>) -> Response<Body> {
+    let mut answer = serde_json::json!({"status_code": code, "status_description": description});
+    if let (Some(id), Some(map)) = (invoice_id, answer.as_object_mut()) {
+        map.insert("invoice_id".to_owned(), Value::String(id.to_owned()));
+    }
+    to_json(StatusCode::OK, &answer)
+}
+
+fn unauthenticated() -> Response<Body> {
+    server::json(
+        StatusCode::UNAUTHORIZED,
+        bytes::Bytes::from_static(br#"{"message":"Unauthenticated."}"#),
+    )
+}
+
+/// A body field as text: strings as they are, numbers in their JSON form.
+fn text(body: &Value, name: &str) -> Option<String> {
+    match body.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A decimal's text as a raw JSON number (never through f64).
+pub(crate) fn number(text: String) -> Option<Box<RawValue>> {
+    RawValue::from_string(text).ok()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn base_url(addr: SocketAddr) -> String {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("http://{addr}")
+}
