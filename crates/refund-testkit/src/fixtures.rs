@@ -13,7 +13,7 @@
 //! let success = sipay::REFUND_SUCCESS_EN;
 //! assert!(success.documented);
 //! assert_eq!(success.json()["status_code"], 100);
-//! assert!(fixtures::all().iter().any(|f| f.name == "refund_failed_tr"));
+//! assert!(fixtures::all().any(|f| f.name == "refund_failed_tr"));
 //! ```
 //!
 //! With wiremock, one call mounts a fixture as the answer to a route:
