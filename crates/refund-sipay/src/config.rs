@@ -1,0 +1,499 @@
+//! What a user sets: credentials, where the API lives, timeouts.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use refund_core::RefundError;
+use refund_core::http::{self, HttpSettings};
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::PROVIDER;
+
+/// SiPay documents a token lifetime of two hours.
+pub const DOCUMENTED_TOKEN_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// How long a token is reused by default: 110 minutes from when it was fetched, ten minutes
+/// short of the documented two hours (measured on our clock, so the unstated timezone of the
+/// response's `expires_at` does not matter).
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(110 * 60);
+
+/// Where a SiPay-platform API lives: SiPay's own hosts, and the white-label platforms that
+/// serve the very same `/ccpayment/api` (token flow, paths, hash_key) under another brand.
+///
+/// Only the base URL differs between them. **None of these hosts was tested live by this
+/// crate**: every test runs against wiremock or the test kit's simulator; the white-label hosts
+/// come from public merchant integrations that use them with the same code (see
+/// `docs/providers/sipay.md`). Use [`SipayConfig::with_base_url`] for any other host.
+///
+/// ```
+/// use refund_sipay::Environment;
+///
+/// assert_eq!(Environment::Test.base_url(), "https://provisioning.sipay.com.tr");
+/// assert_eq!("qnbpay-test".parse::<Environment>()?, Environment::QnbpayTest);
+/// assert!(Environment::Production.is_production());
+/// # Ok::<(), refund_core::RefundError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Environment {
+    /// SiPay's test environment, `https://provisioning.sipay.com.tr` (from SiPay's
+    /// documentation; not tested against the live host).
+    Test,
+    /// SiPay production, `https://app.sipay.com.tr` (not tested against the live host).
+    Production,
+    /// QNBpay test, `https://test.qnbpay.com.tr` (not tested against the live host).
+    QnbpayTest,
+    /// QNBpay production, `https://portal.qnbpay.com.tr` (not tested against the live host).
+    QnbpayProduction,
+    /// Halkode test, `https://testapp.halkode.com.tr` (not tested against the live host).
+    HalkodeTest,
+    /// Halkode production, `https://app.halkode.com.tr` (not tested against the live host).
+    HalkodeProduction,
+    /// Vepara test, `https://test.vepara.com.tr` (not tested against the live host).
+    VeparaTest,
+    /// Paybull test, `https://test.paybull.com` (not tested against the live host).
+    PaybullTest,
+    /// Paybull production, `https://app.paybull.com` (not tested against the live host).
+    PaybullProduction,
+    /// Platformode test, `https://testapp.platformode.com.tr` (not tested against the live
+    /// host).
+    PlatformodeTest,
+}
+
+impl Environment {
+    /// Every preset.
+    pub const ALL: &'static [Environment] = &[
+        Environment::Test,
+        Environment::Production,
+        Environment::QnbpayTest,
+        Environment::QnbpayProduction,
+        Environment::HalkodeTest,
+        Environment::HalkodeProduction,
+        Environment::VeparaTest,
+        Environment::PaybullTest,
+        Environment::PaybullProduction,
+        Environment::PlatformodeTest,
+    ];
+
+    /// The base URL (no trailing slash); API paths start with `/ccpayment/api`.
+    pub const fn base_url(self) -> &'static str {
+        match self {
+            Environment::Test => "https://provisioning.sipay.com.tr",
+            Environment::Production => "https://app.sipay.com.tr",
+            Environment::QnbpayTest => "https://test.qnbpay.com.tr",
+            Environment::QnbpayProduction => "https://portal.qnbpay.com.tr",
+            Environment::HalkodeTest => "https://testapp.halkode.com.tr",
+            Environment::HalkodeProduction => "https://app.halkode.com.tr",
+            Environment::VeparaTest => "https://test.vepara.com.tr",
+            Environment::PaybullTest => "https://test.paybull.com",
+            Environment::PaybullProduction => "https://app.paybull.com",
+            Environment::PlatformodeTest => "https://testapp.platformode.com.tr",
+        }
+    }
+
+    /// The preset's name, as [`FromStr`] accepts it: `test`, `production`, `qnbpay-test`, …
+    pub const fn name(self) -> &'static str {
+        match self {
+            Environment::Test => "test",
+            Environment::Production => "production",
+            Environment::QnbpayTest => "qnbpay-test",
+            Environment::QnbpayProduction => "qnbpay-production",
+            Environment::HalkodeTest => "halkode-test",
+            Environment::HalkodeProduction => "halkode-production",
+            Environment::VeparaTest => "vepara-test",
+            Environment::PaybullTest => "paybull-test",
+            Environment::PaybullProduction => "paybull-production",
+            Environment::PlatformodeTest => "platformode-test",
+        }
+    }
+
+    /// Whether real money moves there.
+    pub const fn is_production(self) -> bool {
+        matches!(
+            self,
+            Environment::Production
+                | Environment::QnbpayProduction
+                | Environment::HalkodeProduction
+                | Environment::PaybullProduction
+        )
+    }
+
+    /// Whether this crate was tested against the live host. False for every preset: the
+    /// tests run against wiremock and the test kit's simulator only.
+    pub const fn tested_against_live_host(self) -> bool {
+        false
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Environment {
+    type Err = RefundError;
+
+    /// Parses a preset name (`test`, `production`, `qnbpay-test`, …; `sipay-test` and
+    /// `sipay-production` also work), case-insensitively.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase().replace('_', "-");
+        let s = s.strip_prefix("sipay-").unwrap_or(&s);
+        Environment::ALL
+            .iter()
+            .copied()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Environment::ALL.iter().map(|e| e.name()).collect();
+                RefundError::configuration(
+                    PROVIDER,
+                    format!(
+                        "unknown environment {:?}; expected one of {}",
+                        truncate(s),
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// Everything a [`Sipay`](crate::Sipay) client needs.
+///
+/// `app_secret` and `merchant_key` are [`SecretString`]s: exposed only where a request is
+/// signed or sent, never printed (`Debug` shows `[REDACTED]`; the `app_id` is shown by its
+/// first four characters only).
+///
+/// ```
+/// use std::time::Duration;
+/// use refund_sipay::{Environment, SipayConfig};
+///
+/// let config = SipayConfig::new("app-id", "app-secret", "merchant-key")
+///     .with_environment(Environment::Test)
+///     .with_timeout(Duration::from_secs(20));
+/// assert_eq!(config.base_url(), "https://provisioning.sipay.com.tr");
+/// assert!(!format!("{config:?}").contains("app-secret"));
+///
+/// // Plain http only for loopback (simulators).
+/// assert!(config.clone().with_base_url("http://127.0.0.1:8080").is_ok());
+/// assert!(config.with_base_url("http://sipay.example").is_err());
+/// ```
+#[derive(Clone)]
+pub struct SipayConfig {
+    pub(crate) app_id: String,
+    pub(crate) app_secret: SecretString,
+    pub(crate) merchant_key: SecretString,
+    pub(crate) base_url: String,
+    pub(crate) environment: Option<Environment>,
+    pub(crate) http: HttpSettings,
+    pub(crate) token_lifetime: Duration,
+    pub(crate) client: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for SipayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SipayConfig")
+            .field("app_id", &masked(&self.app_id))
+            .field("app_secret", &"[REDACTED]")
+            .field("merchant_key", &"[REDACTED]")
+            .field("base_url", &self.base_url)
+            .field("environment", &self.environment)
+            .field("http", &self.http)
+            .field("token_lifetime", &self.token_lifetime)
+            .field("shared_client", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl SipayConfig {
+    /// Credentials from SiPay's merchant panel, for the [`Environment::Test`] environment.
+    /// The credentials are checked by [`Sipay::new`](crate::Sipay::new).
+    pub fn new(
+        app_id: impl Into<String>,
+        app_secret: impl Into<String>,
+        merchant_key: impl Into<String>,
+    ) -> Self {
+        let environment = Environment::Test;
+        SipayConfig {
+            app_id: app_id.into(),
+            app_secret: SecretString::from(app_secret.into()),
+            merchant_key: SecretString::from(merchant_key.into()),
+            base_url: environment.base_url().to_owned(),
+            environment: Some(environment),
+            http: HttpSettings::default(),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            client: None,
+        }
+    }
+
+    /// Reads `SIPAY_APP_ID`, `SIPAY_APP_SECRET`, `SIPAY_MERCHANT_KEY` and, optionally,
+    /// `SIPAY_BASE_URL` (a URL, or a preset name such as `production` or `qnbpay-test`;
+    /// default: [`Environment::Test`]).
+    pub fn from_env() -> Result<SipayConfig, RefundError> {
+        SipayConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over any lookup function (a config file, a secret store,
+    /// a test's map).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use refund_sipay::SipayConfig;
+    ///
+    /// let vars = HashMap::from([
+    ///     ("SIPAY_APP_ID", "id"),
+    ///     ("SIPAY_APP_SECRET", "secret"),
+    ///     ("SIPAY_MERCHANT_KEY", "key"),
+    ///     ("SIPAY_BASE_URL", "production"),
+    /// ]);
+    /// let config = SipayConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string()))?;
+    /// assert_eq!(config.base_url(), "https://app.sipay.com.tr");
+    /// # Ok::<(), refund_core::RefundError>(())
+    /// ```
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<SipayConfig, RefundError> {
+        let required = |name: &str| match lookup(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+            _ => Err(RefundError::configuration(
+                PROVIDER,
+                format!("environment variable {name} is not set"),
+            )),
+        };
+        let config = SipayConfig::new(
+            required("SIPAY_APP_ID")?,
+            required("SIPAY_APP_SECRET")?,
+            required("SIPAY_MERCHANT_KEY")?,
+        );
+        match lookup("SIPAY_BASE_URL") {
+            Some(v) if v.contains("://") => config.with_base_url(&v),
+            Some(v) if !v.trim().is_empty() => Ok(config.with_environment(v.parse()?)),
+            _ => Ok(config),
+        }
+    }
+
+    /// Uses a named environment's base URL.
+    #[must_use]
+    pub fn with_environment(mut self, environment: Environment) -> Self {
+        self.base_url = environment.base_url().to_owned();
+        self.environment = Some(environment);
+        self
+    }
+
+    /// Uses any base URL: `https://…`, or `http://…` for a loopback host only (a simulator).
+    /// A path prefix is kept (`https://gw.example/sipay` → `…/sipay/ccpayment/api/refund`).
+    pub fn with_base_url(mut self, base_url: &str) -> Result<SipayConfig, RefundError> {
+        let url = http::base_url(PROVIDER, base_url)?;
+        self.environment = Environment::ALL
+            .iter()
+            .copied()
+            .find(|e| url.as_str().trim_end_matches('/') == e.base_url());
+        self.base_url = url.into();
+        Ok(self)
+    }
+
+    /// The whole-request timeout (default 30 s). A refund that times out is outcome-unknown.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.with_timeout(timeout);
+        self
+    }
+
+    /// The connect timeout (default 10 s). A connect timeout means nothing was sent.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.with_connect_timeout(timeout);
+        self
+    }
+
+    /// All transport settings at once (timeouts, response size cap).
+    #[must_use]
+    pub fn with_http_settings(mut self, settings: HttpSettings) -> Self {
+        self.http = settings;
+        self
+    }
+
+    /// How long a token is reused after it was fetched (default
+    /// [`DEFAULT_TOKEN_LIFETIME`], 110 minutes). Must be more than zero and less than the
+    /// documented two hours; [`Sipay::new`](crate::Sipay::new) checks.
+    #[must_use]
+    pub fn with_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// Sends through this `reqwest::Client` instead of building one, to share a connection
+    /// pool. Its own timeouts and redirect policy then apply (build it with
+    /// [`refund_core::http::build_client`] to keep redirects off); the response size cap
+    /// from [`with_http_settings`](Self::with_http_settings) still does.
+    #[must_use]
+    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The app id (an identifier, not a secret).
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The base URL, as set (a preset's text, or the parsed URL given).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The base URL, parsed and checked (https, or http on loopback only).
+    pub(crate) fn parsed_base_url(&self) -> Result<Url, RefundError> {
+        http::base_url(PROVIDER, &self.base_url)
+    }
+
+    /// The named environment, when the base URL is a preset's.
+    pub fn environment(&self) -> Option<Environment> {
+        self.environment
+    }
+
+    /// The transport settings.
+    pub fn http_settings(&self) -> &HttpSettings {
+        &self.http
+    }
+
+    /// How long a token is reused.
+    pub fn token_lifetime(&self) -> Duration {
+        self.token_lifetime
+    }
+
+    /// Checks what can be checked without the network: credentials present and printable,
+    /// no `|` in the merchant key (it would corrupt the hash_key plaintext), a token lifetime
+    /// within the documented two hours.
+    pub(crate) fn validate(&self) -> Result<(), RefundError> {
+        let bad = |m: String| Err(RefundError::configuration(PROVIDER, m));
+        for (name, value) in [
+            ("app_id", self.app_id.as_str()),
+            ("app_secret", self.app_secret.expose_secret()),
+            ("merchant_key", self.merchant_key.expose_secret()),
+        ] {
+            if value.trim().is_empty() {
+                return bad(format!("{name} is empty"));
+            }
+            if value.chars().any(char::is_control) || value.trim() != value {
+                return bad(format!(
+                    "{name} has control characters or surrounding spaces"
+                ));
+            }
+        }
+        if self.merchant_key.expose_secret().contains('|') {
+            return bad("merchant_key contains '|', which would corrupt the hash_key".into());
+        }
+        if self.token_lifetime.is_zero() || self.token_lifetime >= DOCUMENTED_TOKEN_LIFETIME {
+            return bad(format!(
+                "token lifetime must be more than zero and less than the documented {} minutes",
+                DOCUMENTED_TOKEN_LIFETIME.as_secs() / 60
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn masked(app_id: &str) -> String {
+    let head: String = app_id.chars().take(4).collect();
+    if app_id.chars().count() > 4 {
+        format!("{head}…")
+    } else {
+        "[REDACTED]".to_owned()
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_an_https_base_url_and_round_trips_by_name() {
+        for e in Environment::ALL {
+            let url = http::base_url(PROVIDER, e.base_url()).unwrap();
+            assert_eq!(url.scheme(), "https");
+            assert_eq!(e.name().parse::<Environment>().unwrap(), *e);
+            assert!(!e.tested_against_live_host());
+            let config = SipayConfig::new("a", "b", "c").with_environment(*e);
+            assert_eq!(config.environment(), Some(*e));
+            assert!(config.parsed_base_url().is_ok());
+        }
+        assert_eq!(
+            "SIPAY_PRODUCTION".parse::<Environment>().unwrap(),
+            Environment::Production
+        );
+        assert!("staging".parse::<Environment>().is_err());
+    }
+
+    #[test]
+    fn a_preset_url_given_as_text_is_recognised() {
+        let c = SipayConfig::new("a", "b", "c")
+            .with_base_url("https://app.sipay.com.tr/")
+            .unwrap();
+        assert_eq!(c.environment(), Some(Environment::Production));
+        let c = c.with_base_url("http://127.0.0.1:1").unwrap();
+        assert_eq!(c.environment(), None);
+    }
+
+    #[test]
+    fn plain_http_is_refused_outside_loopback() {
+        for bad in ["http://app.sipay.com.tr", "ftp://x", "nonsense"] {
+            let e = SipayConfig::new("a", "b", "c")
+                .with_base_url(bad)
+                .unwrap_err();
+            assert!(matches!(e, RefundError::Configuration { .. }), "{bad}");
+        }
+    }
+
+    #[test]
+    fn from_lookup_requires_the_credentials_and_names_the_missing_variable() {
+        let e =
+            SipayConfig::from_lookup(|k| (k == "SIPAY_APP_ID").then(|| "x".into())).unwrap_err();
+        assert!(e.to_string().contains("SIPAY_APP_SECRET"), "{e}");
+        let ok = SipayConfig::from_lookup(|k| match k {
+            "SIPAY_BASE_URL" => Some("http://localhost:9".into()),
+            _ => Some(format!("v-{k}")),
+        })
+        .unwrap();
+        assert_eq!(ok.base_url(), "http://localhost:9/");
+        let default =
+            SipayConfig::from_lookup(|k| (k != "SIPAY_BASE_URL").then(|| "v".to_owned())).unwrap();
+        assert_eq!(default.environment(), Some(Environment::Test));
+    }
+
+    #[test]
+    fn validation_catches_bad_credentials_without_printing_them() {
+        let cases = [
+            SipayConfig::new("", "s", "k"),
+            SipayConfig::new("a", " ", "k"),
+            SipayConfig::new("a", "s", "k|x-secret"),
+            SipayConfig::new("a", "s\n", "k"),
+            SipayConfig::new("a", "s", "k").with_token_lifetime(Duration::ZERO),
+            SipayConfig::new("a", "s", "k").with_token_lifetime(DOCUMENTED_TOKEN_LIFETIME),
+        ];
+        for c in cases {
+            let e = c.validate().unwrap_err();
+            assert!(!e.to_string().contains("x-secret"));
+        }
+        assert!(SipayConfig::new("a", "s", "k").validate().is_ok());
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let c = SipayConfig::new(
+            "6d4a7e9374a76c15",
+            "very-secret-value",
+            "$2y$10$merchantkey",
+        );
+        let d = format!("{c:?}");
+        assert!(!d.contains("very-secret-value"));
+        assert!(!d.contains("merchantkey"));
+        assert!(!d.contains("6d4a7e9374a76c15"));
+        assert!(d.contains("6d4a…"));
+    }
+}
