@@ -4,6 +4,7 @@
 //! together with their admin API in [`sandbox`].
 #![warn(missing_docs)]
 
+pub mod conformance;
 pub mod fixtures;
 pub mod matchers;
 pub mod sandbox;
