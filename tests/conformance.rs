@@ -11,7 +11,8 @@ use refund_core::{
     RefundState, VoidRequest, async_trait,
 };
 use refund_testkit::conformance::{
-    self, Fault, Harness, HarnessError, Outcome, Report, Scenario, Skip,
+    self, Fault, Harness, HarnessError, IyzicoHarness, Outcome, Report, Scenario, SipayHarness,
+    Skip,
 };
 
 #[path = "../examples/third_party_provider/acme.rs"]
@@ -24,6 +25,22 @@ fn show(report: &Report) {
 
 // ---------------------------------------------------------------------------------------
 // The providers.
+
+#[tokio::test]
+async fn sipay_passes_the_conformance_suite() {
+    let harness = SipayHarness::start().await.unwrap();
+    let report = conformance::run(&harness.provider(), &harness).await;
+    show(&report);
+    report.assert_passed();
+}
+
+#[tokio::test]
+async fn iyzico_passes_the_conformance_suite() {
+    let harness = IyzicoHarness::start().await.unwrap();
+    let report = conformance::run(&harness.provider(), &harness).await;
+    show(&report);
+    report.assert_passed();
+}
 
 #[tokio::test]
 async fn acme_passes_the_conformance_suite() {

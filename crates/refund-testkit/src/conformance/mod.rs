@@ -66,10 +66,14 @@ use async_trait::async_trait;
 use refund_core::{Currency, Money, PaymentRef, RefundProvider};
 
 mod capture;
+mod harness_iyzico;
+mod harness_sipay;
 mod report;
 mod scenarios;
 
 pub use capture::{CapturedOutput, capture_tracing};
+pub use harness_iyzico::IyzicoHarness;
+pub use harness_sipay::SipayHarness;
 pub use report::{Outcome, Report, ScenarioResult};
 pub use scenarios::*;
 
@@ -141,6 +145,15 @@ impl fmt::Display for HarnessError {
 }
 
 impl std::error::Error for HarnessError {}
+
+/// `http://127.0.0.1:<port>` for a port nothing listens on (bound, then released), for
+/// [`Harness::unreachable_provider`] over HTTP.
+pub(crate) fn closed_port_url() -> Option<String> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).ok()?;
+    let port = listener.local_addr().ok()?.port();
+    drop(listener);
+    Some(format!("http://127.0.0.1:{port}"))
+}
 
 /// A scenario the harness declares it cannot run, with the reason (required, non-empty).
 #[derive(Clone, Debug, PartialEq, Eq)]
