@@ -66,12 +66,19 @@ pub struct IyzicoItem {
     pub paid_price: Decimal,
     /// Its refunds, oldest first.
     pub refunds: Vec<IyzicoRefund>,
+    /// The sum of `refunds`, kept up to date so a refund costs O(1) however many came before.
+    refunded_total: Decimal,
 }
 
 impl IyzicoItem {
     /// The sum of this line's refunds.
     pub fn refunded(&self) -> Decimal {
-        self.refunds.iter().map(|r| r.price).sum()
+        self.refunded_total
+    }
+
+    fn push(&mut self, refund: IyzicoRefund) {
+        self.refunded_total += refund.price;
+        self.refunds.push(refund);
     }
 
     /// What can still be refunded from this line.
@@ -98,6 +105,9 @@ pub struct IyzicoCancel {
 pub struct IyzicoPayment {
     /// `paymentId`.
     pub payment_id: String,
+    /// The payment's own `conversationId` (what the reporting lookup's
+    /// `paymentConversationId` finds); `order-<paymentId>` unless seeded otherwise.
+    pub conversation_id: String,
     /// The currency paid in.
     pub currency: Currency,
     /// The basket lines.
@@ -173,6 +183,7 @@ impl IyzicoLedger {
 struct State {
     payments: Vec<IyzicoPayment>,
     by_payment: HashMap<String, usize>,
+    by_conversation: HashMap<String, usize>,
     by_item: HashMap<String, (usize, usize)>,
     seq: u64,
 }
@@ -183,8 +194,14 @@ impl State {
         self.seq
     }
 
-    fn add_payment(&mut self, currency: Currency, prices: &[Decimal]) -> IyzicoPayment {
+    fn add_payment(
+        &mut self,
+        currency: Currency,
+        prices: &[Decimal],
+        conversation_id: Option<String>,
+    ) -> IyzicoPayment {
         let payment_id = format!("{}", 25_180_000 + self.next());
+        let conversation_id = conversation_id.unwrap_or_else(|| format!("order-{payment_id}"));
         let index = self.payments.len();
         let mut items = Vec::with_capacity(prices.len());
         for (n, price) in prices.iter().enumerate() {
@@ -194,15 +211,18 @@ impl State {
                 payment_transaction_id: id,
                 paid_price: *price,
                 refunds: Vec::new(),
+                refunded_total: Decimal::ZERO,
             });
         }
         let payment = IyzicoPayment {
             payment_id: payment_id.clone(),
+            conversation_id: conversation_id.clone(),
             currency,
             items,
             cancel: None,
         };
         self.by_payment.insert(payment_id, index);
+        self.by_conversation.insert(conversation_id, index);
         self.payments.push(payment.clone());
         payment
     }
@@ -311,7 +331,17 @@ impl IyzicoSim {
     /// Adds a paid payment with one item transaction per price; returns it with the ids
     /// the simulator gave it.
     pub fn add_payment(&self, currency: Currency, item_prices: &[Decimal]) -> IyzicoPayment {
-        lock(&self.inner.state).add_payment(currency, item_prices)
+        lock(&self.inner.state).add_payment(currency, item_prices, None)
+    }
+
+    /// Like [`add_payment`](Self::add_payment), with the payment's own `conversationId`.
+    pub fn add_payment_with_conversation_id(
+        &self,
+        currency: Currency,
+        item_prices: &[Decimal],
+        conversation_id: &str,
+    ) -> IyzicoPayment {
+        lock(&self.inner.state).add_payment(currency, item_prices, Some(conversation_id.to_owned()))
     }
 
     /// A snapshot of the ledger.
@@ -514,7 +544,7 @@ impl Inner {
         }
         let refund_tx_id = format!("{}", 31_000_000 + state.next());
         let payment_id = state.payments[p].payment_id.clone();
-        state.payments[p].items[i].refunds.push(IyzicoRefund {
+        state.payments[p].items[i].push(IyzicoRefund {
             refund_tx_id: refund_tx_id.clone(),
             conversation_id: ctx.conversation_id.clone(),
             price,
@@ -571,7 +601,7 @@ impl Inner {
             if first_tx.is_empty() {
                 first_tx.clone_from(&refund_tx_id);
             }
-            state.payments[p].items[i].refunds.push(IyzicoRefund {
+            state.payments[p].items[i].push(IyzicoRefund {
                 refund_tx_id,
                 conversation_id: ctx.conversation_id.clone(),
                 price: take,
@@ -633,11 +663,18 @@ impl Inner {
     }
 
     fn details(&self, req: &Req, ctx: &Ctx) -> Response<Body> {
-        let Some(payment_id) = req.query_param("paymentId") else {
-            return failure("11", "Geçersiz istek: paymentId", ctx);
-        };
         let state = lock(&self.state);
-        let Some(&p) = state.by_payment.get(payment_id) else {
+        let found = match (
+            req.query_param("paymentId"),
+            req.query_param("paymentConversationId"),
+        ) {
+            (Some(id), _) => state.by_payment.get(&id),
+            (None, Some(conversation)) => state.by_conversation.get(&conversation),
+            (None, None) => {
+                return failure("11", "Geçersiz istek: paymentId", ctx);
+            }
+        };
+        let Some(&p) = found else {
             return failure(IyzicoSim::ERR_NOT_FOUND, "Ödeme bulunamadı", ctx);
         };
         let payment = &state.payments[p];
@@ -695,7 +732,7 @@ impl Inner {
                 "price": paid,
                 "paidPrice": paid,
                 "currency": currency,
-                "conversationId": format!("order-{}", payment.payment_id),
+                "conversationId": payment.conversation_id,
                 "itemTransactions": items,
                 "cancels": cancels,
             }]
@@ -713,6 +750,8 @@ impl Inner {
         #[derive(Deserialize)]
         struct Seed {
             currency: Option<String>,
+            #[serde(rename = "conversationId")]
+            conversation_id: Option<String>,
             items: Vec<Item>,
         }
         let Ok(seed) = serde_json::from_slice::<Seed>(&req.body) else {
@@ -741,11 +780,12 @@ impl Inner {
         if prices.is_empty() {
             return admin_error(StatusCode::BAD_REQUEST, "at least one item is required");
         }
-        let payment = lock(&self.state).add_payment(currency, &prices);
+        let payment = lock(&self.state).add_payment(currency, &prices, seed.conversation_id);
         to_json(
             StatusCode::CREATED,
             &serde_json::json!({
                 "paymentId": payment.payment_id,
+                "conversationId": payment.conversation_id,
                 "currency": currency.code(),
                 "paidPrice": format_decimal(payment.paid_price()),
                 "items": payment.items.iter().map(|i| serde_json::json!({

@@ -40,13 +40,37 @@ impl Req {
         self.parts.uri.path()
     }
 
-    /// The value of query parameter `name` (no percent-decoding beyond `+`-free ids).
-    pub(crate) fn query_param(&self, name: &str) -> Option<&str> {
+    /// The percent-decoded value of query parameter `name`.
+    pub(crate) fn query_param(&self, name: &str) -> Option<String> {
         self.parts.uri.query()?.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key == name).then_some(value)
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key) == name).then(|| percent_decode(value))
         })
     }
+}
+
+/// Decodes `%XX` escapes and `+` (as a space); invalid escapes are kept as they are.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |j: usize| bytes.get(j).and_then(|c| char::from(*c).to_digit(16));
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                if let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) {
+                    out.extend(u8::try_from(hi * 16 + lo).ok());
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What a simulator implements; the server does the rest.

@@ -72,12 +72,14 @@ pub struct SipayPayment {
     pub currency: Currency,
     /// Refunds, oldest first.
     pub refunds: Vec<SipayRefund>,
+    /// The sum of `refunds`, kept up to date so a refund costs O(1) however many came before.
+    refunded_total: Decimal,
 }
 
 impl SipayPayment {
     /// The sum of all refunds.
     pub fn refunded(&self) -> Decimal {
-        self.refunds.iter().map(|r| r.amount).sum()
+        self.refunded_total
     }
 
     /// What can still be refunded.
@@ -146,6 +148,7 @@ impl State {
             amount,
             currency,
             refunds: Vec::new(),
+            refunded_total: Decimal::ZERO,
         };
         match self.index.get(&invoice_id) {
             Some(&i) => {
@@ -508,6 +511,7 @@ impl Inner {
             state.refund_ids.insert(id.clone());
         }
         let payment = &mut state.payments[index];
+        payment.refunded_total += amount;
         payment.refunds.push(SipayRefund {
             refund_transaction_id,
             amount,

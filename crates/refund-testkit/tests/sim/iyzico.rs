@@ -399,3 +399,37 @@ async fn a_hundred_concurrent_item_refunds_never_exceed_the_paid_price() {
     assert!(refunded <= dec("50.0"));
     assert!(sim.ledger().payments[0].remaining() > Decimal::ZERO);
 }
+
+#[tokio::test]
+async fn reporting_lookup_finds_a_payment_by_its_conversation_id_percent_decoded() {
+    let sim = IyzicoSim::start().await.unwrap();
+    let payment = sim.add_payment_with_conversation_id(Currency::Try, &[dec("5.0")], "order 1/ä");
+    let client = client();
+    let path = "/v2/reporting/payment/details";
+    // Like the node SDK: the body is `{}`, signed with the path only.
+    let header = refund_iyzico::signature::authorization_header(
+        IyzicoSim::API_KEY,
+        IyzicoSim::SECRET_KEY,
+        "7",
+        path,
+        b"{}",
+    );
+    let reply = client
+        .get(format!(
+            "{}{path}?paymentConversationId=order%201%2F%C3%A4",
+            sim.base_url()
+        ))
+        .header("authorization", header)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let answer = json(&reply.text().await.unwrap());
+    assert_eq!(
+        answer["payments"][0]["paymentId"],
+        payment.payment_id.as_str(),
+        "{answer}"
+    );
+    assert_eq!(answer["payments"][0]["conversationId"], "order 1/ä");
+}
