@@ -14,7 +14,7 @@ use crate::sim::{self, IyzicoSim};
 const MONEY_PATHS: &[&str] = &["/payment/refund", "/v2/payment/refund", "/payment/cancel"];
 
 /// Runs the conformance suite's iyzico side: an [`IyzicoSim`] on a free loopback port and an
-/// [`Iyzico`] client configured for it with a 1 s timeout. Payments are seeded with one
+/// [`Iyzico`] client configured for it with a 2 s timeout. Payments are seeded with one
 /// basket line; [`Harness::seed_payment`] returns the payment (`/v2/payment/refund`),
 /// [`Harness::seed_item_payment`] the line (`/payment/refund`).
 ///
@@ -35,7 +35,7 @@ pub struct IyzicoHarness {
 
 impl IyzicoHarness {
     /// How long the client waits for an answer: short, so the timeout scenario stays fast.
-    pub const TIMEOUT: Duration = Duration::from_secs(1);
+    pub const TIMEOUT: Duration = Duration::from_secs(2);
 
     /// Starts the simulator and builds the client.
     pub async fn start() -> Result<IyzicoHarness, HarnessError> {

@@ -14,7 +14,7 @@ use crate::sim::{self, SipaySim};
 const REFUND_PATH: &str = "/ccpayment/api/refund";
 
 /// Runs the conformance suite's SiPay side: a [`SipaySim`] on a free loopback port and a
-/// [`Sipay`] client configured for it with a 1 s timeout.
+/// [`Sipay`] client configured for it with a 2 s timeout.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,7 +34,7 @@ pub struct SipayHarness {
 
 impl SipayHarness {
     /// How long the client waits for an answer: short, so the timeout scenario stays fast.
-    pub const TIMEOUT: Duration = Duration::from_secs(1);
+    pub const TIMEOUT: Duration = Duration::from_secs(2);
 
     /// Starts the simulator and builds the client.
     pub async fn start() -> Result<SipayHarness, HarnessError> {
