@@ -1,6 +1,41 @@
-//! iyzico refunds for the `refunds` workspace.
+//! iyzico refunds behind [`refund_core::RefundProvider`].
+//!
+//! - [`Iyzico`] refunds one basket line (`PaymentRef::item(paymentTransactionId)`, through
+//!   `POST /payment/refund`) or a whole payment (`PaymentRef::payment(paymentId)`, through
+//!   `POST /v2/payment/refund`), voids same-day payments (`POST /payment/cancel`) and looks
+//!   refunds up for reconciliation (`GET /v2/reporting/payment/details`).
+//! - [`signature`] is the IYZWSv2 scheme, byte-for-byte the official SDKs'
+//!   (proven against vectors made with the iyzipay npm package), plus response signatures.
+//! - [`price`] writes amounts as the SDKs do (`10.50` → `"10.5"`), from the `Decimal`.
+//!
+//! The request's [`MerchantRef`](refund_core::MerchantRef) is sent as `conversationId`; an
+//! answer that does not echo it, whose refunded price differs from the request, or whose
+//! response signature is wrong is [`OutcomeUnknown`](refund_core::RefundError::OutcomeUnknown),
+//! never a success. Request extra `"ip"` sets the client IP (default from the config).
+//!
+//! ```
+//! use refund_core::RefundProvider;
+//! use refund_iyzico::{Iyzico, IyzicoConfig};
+//!
+//! let iyzico = Iyzico::new(IyzicoConfig::new("sandbox-api-key", "sandbox-secret-key"))?;
+//! assert_eq!(iyzico.name(), "iyzico");
+//! assert!(iyzico.capabilities().item_refunds);
+//! # Ok::<(), refund_core::RefundError>(())
+//! ```
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
+mod client;
+mod config;
 pub mod price;
 pub mod signature;
+pub mod wire;
+
+pub use client::{
+    AUTH_ERROR_CODES, CAPABILITIES, Iyzico, PATH_CANCEL, PATH_PAYMENT_DETAILS, PATH_REFUND,
+    PATH_REFUND_V2, REFUND_DECLINE_CODE,
+};
+pub use config::{Clock, Environment, IyzicoConfig, Locale, RandomKeySource};
+
+/// The provider name, as [`RefundProvider::name`](refund_core::RefundProvider::name) returns it.
+pub const NAME: &str = "iyzico";

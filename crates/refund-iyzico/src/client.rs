@@ -1,0 +1,854 @@
+//! The [`RefundProvider`] implementation: build the body → serialise once → sign those bytes →
+//! send those bytes → map the answer onto the core types.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use refund_core::http::{HttpReply, build_client, endpoint, send};
+use refund_core::redact::scrub;
+use refund_core::{
+    Capabilities, Currency, Decimal, MerchantRef, Money, Operation, PaymentRef, PaymentScope,
+    RefundError, RefundProvider, RefundReason, RefundReceipt, RefundRecord, RefundRequest,
+    RefundState, RefundStatus, ValidationError, VoidRequest, VoidSupport, async_trait,
+};
+use reqwest::Url;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
+
+use crate::NAME;
+use crate::config::IyzicoConfig;
+use crate::price::format_price;
+use crate::signature::{RANDOM_HEADER, RequestSigner, signatures_equal};
+use crate::wire::{
+    CancelRequest, OperationResponse, PaymentDetail, PaymentDetailsResponse, RefundV1Request,
+    RefundV2Request,
+};
+
+/// Item-level refund (`paymentTransactionId`).
+pub const PATH_REFUND: &str = "/payment/refund";
+/// Payment-level refund (`paymentId`).
+pub const PATH_REFUND_V2: &str = "/v2/payment/refund";
+/// Cancel (void) of a whole payment.
+pub const PATH_CANCEL: &str = "/payment/cancel";
+/// Reporting lookup of a payment's refunds and cancels.
+pub const PATH_PAYMENT_DETAILS: &str = "/v2/reporting/payment/details";
+
+/// Error codes that mean iyzico refused the credentials or the signature, so nothing was
+/// processed: 1000 invalid signature, 1001 API key not found in this environment, 1007
+/// signature missing, 1009 Authorization header missing (shared/providers/iyzico.md, from the
+/// SDKs' tests and iyzico's docs).
+pub const AUTH_ERROR_CODES: &[&str] = &["1000", "1001", "1007", "1009"];
+
+/// The error code iyzico answers when the bank declined the refund (`REFUND_DECLINE`); iyzico
+/// marks it retryable.
+pub const REFUND_DECLINE_CODE: &str = "10246";
+
+/// What iyzico does, as [`Capabilities`]. The currencies are those of the official node SDK's
+/// `Iyzipay.CURRENCY` that `refund-core` knows (TRY, EUR, USD, GBP, NOK, RUB, CHF; the SDK
+/// also lists IRR).
+pub const CAPABILITIES: Capabilities = Capabilities::new(&[
+    Currency::Try,
+    Currency::Usd,
+    Currency::Eur,
+    Currency::Gbp,
+    Currency::Chf,
+    Currency::Nok,
+    Currency::Rub,
+])
+.with_partial_refunds(true)
+.with_void(VoidSupport::Cancel)
+.with_refund_lookup(true)
+.with_item_refunds(true);
+
+/// An iyzico client: refunds (item-level through `/payment/refund`, payment-level through
+/// `/v2/payment/refund`), voids through `/payment/cancel`, and refund lookups through the
+/// reporting API. Cheap to clone (an `Arc` inside); share one per set of credentials.
+///
+/// ```no_run
+/// use refund_core::{PaymentRef, RefundProvider, RefundRequest};
+/// use refund_iyzico::{Iyzico, IyzicoConfig};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let iyzico = Iyzico::new(IyzicoConfig::from_env()?)?;
+/// let request = RefundRequest::builder(
+///     PaymentRef::item("11433038").in_payment("10844367"),
+///     "0.50 TRY".parse()?,
+/// )
+/// .reference("order-42-refund-1")
+/// .extra("ip", "85.34.78.112")
+/// .build()?;
+/// let receipt = iyzico.refund(&request).await?;
+/// println!("{:?}", receipt.provider_references);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Iyzico {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: IyzicoConfig,
+    base: Url,
+    http: reqwest::Client,
+    signer: RequestSigner,
+}
+
+impl fmt::Debug for Iyzico {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iyzico")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one call is about, for spans and for checking the answer.
+struct Call<'a> {
+    operation: &'static str,
+    path: &'static str,
+    conversation_id: &'a str,
+}
+
+impl Iyzico {
+    /// Builds a client: checks the configuration and creates the HTTP client and the signing
+    /// key state once.
+    pub fn new(config: IyzicoConfig) -> Result<Self, RefundError> {
+        config.validate()?;
+        let base = config.resolved_base_url()?;
+        let http = build_client(NAME, &config.http)?;
+        let signer = RequestSigner::new(config.secret_key.expose_secret());
+        Ok(Iyzico {
+            inner: Arc::new(Inner {
+                config,
+                base,
+                http,
+                signer,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IyzicoConfig {
+        &self.inner.config
+    }
+
+    fn ip(&self, extra: Option<&str>) -> Result<String, RefundError> {
+        match extra {
+            None => Ok(self.inner.config.default_ip.to_string()),
+            Some(text) => text
+                .trim()
+                .parse::<IpAddr>()
+                .map(|ip| ip.to_string())
+                .map_err(|_| ValidationError::field("ip", "is not an IP address").into()),
+        }
+    }
+
+    fn secrets(&self) -> [&str; 2] {
+        [
+            self.inner.config.api_key.expose_secret(),
+            self.inner.config.secret_key.expose_secret(),
+        ]
+    }
+
+    /// Signs `body` for `path` and sends it; `query` only for the reporting GET.
+    async fn send_signed(
+        &self,
+        method: reqwest::Method,
+        path: &'static str,
+        query: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<HttpReply, RefundError> {
+        let random_key = self.inner.config.next_random_key();
+        tracing::Span::current().record("random_key", random_key.as_str());
+        // The SDKs sign the API path alone: no base-URL prefix, no query.
+        let authorization = self.inner.signer.authorization_header(
+            self.inner.config.api_key.expose_secret(),
+            &random_key,
+            path,
+            &body,
+        );
+        let mut url = endpoint(&self.inner.base, path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let request = self
+            .inner
+            .http
+            .request(method, url)
+            .header(AUTHORIZATION, authorization)
+            .header(RANDOM_HEADER, random_key)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .body(body);
+        send(NAME, request, self.inner.config.http.max_response_bytes).await
+    }
+
+    /// Reads a reply: the body decides (iyzico answers failures with HTTP 200 or 400), except
+    /// that 429 is rate limiting and 5xx is never trusted.
+    fn read<T: DeserializeOwned + Envelope>(
+        &self,
+        reply: &HttpReply,
+        call: &Call<'_>,
+        echo_required: bool,
+    ) -> Result<(T, serde_json::Value), RefundError> {
+        let secrets = self.secrets();
+        if reply.status == 429 || reply.status >= 500 {
+            return Err(reply.unreadable(NAME, "no usable answer", &secrets));
+        }
+        let raw: serde_json::Value = serde_json::from_slice(&reply.body)
+            .map_err(|_| reply.unreadable(NAME, "a body that is not JSON", &secrets))?;
+        let parsed: T = serde_json::from_slice(&reply.body).map_err(|e| {
+            let why = scrub(&format!("unexpected JSON ({e})"), &secrets);
+            reply.unreadable(NAME, &why, &secrets)
+        })?;
+        let echoed = parsed.conversation_id();
+        let echo_ok = match echoed {
+            Some(c) => c == call.conversation_id,
+            None => !echo_required,
+        };
+        match parsed.status() {
+            Some("success") if reply.is_success() => {
+                if !echo_ok {
+                    return Err(RefundError::outcome_unknown(
+                        NAME,
+                        format!(
+                            "{} answered success for conversationId {:?}, not {:?}",
+                            call.operation,
+                            echoed.unwrap_or(""),
+                            call.conversation_id
+                        ),
+                    ));
+                }
+                Ok((parsed, raw))
+            }
+            Some("failure") if reply.status < 500 => {
+                // A failure that names another conversation is not an answer to this request.
+                if echoed.is_some() && !echo_ok {
+                    return Err(RefundError::outcome_unknown(
+                        NAME,
+                        format!(
+                            "{} answered failure for conversationId {:?}, not {:?}",
+                            call.operation,
+                            echoed.unwrap_or(""),
+                            call.conversation_id
+                        ),
+                    ));
+                }
+                Err(failure(
+                    parsed.error_code(),
+                    parsed.error_message(),
+                    parsed.error_group(),
+                    parsed.retryable(),
+                ))
+            }
+            Some("success") => {
+                Err(reply.unreadable(NAME, "a success body on a non-2xx status", &secrets))
+            }
+            _ => Err(reply.unreadable(NAME, "no status success/failure", &secrets)),
+        }
+    }
+
+    /// Verifies a response `signature` when there is one: hex HMAC-SHA256 over
+    /// `paymentId:price:currency:conversationId`, the field list the official Java SDK's
+    /// `Refund.verifySignature` uses for both refund versions (iyzipay-java
+    /// `model/Refund.java`; `ResponseSignatureGenerator` turns null into "" and prints the
+    /// price with `stripTrailingZeros().toPlainString()`, an older version with eight
+    /// decimals, `0.00000000`; both forms are accepted). The node SDK verifies nothing; no SDK
+    /// documents a signature on cancels, so a cancel signature is checked with the same list.
+    fn verify_signature(&self, r: &OperationResponse) -> Result<(), RefundError> {
+        let Some(signature) = r.signature.as_deref() else {
+            return Ok(());
+        };
+        let signature = signature.trim().to_ascii_lowercase();
+        let prices = match r.price {
+            Some(p) => vec![p.normalize().to_string(), eight_decimals(p)],
+            None => vec![String::new()],
+        };
+        let ok = prices.iter().any(|price| {
+            let expected = self.inner.signer.fields_signature(&[
+                r.payment_id.as_deref().unwrap_or(""),
+                price,
+                r.currency.as_deref().unwrap_or(""),
+                r.conversation_id.as_deref().unwrap_or(""),
+            ]);
+            signatures_equal(&expected, &signature)
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(RefundError::outcome_unknown(
+                NAME,
+                "the response signature does not match: the answer cannot be trusted",
+            ))
+        }
+    }
+
+    async fn do_refund(
+        &self,
+        request: &RefundRequest,
+        call: &Call<'_>,
+    ) -> Result<RefundReceipt, RefundError> {
+        let amount = request.amount();
+        let ip = self.ip(request.extra("ip"))?;
+        let locale = self.inner.config.locale.as_str();
+        let body = match request.payment().scope() {
+            PaymentScope::Item => to_body(&RefundV1Request {
+                locale,
+                conversation_id: call.conversation_id,
+                payment_transaction_id: request.payment().id(),
+                price: format_price(&amount),
+                ip,
+                currency: amount.currency().code(),
+                reason: reason_text(request.reason(), request.description()),
+                description: request.description(),
+            })?,
+            // The SDKs send no reason or description to the v2 refund.
+            _ => to_body(&RefundV2Request {
+                locale,
+                conversation_id: call.conversation_id,
+                price: format_price(&amount),
+                payment_id: request.payment().id(),
+                currency: amount.currency().code(),
+                ip,
+            })?,
+        };
+        let reply = self
+            .send_signed(reqwest::Method::POST, call.path, &[], body)
+            .await?;
+        let (r, raw) = self.read::<OperationResponse>(&reply, call, true)?;
+        self.verify_signature(&r)?;
+        let unknown = |why: String| RefundError::outcome_unknown(NAME, why);
+        match r.price {
+            Some(p) if p == amount.amount() => {}
+            Some(p) => {
+                return Err(unknown(format!(
+                    "iyzico reports refunding {p}, but {} was requested",
+                    amount.amount()
+                )));
+            }
+            None => {
+                return Err(unknown(
+                    "the success answer carries no refunded price".into(),
+                ));
+            }
+        }
+        if let Some(c) = r.currency.as_deref()
+            && c != amount.currency().code()
+        {
+            return Err(unknown(format!(
+                "iyzico reports currency {c}, but {} was requested",
+                amount.currency()
+            )));
+        }
+        let id_field = match request.payment().scope() {
+            PaymentScope::Item => r.payment_transaction_id.as_deref(),
+            _ => r.payment_id.as_deref(),
+        };
+        if let Some(id) = id_field
+            && id != request.payment().id()
+        {
+            return Err(unknown(format!(
+                "iyzico answered for payment {id:?}, not {:?}",
+                request.payment().id()
+            )));
+        }
+        Ok(receipt(
+            Operation::Refund,
+            request.payment().clone(),
+            request.reference().clone(),
+            amount,
+            &r,
+            raw,
+        ))
+    }
+
+    async fn do_void(
+        &self,
+        request: &VoidRequest,
+        call: &Call<'_>,
+    ) -> Result<RefundReceipt, RefundError> {
+        if request.payment().scope() != PaymentScope::Payment {
+            return Err(ValidationError::field(
+                "payment",
+                "iyzico cancels whole payments: use PaymentRef::payment(paymentId)",
+            )
+            .into());
+        }
+        let body = to_body(&CancelRequest {
+            locale: self.inner.config.locale.as_str(),
+            conversation_id: call.conversation_id,
+            payment_id: request.payment().id(),
+            ip: self.ip(request.extra("ip"))?,
+            reason: reason_text(request.reason(), request.description()),
+            description: request.description(),
+        })?;
+        let reply = self
+            .send_signed(reqwest::Method::POST, call.path, &[], body)
+            .await?;
+        let (r, raw) = self.read::<OperationResponse>(&reply, call, true)?;
+        self.verify_signature(&r)?;
+        if let Some(id) = r.payment_id.as_deref()
+            && id != request.payment().id()
+        {
+            return Err(RefundError::outcome_unknown(
+                NAME,
+                format!(
+                    "iyzico cancelled payment {id:?}, not {:?}",
+                    request.payment().id()
+                ),
+            ));
+        }
+        let amount = match (r.price, r.currency.as_deref().map(parse_currency)) {
+            (Some(p), Some(Ok(c))) => Money::new(p, c).map_err(|e| {
+                RefundError::outcome_unknown(NAME, format!("cancelled amount unusable: {e}"))
+            })?,
+            _ => {
+                return Err(RefundError::outcome_unknown(
+                    NAME,
+                    "the cancel answer lacks a usable price and currency",
+                ));
+            }
+        };
+        Ok(receipt(
+            Operation::Void,
+            request.payment().clone(),
+            request.reference().clone(),
+            amount,
+            &r,
+            raw,
+        ))
+    }
+
+    async fn do_refund_state(
+        &self,
+        payment: &PaymentRef,
+        call: &Call<'_>,
+    ) -> Result<RefundState, RefundError> {
+        let (payment_id, item_id) = match payment.scope() {
+            PaymentScope::Payment => (payment.id(), None),
+            _ => match payment.parent() {
+                Some(parent) => (parent, Some(payment.id())),
+                None => {
+                    return Err(ValidationError::field(
+                        "payment",
+                        "an item lookup needs its payment id: use PaymentRef::item(id).in_payment(payment_id)",
+                    )
+                    .into());
+                }
+            },
+        };
+        let query = [
+            ("locale", self.inner.config.locale.as_str()),
+            ("conversationId", call.conversation_id),
+            ("paymentId", payment_id),
+        ];
+        // The node SDK sends (and signs) `{}` as the body of this GET.
+        let reply = self
+            .send_signed(reqwest::Method::GET, call.path, &query, b"{}".to_vec())
+            .await?;
+        let (r, _raw) = self.read::<PaymentDetailsResponse>(&reply, call, false)?;
+        let detail = r
+            .payments
+            .iter()
+            .find(|p| p.payment_id.as_deref() == Some(payment_id))
+            .or_else(|| match r.payments.as_slice() {
+                [only] if only.payment_id.is_none() => Some(only),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                RefundError::declined(
+                    NAME,
+                    "payment_not_found",
+                    format!("the report lists no payment {payment_id}"),
+                )
+            })?;
+        state_from_detail(payment, detail, item_id)
+    }
+}
+
+#[async_trait]
+impl RefundProvider for Iyzico {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
+        CAPABILITIES.check(NAME, request)?;
+        let call = Call {
+            operation: match request.payment().scope() {
+                PaymentScope::Item => "refund",
+                _ => "refund_v2",
+            },
+            path: match request.payment().scope() {
+                PaymentScope::Item => PATH_REFUND,
+                _ => PATH_REFUND_V2,
+            },
+            conversation_id: request.reference().as_str(),
+        };
+        let span = span(&call, request.payment());
+        let result = self
+            .do_refund(request, &call)
+            .instrument(span.clone())
+            .await;
+        record_outcome(&span, &result);
+        result
+    }
+
+    async fn void(&self, request: &VoidRequest) -> Result<RefundReceipt, RefundError> {
+        let call = Call {
+            operation: "cancel",
+            path: PATH_CANCEL,
+            conversation_id: request.reference().as_str(),
+        };
+        let span = span(&call, request.payment());
+        let result = self.do_void(request, &call).instrument(span.clone()).await;
+        record_outcome(&span, &result);
+        result
+    }
+
+    async fn refund_state(&self, payment: &PaymentRef) -> Result<RefundState, RefundError> {
+        payment.validate()?;
+        let lookup_ref = MerchantRef::generate();
+        let call = Call {
+            operation: "payment_details",
+            path: PATH_PAYMENT_DETAILS,
+            conversation_id: lookup_ref.as_str(),
+        };
+        let span = span(&call, payment);
+        let result = self
+            .do_refund_state(payment, &call)
+            .instrument(span.clone())
+            .await;
+        record_outcome(&span, &result);
+        result
+    }
+}
+
+/// The response fields every iyzico answer shares.
+trait Envelope {
+    fn status(&self) -> Option<&str>;
+    fn conversation_id(&self) -> Option<&str>;
+    fn error_code(&self) -> Option<&str>;
+    fn error_message(&self) -> Option<&str>;
+    fn error_group(&self) -> Option<&str>;
+    fn retryable(&self) -> Option<bool>;
+}
+
+macro_rules! envelope {
+    ($ty:ty, $retryable:expr) => {
+        impl Envelope for $ty {
+            fn status(&self) -> Option<&str> {
+                self.status.as_deref().map(str::trim)
+            }
+            fn conversation_id(&self) -> Option<&str> {
+                self.conversation_id.as_deref()
+            }
+            fn error_code(&self) -> Option<&str> {
+                self.error_code.as_deref()
+            }
+            fn error_message(&self) -> Option<&str> {
+                self.error_message.as_deref()
+            }
+            fn error_group(&self) -> Option<&str> {
+                self.error_group.as_deref()
+            }
+            fn retryable(&self) -> Option<bool> {
+                let f: fn(&$ty) -> Option<bool> = $retryable;
+                f(self)
+            }
+        }
+    };
+}
+
+envelope!(OperationResponse, |r| r.retryable);
+envelope!(PaymentDetailsResponse, |_| None);
+
+/// Maps a `status: failure` answer onto the taxonomy.
+fn failure(
+    code: Option<&str>,
+    message: Option<&str>,
+    group: Option<&str>,
+    retryable: Option<bool>,
+) -> RefundError {
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .unwrap_or("unknown");
+    let message = message.unwrap_or("").trim();
+    let message = match group.map(str::trim).filter(|g| !g.is_empty()) {
+        Some(g) if message.is_empty() => format!("[{g}]"),
+        Some(g) => format!("{message} [{g}]"),
+        None => message.to_owned(),
+    };
+    if AUTH_ERROR_CODES.contains(&code) {
+        RefundError::authentication(NAME, code, message)
+    } else if code == REFUND_DECLINE_CODE || retryable == Some(true) {
+        RefundError::declined_retryable(NAME, code, message)
+    } else {
+        RefundError::declined(NAME, code, message)
+    }
+}
+
+/// The SDKs' reason values (iyzipay-node `Iyzipay.REFUND_REASON`). iyzico requires a reason
+/// when a description is sent, so a bare description goes with `other`.
+fn reason_text(reason: Option<RefundReason>, description: Option<&str>) -> Option<&'static str> {
+    match reason {
+        Some(RefundReason::BuyerRequest) => Some("buyer_request"),
+        Some(RefundReason::DoublePayment) => Some("double_payment"),
+        Some(RefundReason::Fraud) => Some("fraud"),
+        Some(_) => Some("other"),
+        None => description.map(|_| "other"),
+    }
+}
+
+fn to_body<T: serde::Serialize>(wire: &T) -> Result<Vec<u8>, RefundError> {
+    serde_json::to_vec(wire)
+        .map_err(|e| RefundError::configuration(NAME, format!("serialising the request: {e}")))
+}
+
+fn eight_decimals(p: Decimal) -> String {
+    let mut d = p.round_dp_with_strategy(8, rust_decimal::RoundingStrategy::ToZero);
+    d.rescale(8);
+    d.to_string()
+}
+
+fn parse_currency(code: &str) -> Result<Currency, RefundError> {
+    code.trim().parse::<Currency>().map_err(|_| {
+        RefundError::outcome_unknown(
+            NAME,
+            format!("iyzico answered in unknown currency {code:.8}"),
+        )
+    })
+}
+
+fn receipt(
+    operation: Operation,
+    payment: PaymentRef,
+    reference: MerchantRef,
+    amount: Money,
+    r: &OperationResponse,
+    raw: serde_json::Value,
+) -> RefundReceipt {
+    let mut receipt = RefundReceipt::new(
+        NAME,
+        operation,
+        payment,
+        reference,
+        amount,
+        RefundStatus::Completed,
+    );
+    for (name, value) in [
+        ("paymentId", &r.payment_id),
+        ("paymentTransactionId", &r.payment_transaction_id),
+        ("authCode", &r.auth_code),
+        ("hostReference", &r.host_reference),
+        ("refundHostReference", &r.refund_host_reference),
+        ("cancelHostReference", &r.cancel_host_reference),
+    ] {
+        if let Some(v) = value {
+            receipt = receipt.with_provider_reference(name, v.as_str());
+        }
+    }
+    receipt.with_raw(raw)
+}
+
+/// Builds the refund state of a payment (or one of its lines) from the report.
+///
+/// Refund entries with `refundStatus` 0 (failure, as `paymentStatus`) are left out; entries
+/// with another status than 1 count as pending. Cancels count as refunds of the whole payment
+/// and carry their `cancelConversationId` as reference.
+fn state_from_detail(
+    payment: &PaymentRef,
+    detail: &PaymentDetail,
+    item_id: Option<&str>,
+) -> Result<RefundState, RefundError> {
+    let unreadable = |why: String| RefundError::outcome_unknown(NAME, why);
+    let currency = detail
+        .currency
+        .as_deref()
+        .or_else(|| {
+            detail
+                .item_transactions
+                .iter()
+                .flat_map(|i| &i.refunds)
+                .find_map(|r| r.currency_code.as_deref())
+        })
+        .map(parse_currency)
+        .transpose()?
+        .ok_or_else(|| unreadable("the report names no currency".into()))?;
+    let money = |d: Decimal| {
+        Money::new(d, currency)
+            .map_err(|e| unreadable(format!("unusable amount in the report: {e}")))
+    };
+    let items: Vec<_> = match item_id {
+        None => detail.item_transactions.iter().collect(),
+        Some(id) => detail
+            .item_transactions
+            .iter()
+            .filter(|i| i.payment_transaction_id.as_deref() == Some(id))
+            .collect(),
+    };
+    if let Some(id) = item_id
+        && items.is_empty()
+    {
+        return Err(RefundError::declined(
+            NAME,
+            "item_not_found",
+            format!("the payment has no basket line {id}"),
+        ));
+    }
+    let paid = match item_id {
+        None => detail.paid_price.or(detail.price),
+        Some(_) => items.first().and_then(|i| i.paid_price.or(i.price)),
+    };
+    let mut records = Vec::new();
+    for entry in items.iter().flat_map(|i| &i.refunds) {
+        let status = match entry.refund_status.as_deref().map(str::trim) {
+            Some("0") => continue,
+            None | Some("1") => RefundStatus::Completed,
+            Some(_) => RefundStatus::Pending,
+        };
+        let Some(price) = entry.refund_price else {
+            return Err(unreadable(
+                "a refund in the report has no refundPrice".into(),
+            ));
+        };
+        let mut record = RefundRecord::new(money(price)?).with_status(status);
+        if let Some(c) = &entry.refund_conversation_id {
+            record = record.with_reference(c.as_str());
+        }
+        if let Some(t) = &entry.refund_tx_id {
+            record = record.with_provider_reference(t.as_str());
+        }
+        records.push(record);
+    }
+    for cancel in &detail.cancels {
+        if cancel.cancel_status.as_deref().map(str::trim) == Some("0") {
+            continue;
+        }
+        let Some(price) = cancel.price.or(paid) else {
+            return Err(unreadable("a cancel in the report has no price".into()));
+        };
+        let mut record = RefundRecord::new(money(price)?);
+        if let Some(c) = &cancel.cancel_conversation_id {
+            record = record.with_reference(c.as_str());
+        }
+        if let Some(t) = &cancel.cancel_tx_id {
+            record = record.with_provider_reference(t.as_str());
+        }
+        records.push(record);
+    }
+    let mut refunded = Money::zero(currency);
+    for r in &records {
+        refunded = refunded
+            .checked_add(&r.amount)
+            .map_err(|e| unreadable(format!("refund total: {e}")))?;
+    }
+    let mut state = RefundState::new(payment.clone(), refunded);
+    if let Some(p) = paid {
+        state = state.with_paid(money(p)?);
+    }
+    for r in records {
+        state = state.with_record(r);
+    }
+    Ok(state)
+}
+
+fn span(call: &Call<'_>, payment: &PaymentRef) -> tracing::Span {
+    tracing::info_span!(
+        "iyzico",
+        provider = NAME,
+        operation = call.operation,
+        payment = %payment,
+        conversation_id = call.conversation_id,
+        random_key = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    )
+}
+
+fn record_outcome<T>(span: &tracing::Span, result: &Result<T, RefundError>) {
+    let outcome = match result {
+        Ok(_) => "success",
+        Err(RefundError::Declined { .. }) => "declined",
+        Err(RefundError::AuthenticationRejected { .. }) => "authentication_rejected",
+        Err(RefundError::RateLimited { .. }) => "rate_limited",
+        Err(RefundError::Unreachable { .. }) => "unreachable",
+        Err(RefundError::OutcomeUnknown { .. }) => "outcome_unknown",
+        Err(RefundError::InvalidRequest(_)) => "invalid_request",
+        Err(RefundError::Unsupported { .. }) => "unsupported",
+        Err(RefundError::Configuration { .. }) => "configuration",
+        Err(_) => "error",
+    };
+    span.record("outcome", outcome);
+    match result {
+        Ok(_) => tracing::info!(parent: span, outcome, "iyzico call succeeded"),
+        Err(e) => tracing::warn!(parent: span, outcome, error = %e, "iyzico call failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_map_to_the_right_class() {
+        for code in AUTH_ERROR_CODES {
+            let e = failure(Some(code), Some("x"), None, None);
+            assert!(
+                matches!(e, RefundError::AuthenticationRejected { .. }),
+                "{code}"
+            );
+            assert!(e.is_outcome_known() && !e.is_retryable());
+        }
+        let e = failure(
+            Some("10246"),
+            Some("Banka reddetti"),
+            Some("REFUND_DECLINE"),
+            None,
+        );
+        assert!(e.is_retryable());
+        assert_eq!(e.provider_code(), Some("10246"));
+        assert!(e.to_string().contains("[REFUND_DECLINE]"));
+        assert!(failure(Some("5000"), None, None, Some(true)).is_retryable());
+        let e = failure(Some("11"), Some("Geçersiz istek"), None, Some(false));
+        assert!(matches!(
+            e,
+            RefundError::Declined {
+                retryable: false,
+                ..
+            }
+        ));
+        assert_eq!(
+            failure(None, None, None, None).provider_code(),
+            Some("unknown")
+        );
+    }
+
+    #[test]
+    fn reasons_use_the_sdk_values_and_a_description_needs_one() {
+        assert_eq!(
+            reason_text(Some(RefundReason::BuyerRequest), None),
+            Some("buyer_request")
+        );
+        assert_eq!(
+            reason_text(Some(RefundReason::DoublePayment), None),
+            Some("double_payment")
+        );
+        assert_eq!(reason_text(Some(RefundReason::Fraud), None), Some("fraud"));
+        assert_eq!(reason_text(Some(RefundReason::Other), None), Some("other"));
+        assert_eq!(reason_text(None, Some("why")), Some("other"));
+        assert_eq!(reason_text(None, None), None);
+    }
+
+    #[test]
+    fn eight_decimal_prices_round_down() {
+        assert_eq!(eight_decimals(Decimal::new(5, 1)), "0.50000000");
+        assert_eq!(eight_decimals("1.123456789".parse().unwrap()), "1.12345678");
+    }
+}
