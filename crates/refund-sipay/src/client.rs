@@ -15,6 +15,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tracing::{Instrument, Span, field};
 
 use crate::PROVIDER;
@@ -138,6 +139,12 @@ impl Sipay {
         ]
     }
 
+    /// [`secrets`](Self::secrets) plus the bearer token used.
+    fn secrets_with<'a>(&'a self, token: &'a Token) -> [&'a str; 3] {
+        let [a, b] = self.secrets();
+        [a, b, token.expose()]
+    }
+
     // ---------------------------------------------------------------- transport
 
     async fn post(
@@ -196,8 +203,8 @@ impl Sipay {
         if reply.status == 429 {
             return Err(reply.unreadable(PROVIDER, "rate limited", &secrets));
         }
-        let parsed: TokenResponse = serde_json::from_slice(&reply.body)
-            .map_err(|e| reply.unreadable(PROVIDER, json_problem(&e), &secrets))?;
+        let (parsed, _): (TokenResponse, _) =
+            parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, &secrets))?;
         let Some(code) = parsed.status_code else {
             return Err(reply.unreadable(
                 PROVIDER,
@@ -242,11 +249,15 @@ impl Sipay {
     /// POSTs `body` with the bearer token. A 401 is answered by one token refresh and one
     /// resend (the 401 means the request was refused before it was processed, so resending
     /// is safe); a second 401 goes to the caller's mapping.
-    async fn send_authorized(&self, url: &Url, body: Vec<u8>) -> Result<HttpReply, RefundError> {
+    async fn send_authorized(
+        &self,
+        url: &Url,
+        body: Vec<u8>,
+    ) -> Result<(HttpReply, Token), RefundError> {
         let token = self.token().await?;
         let reply = self.post(url, body.clone(), Some(&token)).await?;
         if reply.status != 401 {
-            return Ok(reply);
+            return Ok((reply, token));
         }
         tracing::info!(
             provider = PROVIDER,
@@ -254,7 +265,8 @@ impl Sipay {
         );
         self.inner.tokens.invalidate(&token);
         let token = self.token().await?;
-        self.post(url, body, Some(&token)).await
+        let reply = self.post(url, body, Some(&token)).await?;
+        Ok((reply, token))
     }
 
     // ---------------------------------------------------------------- refund
@@ -279,21 +291,22 @@ impl Sipay {
             hash_key: &hash_key,
             refund_transaction_id: request.reference().as_str(),
         })?;
-        let reply = self.send_authorized(&self.inner.refund_url, body).await?;
-        self.map_refund(request, &reply)
+        let (reply, token) = self.send_authorized(&self.inner.refund_url, body).await?;
+        self.map_refund(request, &reply, &token)
     }
 
     fn map_refund(
         &self,
         request: &RefundRequest,
         reply: &HttpReply,
+        token: &Token,
     ) -> Result<RefundReceipt, RefundError> {
-        let secrets = self.secrets();
+        let secrets = self.secrets_with(token);
         if reply.status == 429 {
             return Err(reply.unreadable(PROVIDER, "rate limited", &secrets));
         }
-        let parsed: RefundResponse = serde_json::from_slice(&reply.body)
-            .map_err(|e| reply.unreadable(PROVIDER, json_problem(&e), &secrets))?;
+        let (parsed, raw): (RefundResponse, _) =
+            parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, &secrets))?;
         let Some(code) = parsed.status_code.clone() else {
             return Err(reply.unreadable(PROVIDER, "a response without status_code", &secrets));
         };
@@ -323,8 +336,7 @@ impl Sipay {
                 ),
             ));
         }
-        check_echo(request, &parsed)?;
-        let raw = serde_json::from_slice::<serde_json::Value>(&reply.body).ok();
+        check_echo(request, &parsed, &secrets)?;
         let mut receipt = RefundReceipt::new(
             PROVIDER,
             Operation::Refund,
@@ -344,10 +356,7 @@ impl Sipay {
                 receipt = receipt.with_provider_reference(name, v.trim());
             }
         }
-        if let Some(raw) = raw {
-            receipt = receipt.with_raw(raw);
-        }
-        Ok(receipt)
+        Ok(receipt.with_raw(raw))
     }
 
     // ---------------------------------------------------------------- lookup
@@ -366,21 +375,22 @@ impl Sipay {
             hash_key: &hash_key,
             show_refund_info: "Y",
         })?;
-        let reply = self.send_authorized(&self.inner.check_url, body).await?;
-        self.map_check_status(payment, &reply)
+        let (reply, token) = self.send_authorized(&self.inner.check_url, body).await?;
+        self.map_check_status(payment, &reply, &token)
     }
 
     fn map_check_status(
         &self,
         payment: &PaymentRef,
         reply: &HttpReply,
+        token: &Token,
     ) -> Result<RefundState, RefundError> {
-        let secrets = self.secrets();
+        let secrets = self.secrets_with(token);
         if reply.status == 429 {
             return Err(reply.unreadable(PROVIDER, "rate limited", &secrets));
         }
-        let parsed: CheckStatusResponse = serde_json::from_slice(&reply.body)
-            .map_err(|e| reply.unreadable(PROVIDER, json_problem(&e), &secrets))?;
+        let (parsed, _): (CheckStatusResponse, _) =
+            parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, &secrets))?;
         let Some(code) = parsed.status_code.clone() else {
             return Err(reply.unreadable(PROVIDER, "a response without status_code", &secrets));
         };
@@ -403,12 +413,12 @@ impl Sipay {
                 PROVIDER,
                 format!(
                     "check status answered for invoice {:?}, not {:?}",
-                    clip(echoed),
+                    clip(echoed, &secrets),
                     payment.id()
                 ),
             ));
         }
-        state_from(payment, &parsed)
+        state_from(payment, &parsed, &secrets)
     }
 }
 
@@ -529,7 +539,11 @@ fn asks_to_wait(description: &str) -> bool {
 /// A success must be for the request: the echoed invoice_id must match (SiPay's documented
 /// responses always carry it), and an amount, when the response has one, too. Otherwise the
 /// response is about something else and the refund's fate is unknown.
-fn check_echo(request: &RefundRequest, parsed: &RefundResponse) -> Result<(), RefundError> {
+fn check_echo(
+    request: &RefundRequest,
+    parsed: &RefundResponse,
+    secrets: &[&str],
+) -> Result<(), RefundError> {
     let wanted = request.payment().id();
     match parsed.invoice_id.as_deref().map(str::trim) {
         Some(got) if got == wanted => {}
@@ -538,7 +552,7 @@ fn check_echo(request: &RefundRequest, parsed: &RefundResponse) -> Result<(), Re
                 PROVIDER,
                 format!(
                     "SiPay confirmed a refund for invoice {:?}, but this refund was for {wanted:?}",
-                    clip(got)
+                    clip(got, secrets)
                 ),
             ));
         }
@@ -563,12 +577,19 @@ fn check_echo(request: &RefundRequest, parsed: &RefundResponse) -> Result<(), Re
     Ok(())
 }
 
-fn state_from(payment: &PaymentRef, r: &CheckStatusResponse) -> Result<RefundState, RefundError> {
+fn state_from(
+    payment: &PaymentRef,
+    r: &CheckStatusResponse,
+    secrets: &[&str],
+) -> Result<RefundState, RefundError> {
     let unreadable = |what: String| RefundError::outcome_unknown(PROVIDER, what);
     let currency = match r.currency_code.as_deref().map(str::trim) {
         None | Some("") => Currency::Try,
         Some(code) => parse_currency(code).ok_or_else(|| {
-            unreadable(format!("check status currency {:?} is unknown", clip(code)))
+            unreadable(format!(
+                "check status currency {:?} is unknown",
+                clip(code, secrets)
+            ))
         })?,
     };
     let money = |d: Decimal, what: &str| {
@@ -669,6 +690,17 @@ fn to_json<T: Serialize>(body: &T) -> Result<Vec<u8>, RefundError> {
         .map_err(|e| RefundError::configuration(PROVIDER, format!("serializing a request: {e}")))
 }
 
+/// Reads a response body that must be a JSON object (serde would otherwise read a struct
+/// from a JSON array, field by field) into `T`, keeping the value for the receipt.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<(T, serde_json::Value), &'static str> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| json_problem(&e))?;
+    if !value.is_object() {
+        return Err("JSON that is not an object");
+    }
+    let parsed = T::deserialize(&value).map_err(|e| json_problem(&e))?;
+    Ok((parsed, value))
+}
+
 /// Why a body did not parse, without quoting it (a serde message can echo body text).
 fn json_problem(e: &serde_json::Error) -> &'static str {
     match e.classify() {
@@ -694,8 +726,14 @@ fn describe(description: Option<&str>, message: Option<&str>, secrets: &[&str]) 
     scrub(&printable, secrets)
 }
 
-fn clip(s: &str) -> String {
-    s.chars().take(64).collect()
+/// Text from a response, for an error message: secrets scrubbed first, then cut to 64
+/// printable characters.
+fn clip(s: &str, secrets: &[&str]) -> String {
+    scrub(s, secrets)
+        .chars()
+        .take(64)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Records the outcome on the span and logs one line, without secrets or bodies.
