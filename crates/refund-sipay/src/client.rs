@@ -479,7 +479,7 @@ impl RefundProvider for Sipay {
 /// | code | meaning | error |
 /// |---|---|---|
 /// | 30, 90, 91, 68 | invalid credentials / hash | `AuthenticationRejected` |
-/// | 49 | refund failed | `Declined` (retryable only when SiPay says to wait 30 s) |
+/// | 49 | refund failed | `Declined` (retryable only when the description is only about the 30 s wait) |
 /// | 69 | order not yet processed | `Declined`, retryable |
 /// | 104 | refund_transaction_id not unique | `Declined` (look it up; never "success") |
 /// | 1, 31, 32, 41, 105, 110, 117 | validation, not found, not approved, … | `Declined` |
@@ -527,13 +527,28 @@ pub(crate) fn classify_code(
     }
 }
 
-/// Code 49's description includes "wait at least 30 seconds for another refund" when the
-/// refusal is only about timing; that one may succeed later.
+/// Code 49 covers several refusals. Only the one that is purely about timing ("wait at least
+/// 30 seconds for another refund") may succeed later. SiPay's generic description lists every
+/// cause at once (over-refund, no sale, balance, status, *or* the 30-second wait); from that
+/// one nobody can tell which applied, so it is not marked retryable.
 fn asks_to_wait(description: &str) -> bool {
     let d = description.to_lowercase();
-    (d.contains("30") && (d.contains("second") || d.contains("saniye")))
+    let waits = (d.contains("30") && (d.contains("second") || d.contains("saniye")))
         || d.contains("wait")
-        || d.contains("bekle")
+        || d.contains("bekle");
+    let other_causes = [
+        "exceed",
+        "not found",
+        "insufficient",
+        "balance",
+        "not refundable",
+        "aşamaz",
+        "geçemez",
+        "bulunamadı",
+        "yetersiz",
+        "bakiye",
+    ];
+    waits && !other_causes.iter().any(|c| d.contains(c))
 }
 
 /// A success must be for the request: the echoed invoice_id must match (SiPay's documented
@@ -814,6 +829,10 @@ mod tests {
         let tr = "Başka bir iade için en az 30 saniye bekleyiniz";
         assert!(classify_code(&code("49"), tr, 200, Some("r")).is_retryable());
         assert!(!classify_code(&code("49"), "Refund Failed", 200, Some("r")).is_retryable());
+        let generic = "Refund Failed. The total refund amount cannot exceed the net transaction \
+                       amount, no sales transaction was found, the balance is insufficient, or \
+                       you must wait at least 30 seconds before another refund.";
+        assert!(!classify_code(&code("49"), generic, 200, Some("r")).is_retryable());
     }
 
     #[test]
