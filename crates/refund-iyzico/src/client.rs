@@ -514,11 +514,13 @@ impl RefundProvider for Iyzico {
 
     async fn refund_state(&self, payment: &PaymentRef) -> Result<RefundState, RefundError> {
         payment.validate()?;
-        let lookup_ref = MerchantRef::generate();
+        // The lookup's own conversationId comes from the (injectable) random-key source, so
+        // tests can predict what iyzico must echo.
+        let lookup_id = self.inner.config.next_random_key();
         let call = Call {
             operation: "payment_details",
             path: PATH_PAYMENT_DETAILS,
-            conversation_id: lookup_ref.as_str(),
+            conversation_id: &lookup_id,
         };
         let span = span(&call, payment);
         let result = self

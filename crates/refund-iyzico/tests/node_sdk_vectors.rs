@@ -90,3 +90,33 @@ fn response_signatures_equal_the_node_sdk() {
         );
     }
 }
+
+/// Signing cost with the per-client key state (`RequestSigner`): run with
+/// `cargo test -p refund-iyzico --release --test node_sdk_vectors -- --ignored --nocapture`.
+/// Target: at most 2 µs per Authorization header for a refund body.
+#[test]
+#[ignore = "timing; run in release on a quiet machine"]
+#[allow(clippy::print_stdout, clippy::cast_possible_truncation)]
+fn signing_cost_per_header() {
+    let signer =
+        refund_iyzico::signature::RequestSigner::new("sandbox-wbwpzKIiplZxI3hh5ALI4FJyAcZKL6kq");
+    let body = br#"{"locale":"tr","conversationId":"rf-0123456789abcdef01234567","paymentTransactionId":"11433038","price":"100.1","ip":"85.34.78.112","currency":"TRY"}"#;
+    let n = 200_000u32;
+    let mut sink = 0usize;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        let h = signer.authorization_header(
+            "sandbox-afXhZPW0MQlE4dCUUlHcEopnMBgXnAZI",
+            if i % 2 == 0 {
+                "17270345678901234"
+            } else {
+                "17270345678901235"
+            },
+            "/payment/refund",
+            body,
+        );
+        sink += h.len();
+    }
+    let per = start.elapsed() / n;
+    println!("{per:?} per IYZWSv2 header ({sink} bytes total)");
+}
