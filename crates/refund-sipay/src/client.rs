@@ -276,6 +276,10 @@ impl Sipay {
         let invoice_id = request.payment().id();
         check_invoice_id(invoice_id)?;
         // The amount string is computed once and used both in the hash and in the body.
+        // Documents disagree on the hash: the English page lists "amount, invoice_id,
+        // merchant_key, app_secret" as hash parameters, while its own sample and the PHP
+        // reference encrypt `amount|invoice_id|merchant_key` with a key derived from the
+        // app_secret. We follow the samples (docs/providers/sipay.md).
         let amount = DecimalAtScale.format(&request.amount());
         let merchant_key = self.inner.config.merchant_key.expose_secret();
         let hash_key = self
