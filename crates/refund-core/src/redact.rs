@@ -1,16 +1,17 @@
 //! Keeping secrets out of what is stored, printed and logged.
 
-/// Field names whose values are replaced by `[REDACTED]` in kept provider responses.
+/// Endings of field names whose values are replaced by `[REDACTED]` in kept provider
+/// responses.
 ///
-/// Compared case-insensitively, ignoring `_` and `-`, so `app_secret`, `appSecret` and
-/// `App-Secret` all match.
+/// Compared case-insensitively, ignoring `_` and `-`, against the *end* of the name, so
+/// `app_secret`, `appSecret`, `merchant_key`, `paytr_token` and `x-api-key` all match: a
+/// third-party provider's prefixed secret fields are covered without a list of their own.
+/// Redacting a harmless field by mistake costs a support engineer one value; the reverse
+/// leaks a credential.
 pub const SECRET_FIELDS: &[&str] = &[
-    "appsecret",
-    "merchantkey",
-    "secretkey",
-    "apikey",
+    "secret",
+    "key",
     "token",
-    "hashkey",
     "authorization",
     "password",
     "signature",
@@ -53,7 +54,7 @@ fn is_secret_field(key: &str) -> bool {
         .filter(|c| *c != '_' && *c != '-')
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    SECRET_FIELDS.contains(&folded.as_str())
+    SECRET_FIELDS.iter().any(|end| folded.ends_with(end))
 }
 
 /// Replaces every occurrence of each non-empty secret in `text` with `[REDACTED]`.
@@ -89,6 +90,27 @@ mod tests {
         assert_eq!(v["App-Secret"], REDACTED);
         assert_eq!(v["list"][0]["hash_key"], REDACTED);
         assert_eq!(v["price"], "1.0");
+    }
+
+    #[test]
+    fn prefixed_secret_fields_are_redacted_and_ordinary_fields_kept() {
+        let mut v = serde_json::json!({
+            "paytr_token": "a", "merchantKey": "b", "x-api-key": "c", "refund_web_hook_key": "d",
+            "paymentId": "1", "hostReference": "h", "status_code": 100, "invoice_id": "I"
+        });
+        redact_json(&mut v);
+        for k in [
+            "paytr_token",
+            "merchantKey",
+            "x-api-key",
+            "refund_web_hook_key",
+        ] {
+            assert_eq!(v[k], REDACTED, "{k}");
+        }
+        assert_eq!(v["paymentId"], "1");
+        assert_eq!(v["hostReference"], "h");
+        assert_eq!(v["status_code"], 100);
+        assert_eq!(v["invoice_id"], "I");
     }
 
     #[test]
