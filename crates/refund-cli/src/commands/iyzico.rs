@@ -127,19 +127,12 @@ pub(crate) async fn run(command: Command) -> Result<ExitCode, Failure> {
             }
             let request = request.build()?;
             let iyzico = client(&args.connection)?;
-            match iyzico.refund(&request).await {
-                Ok(receipt) => {
-                    out_json(&receipt).map_err(Failure::other)?;
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(Failure::provider(
-                    &e,
-                    &format!(
-                        "Do not resend. Check whether conversationId {} was applied: {lookup_hint}",
-                        request.reference()
-                    ),
-                )),
-            }
+            super::report(iyzico.refund(&request).await, || {
+                format!(
+                    "Do not resend. Check whether conversationId {} was applied: {lookup_hint}",
+                    request.reference()
+                )
+            })
         }
         Command::Cancel(args) => {
             let mut request = VoidRequest::builder(PaymentRef::payment(&args.payment_id));
@@ -151,19 +144,12 @@ pub(crate) async fn run(command: Command) -> Result<ExitCode, Failure> {
             }
             let request = request.build()?;
             let iyzico = client(&args.connection)?;
-            match iyzico.void(&request).await {
-                Ok(receipt) => {
-                    out_json(&receipt).map_err(Failure::other)?;
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(Failure::provider(
-                    &e,
-                    &format!(
-                        "Do not resend. Check the payment's cancels: refund iyzico status --payment-id {}",
-                        args.payment_id
-                    ),
-                )),
-            }
+            super::report(iyzico.void(&request).await, || {
+                format!(
+                    "Do not resend. Check the payment's cancels: refund iyzico status --payment-id {}",
+                    args.payment_id
+                )
+            })
         }
         Command::Status(args) => {
             let iyzico = client(&args.connection)?;

@@ -5,9 +5,14 @@ pub(crate) mod iyzico;
 pub(crate) mod sandbox;
 pub(crate) mod sipay;
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use refund_core::{RefundError, RefundReceipt};
+
+use crate::exit::Failure;
+use crate::output::out_json;
 
 /// Connection options shared by the provider commands.
 #[derive(Debug, Clone, Args)]
@@ -23,5 +28,20 @@ pub(crate) struct Connection {
 impl Connection {
     pub(crate) fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout)
+    }
+}
+
+/// Prints a receipt as JSON (exit 0), or turns the error into its exit code, adding
+/// `reconcile_hint` when the outcome is unknown.
+pub(crate) fn report(
+    result: Result<RefundReceipt, RefundError>,
+    reconcile_hint: impl FnOnce() -> String,
+) -> Result<ExitCode, Failure> {
+    match result {
+        Ok(receipt) => {
+            out_json(&receipt).map_err(Failure::other)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(Failure::provider(&e, &reconcile_hint())),
     }
 }

@@ -96,20 +96,13 @@ pub(crate) async fn run(command: Command) -> Result<ExitCode, Failure> {
             }
             let request = request.build()?;
             let sipay = client(&args.connection)?;
-            match sipay.refund(&request).await {
-                Ok(receipt) => {
-                    out_json(&receipt).map_err(Failure::other)?;
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(Failure::provider(
-                    &e,
-                    &format!(
-                        "Do not resend. Check whether reference {} was applied: refund sipay status --invoice-id {}",
-                        request.reference(),
-                        args.invoice_id
-                    ),
-                )),
-            }
+            super::report(sipay.refund(&request).await, || {
+                format!(
+                    "Do not resend. Check whether reference {} was applied: refund sipay status --invoice-id {}",
+                    request.reference(),
+                    args.invoice_id
+                )
+            })
         }
         Command::Status(args) => {
             let sipay = client(&args.connection)?;
