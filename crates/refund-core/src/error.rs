@@ -227,6 +227,27 @@ impl RefundError {
         !matches!(self, RefundError::OutcomeUnknown { .. })
     }
 
+    /// A short, stable name for the class: `invalid_request`, `declined`,
+    /// `authentication_rejected`, `rate_limited`, `unreachable`, `outcome_unknown`,
+    /// `unsupported`, `configuration`. Every provider records it as the `outcome` field of its
+    /// tracing spans, so logs from all providers read the same.
+    ///
+    /// ```
+    /// assert_eq!(refund_core::RefundError::outcome_unknown("p", "reset").kind(), "outcome_unknown");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RefundError::InvalidRequest(_) => "invalid_request",
+            RefundError::Declined { .. } => "declined",
+            RefundError::AuthenticationRejected { .. } => "authentication_rejected",
+            RefundError::RateLimited { .. } => "rate_limited",
+            RefundError::Unreachable { .. } => "unreachable",
+            RefundError::OutcomeUnknown { .. } => "outcome_unknown",
+            RefundError::Unsupported { .. } => "unsupported",
+            RefundError::Configuration { .. } => "configuration",
+        }
+    }
+
     /// The provider involved, when the error came from one.
     pub fn provider(&self) -> Option<&'static str> {
         match self {

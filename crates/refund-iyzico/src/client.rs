@@ -777,15 +777,7 @@ fn span(call: &Call<'_>, payment: &PaymentRef) -> tracing::Span {
 fn record_outcome<T>(span: &tracing::Span, result: &Result<T, RefundError>) {
     let outcome = match result {
         Ok(_) => "success",
-        Err(RefundError::Declined { .. }) => "declined",
-        Err(RefundError::AuthenticationRejected { .. }) => "authentication_rejected",
-        Err(RefundError::RateLimited { .. }) => "rate_limited",
-        Err(RefundError::Unreachable { .. }) => "unreachable",
-        Err(RefundError::OutcomeUnknown { .. }) => "outcome_unknown",
-        Err(RefundError::InvalidRequest(_)) => "invalid_request",
-        Err(RefundError::Unsupported { .. }) => "unsupported",
-        Err(RefundError::Configuration { .. }) => "configuration",
-        Err(_) => "error",
+        Err(e) => e.kind(),
     };
     span.record("outcome", outcome);
     match result {

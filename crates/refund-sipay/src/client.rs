@@ -763,27 +763,13 @@ fn record(span: &Span, result: Result<&'static str, &RefundError>) {
             span.in_scope(|| tracing::info!(outcome, "sipay call succeeded"));
         }
         Err(e) => {
-            let outcome = error_class(e);
+            let outcome = e.kind();
             span.record("outcome", outcome);
             if let Some(code) = e.provider_code() {
                 span.record("code", code);
             }
             span.in_scope(|| tracing::warn!(outcome, error = %e, "sipay call failed"));
         }
-    }
-}
-
-pub(crate) fn error_class(e: &RefundError) -> &'static str {
-    match e {
-        RefundError::InvalidRequest(_) => "invalid_request",
-        RefundError::Declined { .. } => "declined",
-        RefundError::AuthenticationRejected { .. } => "authentication_rejected",
-        RefundError::RateLimited { .. } => "rate_limited",
-        RefundError::Unreachable { .. } => "unreachable",
-        RefundError::OutcomeUnknown { .. } => "outcome_unknown",
-        RefundError::Unsupported { .. } => "unsupported",
-        RefundError::Configuration { .. } => "configuration",
-        _ => "error",
     }
 }
 
