@@ -39,6 +39,8 @@ enum Command {
     Iyzico(commands::iyzico::Command),
     /// Refund every row of a CSV file, with a journal that makes a rerun never refund a row twice.
     Batch(commands::batch::Args),
+    /// Load test: N refunds through the provider trait against a simulator; prints rate, latency, RSS.
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
             Command::Sipay(cmd) => commands::sipay::run(cmd).await,
             Command::Iyzico(cmd) => commands::iyzico::run(cmd).await,
             Command::Batch(args) => commands::batch::run(args).await,
+            Command::Bench(args) => commands::bench::run(args).await,
         }
     });
     match result {

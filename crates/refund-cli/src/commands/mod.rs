@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub(crate) mod batch;
+pub(crate) mod bench;
 pub(crate) mod iyzico;
 pub(crate) mod sandbox;
 pub(crate) mod sipay;
