@@ -148,6 +148,15 @@ pub struct HttpReply {
 }
 
 impl HttpReply {
+    /// A reply with no `Retry-After`: for replaying a recorded answer, tests and benchmarks.
+    pub fn new(status: u16, body: impl Into<Bytes>) -> Self {
+        HttpReply {
+            status,
+            body: body.into(),
+            retry_after: None,
+        }
+    }
+
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)

@@ -111,7 +111,46 @@ struct Call<'a> {
     conversation_id: &'a str,
 }
 
+impl<'a> Call<'a> {
+    /// The call a refund request makes: item-level v1 or payment-level v2.
+    fn refund(request: &'a RefundRequest) -> Self {
+        let item = request.payment().scope() == PaymentScope::Item;
+        Call {
+            operation: if item { "refund" } else { "refund_v2" },
+            path: if item { PATH_REFUND } else { PATH_REFUND_V2 },
+            conversation_id: request.reference().as_str(),
+        }
+    }
+}
+
 impl Iyzico {
+    /// Interprets an answer to a refund (its HTTP status and body) exactly as
+    /// [`refund`](RefundProvider::refund) does once the answer has arrived: the receipt, or the
+    /// error with its class. Nothing is sent. For replaying an answer from a support ticket,
+    /// and for fuzzing and benchmarking the response handling.
+    ///
+    /// ```
+    /// # use refund_core::*;
+    /// # use refund_iyzico::{Iyzico, IyzicoConfig};
+    /// let iyzico = Iyzico::new(IyzicoConfig::new("api-key", "secret-key"))?;
+    /// let request = RefundRequest::builder(PaymentRef::item("11433038"), "0.50 TRY".parse()?)
+    ///     .reference("123456789")
+    ///     .build()?;
+    /// let body = br#"{"status":"success","conversationId":"123456789","paymentTransactionId":"11433038","price":0.5,"currency":"TRY"}"#;
+    /// let receipt = iyzico.interpret_refund_answer(&request, 200, body)?;
+    /// assert_eq!(receipt.amount.to_string(), "0.50 TRY");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn interpret_refund_answer(
+        &self,
+        request: &RefundRequest,
+        status: u16,
+        body: &[u8],
+    ) -> Result<RefundReceipt, RefundError> {
+        let reply = HttpReply::new(status, bytes::Bytes::copy_from_slice(body));
+        self.map_refund(request, &Call::refund(request), &reply)
+    }
+
     /// Builds a client: checks the configuration and creates the HTTP client and the signing
     /// key state once.
     pub fn new(config: IyzicoConfig) -> Result<Self, RefundError> {
@@ -317,7 +356,18 @@ impl Iyzico {
         let reply = self
             .send_signed(reqwest::Method::POST, call.path, &[], body)
             .await?;
-        let (r, raw) = self.read::<OperationResponse>(&reply, call, true)?;
+        self.map_refund(request, call, &reply)
+    }
+
+    /// Checks a refund answer against the request: echo, signature, price, currency, id.
+    fn map_refund(
+        &self,
+        request: &RefundRequest,
+        call: &Call<'_>,
+        reply: &HttpReply,
+    ) -> Result<RefundReceipt, RefundError> {
+        let amount = request.amount();
+        let (r, raw) = self.read::<OperationResponse>(reply, call, true)?;
         self.verify_signature(&r)?;
         let unknown = |why: String| RefundError::outcome_unknown(NAME, why);
         match r.price {
@@ -480,17 +530,7 @@ impl RefundProvider for Iyzico {
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
         CAPABILITIES.check(NAME, request)?;
-        let call = Call {
-            operation: match request.payment().scope() {
-                PaymentScope::Item => "refund",
-                _ => "refund_v2",
-            },
-            path: match request.payment().scope() {
-                PaymentScope::Item => PATH_REFUND,
-                _ => PATH_REFUND_V2,
-            },
-            conversation_id: request.reference().as_str(),
-        };
+        let call = Call::refund(request);
         let span = span(&call, request.payment());
         let result = self
             .do_refund(request, &call)

@@ -131,6 +131,31 @@ impl Sipay {
         self.inner.tokens.fetches()
     }
 
+    /// Interprets an answer to a refund (its HTTP status and body) exactly as
+    /// [`refund`](RefundProvider::refund) does once the answer has arrived: the receipt, or the
+    /// error with its class. Nothing is sent. For replaying an answer from a support ticket,
+    /// and for fuzzing and benchmarking the response handling.
+    ///
+    /// ```
+    /// # use refund_core::*;
+    /// # use refund_sipay::{Sipay, SipayConfig};
+    /// let sipay = Sipay::new(SipayConfig::new("app-id", "app-secret", "merchant-key"))?;
+    /// let request = RefundRequest::builder(PaymentRef::payment("INV-1"), "0.50 TRY".parse()?).build()?;
+    /// let body = br#"{"status_code":49,"status_description":"Refund Failed","invoice_id":"INV-1"}"#;
+    /// let error = sipay.interpret_refund_answer(&request, 200, body).unwrap_err();
+    /// assert_eq!(error.kind(), "declined");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn interpret_refund_answer(
+        &self,
+        request: &RefundRequest,
+        status: u16,
+        body: &[u8],
+    ) -> Result<RefundReceipt, RefundError> {
+        let reply = HttpReply::new(status, bytes::Bytes::copy_from_slice(body));
+        self.map_refund(request, &reply, &Token::none())
+    }
+
     /// Secrets to scrub from any text that came back (an error page may echo the request).
     fn secrets(&self) -> [&str; 2] {
         [

@@ -28,6 +28,14 @@ pub(crate) struct Token {
 }
 
 impl Token {
+    /// No token: for interpreting a recorded answer, where no bearer token was used.
+    pub(crate) fn none() -> Token {
+        Token {
+            value: Arc::new(SecretString::from(String::new())),
+            generation: 0,
+        }
+    }
+
     /// The token text, for the `Authorization` header only.
     pub(crate) fn expose(&self) -> &str {
         self.value.expose_secret()

@@ -1,0 +1,98 @@
+//! Whatever SiPay (or anything in between) answers, the client returns a typed result: no
+//! panic, and a receipt only for exactly the refund that was asked for.
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+use refund_core::{Currency, Money, PaymentRef, RefundRequest};
+use refund_sipay::{Sipay, SipayConfig};
+use serde_json::{Value, json};
+
+fn status() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        proptest::sample::select(vec![200u16, 201, 400, 401, 403, 404, 429, 500, 502, 503]),
+        100u16..600,
+    ]
+}
+
+/// Any JSON value a field could hold: nulls, bools, numbers of every shape, strings.
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        (0u32..100_000).prop_map(|n| json!(n)),
+        "[0-9]{1,6}(\\.[0-9]{1,4})?".prop_map(Value::from),
+        "(0|[1-9][0-9]{0,2})(\\.[0-9]{1,3})?".prop_map(|t| serde_json::from_str(&t).unwrap()),
+        ".{0,20}".prop_map(Value::from),
+        Just(json!("INV-1")),
+        Just(json!("10.50")),
+        Just(json!(100)),
+        Just(json!([])),
+        Just(json!({})),
+    ]
+}
+
+/// Bodies shaped like SiPay's refund answers, with every field drawn at random.
+fn near_valid_body() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::btree_map(
+        proptest::sample::select(vec![
+            "status_code",
+            "status_description",
+            "order_no",
+            "invoice_id",
+            "ref_no",
+            "ref_number",
+            "amount",
+            "message",
+            "data",
+        ]),
+        scalar(),
+        0..9,
+    )
+    .prop_map(|m| serde_json::to_vec(&m).unwrap())
+}
+
+fn client_and_request() -> (Sipay, RefundRequest) {
+    let sipay = Sipay::new(SipayConfig::new("app-id", "app-secret", "merchant-key")).unwrap();
+    let request = RefundRequest::builder(
+        PaymentRef::payment("INV-1"),
+        Money::parse("10.50", Currency::Try).unwrap(),
+    )
+    .build()
+    .unwrap();
+    (sipay, request)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_never_succeed(status in status(), body in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let (sipay, request) = client_and_request();
+        // Random bytes are almost never a valid success answer for INV-1 and 10.50.
+        if let Ok(receipt) = sipay.interpret_refund_answer(&request, status, &body) {
+            prop_assert_eq!(receipt.amount, request.amount());
+        }
+    }
+
+    #[test]
+    fn near_valid_answers_give_typed_results_and_only_exact_receipts(status in status(), body in near_valid_body()) {
+        let (sipay, request) = client_and_request();
+        match sipay.interpret_refund_answer(&request, status, &body) {
+            Ok(receipt) => {
+                prop_assert!((200..300).contains(&status), "success on HTTP {}", status);
+                prop_assert_eq!(receipt.amount, request.amount());
+                prop_assert_eq!(receipt.payment.id(), "INV-1");
+            }
+            Err(e) => {
+                // Every error is one of the classes, and says nothing about the secrets.
+                let text = format!("{e} {e:?}");
+                prop_assert!(!text.contains("app-secret") && !text.contains("merchant-key"));
+                if status >= 500 {
+                    prop_assert!(!e.is_outcome_known() || e.kind() == "authentication_rejected" || e.kind() == "declined",
+                        "HTTP {} gave {}", status, e.kind());
+                }
+            }
+        }
+    }
+}
