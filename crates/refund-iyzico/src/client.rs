@@ -151,6 +151,24 @@ impl Iyzico {
         self.map_refund(request, &Call::refund(request), &reply)
     }
 
+    /// Interprets an answer to a refund lookup (the payment-details report) exactly as
+    /// [`refund_state`](RefundProvider::refund_state) does once it has arrived. Nothing is
+    /// sent. For fuzzing, benchmarks and replaying support cases.
+    pub fn interpret_lookup_answer(
+        &self,
+        payment: &PaymentRef,
+        status: u16,
+        body: &[u8],
+    ) -> Result<RefundState, RefundError> {
+        let reply = HttpReply::new(status, bytes::Bytes::copy_from_slice(body));
+        let call = Call {
+            operation: "payment_details",
+            path: PATH_PAYMENT_DETAILS,
+            conversation_id: "lookup",
+        };
+        self.map_lookup(payment, &call, &reply)
+    }
+
     /// Builds a client: checks the configuration and creates the HTTP client and the signing
     /// key state once.
     pub fn new(config: IyzicoConfig) -> Result<Self, RefundError> {
@@ -476,19 +494,7 @@ impl Iyzico {
         payment: &PaymentRef,
         call: &Call<'_>,
     ) -> Result<RefundState, RefundError> {
-        let (payment_id, item_id) = match payment.scope() {
-            PaymentScope::Payment => (payment.id(), None),
-            _ => match payment.parent() {
-                Some(parent) => (parent, Some(payment.id())),
-                None => {
-                    return Err(ValidationError::field(
-                        "payment",
-                        "an item lookup needs its payment id: use PaymentRef::item(id).in_payment(payment_id)",
-                    )
-                    .into());
-                }
-            },
-        };
+        let (payment_id, _) = lookup_ids(payment)?;
         let query = [
             ("locale", self.inner.config.locale.as_str()),
             ("conversationId", call.conversation_id),
@@ -498,7 +504,18 @@ impl Iyzico {
         let reply = self
             .send_signed(reqwest::Method::GET, call.path, &query, b"{}".to_vec())
             .await?;
-        let (r, _raw) = self.read::<PaymentDetailsResponse>(&reply, call, false)?;
+        self.map_lookup(payment, call, &reply)
+    }
+
+    /// Reads a payment-details report into the payment's refund state.
+    fn map_lookup(
+        &self,
+        payment: &PaymentRef,
+        call: &Call<'_>,
+        reply: &HttpReply,
+    ) -> Result<RefundState, RefundError> {
+        let (payment_id, item_id) = lookup_ids(payment)?;
+        let (r, _raw) = self.read::<PaymentDetailsResponse>(reply, call, false)?;
         let detail = r
             .payments
             .iter()
@@ -612,6 +629,22 @@ envelope!(OperationResponse, |r| r.retryable);
 envelope!(PaymentDetailsResponse, |_| None);
 
 /// Maps a `status: failure` answer onto the taxonomy.
+/// The payment id a lookup queries, and the item it is about (for an item reference, which
+/// needs its parent payment id).
+fn lookup_ids(payment: &PaymentRef) -> Result<(&str, Option<&str>), RefundError> {
+    match payment.scope() {
+        PaymentScope::Payment => Ok((payment.id(), None)),
+        _ => match payment.parent() {
+            Some(parent) => Ok((parent, Some(payment.id()))),
+            None => Err(ValidationError::field(
+                "payment",
+                "an item lookup needs its payment id: use PaymentRef::item(id).in_payment(payment_id)",
+            )
+            .into()),
+        },
+    }
+}
+
 fn failure(
     code: Option<&str>,
     message: Option<&str>,

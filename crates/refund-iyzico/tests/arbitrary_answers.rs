@@ -103,3 +103,74 @@ proptest! {
         }
     }
 }
+
+/// Payment-details reports: payments with item transactions and refunds, every value random.
+fn near_valid_lookup() -> impl Strategy<Value = Vec<u8>> {
+    let refund = proptest::collection::btree_map(
+        proptest::sample::select(vec![
+            "refundConversationId",
+            "refundPrice",
+            "refundTxId",
+            "refundStatus",
+            "currency",
+        ]),
+        scalar(),
+        0..5,
+    );
+    let item = (
+        proptest::collection::btree_map(
+            proptest::sample::select(vec!["paymentTransactionId", "paidPrice", "price"]),
+            scalar(),
+            0..3,
+        ),
+        proptest::collection::vec(refund, 0..3),
+    )
+        .prop_map(|(mut m, refunds)| {
+            m.insert("refunds", serde_json::to_value(refunds).unwrap());
+            m
+        });
+    let payment = (
+        proptest::collection::btree_map(
+            proptest::sample::select(vec![
+                "paymentId",
+                "currency",
+                "paidPrice",
+                "paymentRefundStatus",
+            ]),
+            prop_oneof![scalar(), Just(json!("25180001"))],
+            0..4,
+        ),
+        proptest::collection::vec(item, 0..3),
+    )
+        .prop_map(|(mut m, items)| {
+            m.insert("itemTransactions", serde_json::to_value(items).unwrap());
+            m
+        });
+    (
+        prop_oneof![Just(json!("success")), Just(json!("failure")), scalar()],
+        proptest::collection::vec(payment, 0..3),
+    )
+        .prop_map(|(status, payments)| {
+            serde_json::to_vec(&json!({"status": status, "payments": payments})).unwrap()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn lookup_answers_give_typed_results_for_the_asked_payment(status in status(), body in near_valid_lookup()) {
+        let (iyzico, _) = client_and_request();
+        for payment in [PaymentRef::payment("25180001"), PaymentRef::item("11433038").in_payment("25180001")] {
+            if let Ok(state) = iyzico.interpret_lookup_answer(&payment, status, &body) {
+                prop_assert_eq!(&state.payment, &payment);
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_as_lookup_answers_never_panic(status in status(), body in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let (iyzico, _) = client_and_request();
+        let _ = iyzico.interpret_lookup_answer(&PaymentRef::payment("25180001"), status, &body);
+    }
+}

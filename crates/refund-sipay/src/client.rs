@@ -156,6 +156,19 @@ impl Sipay {
         self.map_refund(request, &reply, &Token::none())
     }
 
+    /// Interprets an answer to a refund lookup (check status) exactly as
+    /// [`refund_state`](RefundProvider::refund_state) does once it has arrived. Nothing is
+    /// sent. For fuzzing, benchmarks and replaying support cases.
+    pub fn interpret_lookup_answer(
+        &self,
+        payment: &PaymentRef,
+        status: u16,
+        body: &[u8],
+    ) -> Result<RefundState, RefundError> {
+        let reply = HttpReply::new(status, bytes::Bytes::copy_from_slice(body));
+        self.map_check_status(payment, &reply, &Token::none())
+    }
+
     /// Secrets to scrub from any text that came back (an error page may echo the request).
     fn secrets(&self) -> [&str; 2] {
         [

@@ -96,3 +96,58 @@ proptest! {
         }
     }
 }
+
+/// Check-status answers: top-level fields and a refund_info list, every value random.
+fn near_valid_lookup() -> impl Strategy<Value = Vec<u8>> {
+    let entry = proptest::collection::btree_map(
+        proptest::sample::select(vec![
+            "refund_transaction_id",
+            "amount",
+            "status",
+            "created_at",
+        ]),
+        scalar(),
+        0..5,
+    );
+    (
+        proptest::collection::btree_map(
+            proptest::sample::select(vec![
+                "status_code",
+                "status_description",
+                "transaction_status",
+                "invoice_id",
+                "transaction_amount",
+                "total_refunded_amount",
+                "currency_code",
+            ]),
+            scalar(),
+            0..8,
+        ),
+        proptest::option::of(proptest::collection::vec(entry, 0..4)),
+    )
+        .prop_map(|(mut top, info)| {
+            if let Some(info) = info {
+                top.insert("refund_info", serde_json::to_value(info).unwrap());
+            }
+            serde_json::to_vec(&top).unwrap()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn lookup_answers_give_typed_results_for_the_asked_payment(status in status(), body in near_valid_lookup()) {
+        let (sipay, _) = client_and_request();
+        let payment = PaymentRef::payment("INV-1");
+        if let Ok(state) = sipay.interpret_lookup_answer(&payment, status, &body) {
+            prop_assert_eq!(&state.payment, &payment);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_as_lookup_answers_never_panic(status in status(), body in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let (sipay, _) = client_and_request();
+        let _ = sipay.interpret_lookup_answer(&PaymentRef::payment("INV-1"), status, &body);
+    }
+}
