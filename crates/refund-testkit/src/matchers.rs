@@ -24,7 +24,7 @@
 
 use std::fmt;
 
-use refund_iyzico::signature::{parse_authorization, signature_hex, signatures_equal};
+use refund_iyzico::signature::{RequestSigner, parse_authorization, signatures_equal};
 use refund_sipay::hash_key::HashKeySigner;
 use secrecy::{ExposeSecret, SecretString};
 use wiremock::matchers::any;
@@ -114,7 +114,7 @@ impl fmt::Debug for SipayAuth {
 /// header (and, when `x-iyzi-rnd` is sent, equal to it) and the path without the query.
 pub struct IyzicoAuth {
     api_key: SecretString,
-    secret_key: SecretString,
+    signer: RequestSigner,
 }
 
 impl IyzicoAuth {
@@ -122,7 +122,7 @@ impl IyzicoAuth {
     pub fn new(api_key: &str, secret_key: &str) -> Self {
         IyzicoAuth {
             api_key: SecretString::from(api_key.to_owned()),
-            secret_key: SecretString::from(secret_key.to_owned()),
+            signer: RequestSigner::new(secret_key),
         }
     }
 
@@ -143,12 +143,9 @@ impl IyzicoAuth {
         {
             return Some("x-iyzi-rnd differs from the header's randomKey");
         }
-        let expected = signature_hex(
-            self.secret_key.expose_secret(),
-            &parsed.random_key,
-            request.url.path(),
-            &request.body,
-        );
+        let expected =
+            self.signer
+                .signature_hex(&parsed.random_key, request.url.path(), &request.body);
         if !signatures_equal(&expected, &parsed.signature) {
             return Some("signature does not match");
         }

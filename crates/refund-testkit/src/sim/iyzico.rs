@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex};
 use hyper::{Method, Response, StatusCode};
 use refund_core::{Currency, Decimal, Money};
 use refund_iyzico::price::format_decimal;
-use refund_iyzico::signature::{
-    RequestSigner, parse_authorization, response_signature, signatures_equal,
-};
+use refund_iyzico::signature::{RequestSigner, parse_authorization, signatures_equal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -553,6 +551,7 @@ impl Inner {
         });
         drop(state);
         refund_success(
+            &self.signer,
             &payment_id,
             Some(tx_id),
             price,
@@ -614,7 +613,15 @@ impl Inner {
             }
         }
         drop(state);
-        refund_success(payment_id, None, price, currency, &first_tx, ctx)
+        refund_success(
+            &self.signer,
+            payment_id,
+            None,
+            price,
+            currency,
+            &first_tx,
+            ctx,
+        )
     }
 
     fn cancel(&self, body: &OpBody, ctx: &Ctx) -> Response<Body> {
@@ -961,6 +968,7 @@ struct CancelAnswer<'a> {
 }
 
 fn refund_success(
+    signer: &RequestSigner,
     payment_id: &str,
     payment_transaction_id: Option<&str>,
     price: Decimal,
@@ -971,15 +979,12 @@ fn refund_success(
     // The response signature's price has no trailing zeros at all ("15", not "15.0"), as
     // the Java SDK's `stripTrailingZeros().toPlainString()` and a JS number print it.
     let signed_price = price.normalize().to_string();
-    let signature = response_signature(
-        IyzicoSim::SECRET_KEY,
-        &[
-            payment_id,
-            &signed_price,
-            currency.code(),
-            ctx.conversation_id.as_deref().unwrap_or(""),
-        ],
-    );
+    let signature = signer.fields_signature(&[
+        payment_id,
+        &signed_price,
+        currency.code(),
+        ctx.conversation_id.as_deref().unwrap_or(""),
+    ]);
     to_json(
         StatusCode::OK,
         &RefundAnswer {
