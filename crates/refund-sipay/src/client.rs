@@ -23,8 +23,8 @@ use crate::config::SipayConfig;
 use crate::hash_key::HashKeySigner;
 use crate::token::{Token, TokenCache};
 use crate::wire::{
-    CheckStatusBody, CheckStatusResponse, RefundBody, RefundResponse, StatusCode, TokenRequest,
-    TokenResponse,
+    Answer, CheckStatusBody, CheckStatusResponse, RefundBody, RefundResponse, StatusCode,
+    TokenRequest, TokenResponse,
 };
 
 /// API paths, relative to the base URL.
@@ -337,6 +337,26 @@ impl Sipay {
         self.map_refund(request, &reply, &token)
     }
 
+    /// What every answer goes through first: 429 is a rate limit, the body must be a JSON
+    /// object of the expected shape carrying a status_code, and the description is scrubbed
+    /// of `secrets`.
+    fn read_answer<T: DeserializeOwned + Answer>(
+        &self,
+        reply: &HttpReply,
+        secrets: &[&str],
+    ) -> Result<(T, serde_json::Value, StatusCode, String), RefundError> {
+        if reply.status == 429 {
+            return Err(reply.unreadable(PROVIDER, "rate limited", secrets));
+        }
+        let (parsed, raw): (T, _) =
+            parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, secrets))?;
+        let Some(code) = parsed.status_code().cloned() else {
+            return Err(reply.unreadable(PROVIDER, "a response without status_code", secrets));
+        };
+        let description = describe(parsed.status_description(), parsed.message(), secrets);
+        Ok((parsed, raw, code, description))
+    }
+
     fn map_refund(
         &self,
         request: &RefundRequest,
@@ -344,19 +364,8 @@ impl Sipay {
         token: &Token,
     ) -> Result<RefundReceipt, RefundError> {
         let secrets = self.secrets_with(token);
-        if reply.status == 429 {
-            return Err(reply.unreadable(PROVIDER, "rate limited", &secrets));
-        }
-        let (parsed, raw): (RefundResponse, _) =
-            parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, &secrets))?;
-        let Some(code) = parsed.status_code.clone() else {
-            return Err(reply.unreadable(PROVIDER, "a response without status_code", &secrets));
-        };
-        let description = describe(
-            parsed.status_description.as_deref(),
-            parsed.message.as_deref(),
-            &secrets,
-        );
+        let (parsed, raw, code, description) =
+            self.read_answer::<RefundResponse>(reply, &secrets)?;
         let status = match code.number() {
             Some(100) => RefundStatus::Completed,
             Some(101) => RefundStatus::Pending,
@@ -428,19 +437,8 @@ impl Sipay {
         token: &Token,
     ) -> Result<RefundState, RefundError> {
         let secrets = self.secrets_with(token);
-        if reply.status == 429 {
-            return Err(reply.unreadable(PROVIDER, "rate limited", &secrets));
-        }
-        let (parsed, _): (CheckStatusResponse, _) =
-            parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, &secrets))?;
-        let Some(code) = parsed.status_code.clone() else {
-            return Err(reply.unreadable(PROVIDER, "a response without status_code", &secrets));
-        };
-        let description = describe(
-            parsed.status_description.as_deref(),
-            parsed.message.as_deref(),
-            &secrets,
-        );
+        let (parsed, _, code, description) =
+            self.read_answer::<CheckStatusResponse>(reply, &secrets)?;
         if code.number() != Some(100) {
             return Err(classify_code(&code, &description, reply.status, None));
         }

@@ -89,6 +89,33 @@ pub(crate) struct RefundResponse {
     pub(crate) message: Option<String>,
 }
 
+/// The fields every SiPay answer carries, whatever the operation.
+pub(crate) trait Answer {
+    /// SiPay's application code.
+    fn status_code(&self) -> Option<&StatusCode>;
+    /// SiPay's text for the code.
+    fn status_description(&self) -> Option<&str>;
+    /// Laravel's message, on errors outside SiPay's own codes.
+    fn message(&self) -> Option<&str>;
+}
+
+macro_rules! answer {
+    ($($ty:ty),*) => {$(
+        impl Answer for $ty {
+            fn status_code(&self) -> Option<&StatusCode> {
+                self.status_code.as_ref()
+            }
+            fn status_description(&self) -> Option<&str> {
+                self.status_description.as_deref()
+            }
+            fn message(&self) -> Option<&str> {
+                self.message.as_deref()
+            }
+        }
+    )*};
+}
+answer!(RefundResponse, CheckStatusResponse);
+
 /// `POST /ccpayment/api/checkstatus` (SiPay's PHP SDK and a Node SDK send these fields; the
 /// hash_key is over `invoice_id|merchant_key`).
 #[derive(Serialize)]
