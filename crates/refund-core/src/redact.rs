@@ -48,13 +48,18 @@ pub fn redact_json(value: &mut serde_json::Value) {
     }
 }
 
+/// Whether `key`, ignoring ASCII case, `_` and `-`, ends with one of [`SECRET_FIELDS`].
+/// Walks the name backwards once per ending, without allocating: it runs for every field of
+/// every kept response.
 fn is_secret_field(key: &str) -> bool {
-    let folded: String = key
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    SECRET_FIELDS.iter().any(|end| folded.ends_with(end))
+    SECRET_FIELDS.iter().any(|end| {
+        let mut folded = key
+            .bytes()
+            .rev()
+            .filter(|b| *b != b'_' && *b != b'-')
+            .map(|b| b.to_ascii_lowercase());
+        end.bytes().rev().all(|e| folded.next() == Some(e))
+    })
 }
 
 /// Replaces every occurrence of each non-empty secret in `text` with `[REDACTED]`.
@@ -111,6 +116,35 @@ mod tests {
         assert_eq!(v["hostReference"], "h");
         assert_eq!(v["status_code"], 100);
         assert_eq!(v["invoice_id"], "I");
+    }
+
+    #[test]
+    fn endings_ignore_case_separators_and_need_the_whole_ending() {
+        for secret in [
+            "key",
+            "KEY",
+            "api_key",
+            "x-Api-Key",
+            "k_e-y",
+            "hash__key",
+            "TOKEN",
+        ] {
+            assert!(is_secret_field(secret), "{secret}");
+        }
+        for plain in [
+            "",
+            "ke",
+            "ey",
+            "keys",
+            "monkey_id",
+            "tokens",
+            "price",
+            "é-key-é",
+        ] {
+            assert!(!is_secret_field(plain), "{plain}");
+        }
+        // Non-ASCII before the ending does not matter; the ending itself is ASCII.
+        assert!(is_secret_field("güvenlik_key"));
     }
 
     #[test]
