@@ -204,6 +204,10 @@ impl HttpReply {
     }
 }
 
+/// `application/json`, for `Content-Type` and `Accept`, without a copy per request.
+pub const APPLICATION_JSON: reqwest::header::HeaderValue =
+    reqwest::header::HeaderValue::from_static("application/json");
+
 /// Sends `request` and reads the whole response, at most `max_bytes` of it.
 pub async fn send(
     provider: &'static str,
@@ -230,14 +234,24 @@ pub async fn send(
     {
         return Err(too_large());
     }
-    let mut body = BytesMut::new();
+    // Most answers arrive as one chunk: keep it as it is, and copy only when there are more.
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > max_bytes {
+                let held = first.as_ref().map_or(0, Bytes::len) + rest.len();
+                if held + chunk.len() > max_bytes {
                     return Err(too_large());
                 }
-                body.extend_from_slice(&chunk);
+                match first.take() {
+                    None if rest.is_empty() => first = Some(chunk),
+                    Some(earlier) => {
+                        rest.extend_from_slice(&earlier);
+                        rest.extend_from_slice(&chunk);
+                    }
+                    None => rest.extend_from_slice(&chunk),
+                }
             }
             Ok(None) => break,
             Err(e) => {
@@ -249,9 +263,10 @@ pub async fn send(
             }
         }
     }
+    let body = first.unwrap_or_else(|| rest.freeze());
     Ok(HttpReply {
         status,
-        body: body.freeze(),
+        body,
         retry_after,
     })
 }

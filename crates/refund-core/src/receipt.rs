@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
-use crate::redact::redact_json;
+use crate::raw_response::RawResponse;
 use crate::reference::{MerchantRef, PaymentRef};
 
 /// Whether the money is on its way back.
@@ -33,7 +33,8 @@ pub enum Operation {
 /// Proof that a provider accepted a refund or void, with everything support needs.
 ///
 /// Provider crates build it with [`RefundReceipt::new`] and the `with_*` methods; the raw
-/// provider response is kept (with secret-looking fields redacted) for support tickets.
+/// provider response is kept for support tickets and only ever shown with secret-looking
+/// fields redacted ([`RawResponse`]).
 ///
 /// ```
 /// use refund_core::{Currency, MerchantRef, Money, Operation, PaymentRef, RefundReceipt, RefundStatus};
@@ -50,7 +51,8 @@ pub enum Operation {
 /// .with_raw(serde_json::json!({"status_code": 100, "token": "eyJ..."}));
 ///
 /// assert_eq!(receipt.provider_references["order_no"], "VP17695816358637973");
-/// assert_eq!(receipt.raw.as_ref().unwrap()["token"], "[REDACTED]");
+/// let raw = receipt.raw.as_ref().and_then(|raw| raw.to_json()).unwrap();
+/// assert_eq!(raw["token"], "[REDACTED]");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,9 +78,9 @@ pub struct RefundReceipt {
     /// failure, rather than from the refund response itself.
     #[serde(default)]
     pub reconciled: bool,
-    /// The provider's response body, with secret-looking fields redacted.
+    /// The provider's response body, shown only with secret-looking fields redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<serde_json::Value>,
+    pub raw: Option<RawResponse>,
 }
 
 impl RefundReceipt {
@@ -118,12 +120,11 @@ impl RefundReceipt {
         self
     }
 
-    /// Keeps the provider's response, redacting secret-looking fields
-    /// (see [`redact_json`](crate::redact::redact_json)).
+    /// Keeps the provider's response: its body as received ([`bytes::Bytes`], no copy) or a
+    /// parsed [`serde_json::Value`]. It is shown only redacted (see [`RawResponse`]).
     #[must_use]
-    pub fn with_raw(mut self, mut raw: serde_json::Value) -> Self {
-        redact_json(&mut raw);
-        self.raw = Some(raw);
+    pub fn with_raw(mut self, raw: impl Into<RawResponse>) -> Self {
+        self.raw = Some(raw.into());
         self
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use refund_core::http::{HttpReply, build_client, endpoint, send};
+use refund_core::http::{APPLICATION_JSON, HttpReply, build_client, endpoint, send};
 use refund_core::redact::scrub;
 use refund_core::{
     Capabilities, Currency, Decimal, MerchantRef, Money, Operation, PaymentRef, PaymentScope,
@@ -236,8 +236,8 @@ impl Iyzico {
             .request(method, url)
             .header(AUTHORIZATION, authorization)
             .header(RANDOM_HEADER, random_key)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, APPLICATION_JSON)
+            .header(ACCEPT, APPLICATION_JSON)
             .body(body);
         send(NAME, request, self.inner.config.http.max_response_bytes).await
     }
@@ -249,14 +249,17 @@ impl Iyzico {
         reply: &HttpReply,
         call: &Call<'_>,
         echo_required: bool,
-    ) -> Result<(T, serde_json::Value), RefundError> {
+    ) -> Result<T, RefundError> {
         let secrets = self.secrets();
         if reply.status == 429 || reply.status >= 500 {
             return Err(reply.unreadable(NAME, "no usable answer", &secrets));
         }
-        let raw: serde_json::Value = serde_json::from_slice(&reply.body)
-            .map_err(|_| reply.unreadable(NAME, "a body that is not JSON", &secrets))?;
+        // One parse, straight from the bytes: amounts stay exact, and the receipt keeps the
+        // bytes themselves (parsed again only if somebody looks at them).
         let parsed: T = serde_json::from_slice(&reply.body).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                return reply.unreadable(NAME, "a body that is not JSON", &secrets);
+            }
             let why = scrub(&format!("unexpected JSON ({e})"), &secrets);
             reply.unreadable(NAME, &why, &secrets)
         })?;
@@ -278,7 +281,7 @@ impl Iyzico {
                         ),
                     ));
                 }
-                Ok((parsed, raw))
+                Ok(parsed)
             }
             Some("failure") if reply.status < 500 => {
                 // A failure that names another conversation is not an answer to this request.
@@ -319,11 +322,7 @@ impl Iyzico {
             return Ok(());
         };
         let signature = signature.trim().to_ascii_lowercase();
-        let prices = match r.price {
-            Some(p) => vec![p.normalize().to_string(), eight_decimals(p)],
-            None => vec![String::new()],
-        };
-        let ok = prices.iter().any(|price| {
+        let matches = |price: &str| {
             let expected = self.inner.signer.fields_signature(&[
                 r.payment_id.as_deref().unwrap_or(""),
                 price,
@@ -331,7 +330,12 @@ impl Iyzico {
                 r.conversation_id.as_deref().unwrap_or(""),
             ]);
             signatures_equal(&expected, &signature)
-        });
+        };
+        // The eight-decimal form is computed only when the current SDK's form does not match.
+        let ok = match r.price {
+            Some(p) => matches(&p.normalize().to_string()) || matches(&eight_decimals(p)),
+            None => matches(""),
+        };
         if ok {
             Ok(())
         } else {
@@ -385,7 +389,7 @@ impl Iyzico {
         reply: &HttpReply,
     ) -> Result<RefundReceipt, RefundError> {
         let amount = request.amount();
-        let (r, raw) = self.read::<OperationResponse>(reply, call, true)?;
+        let r = self.read::<OperationResponse>(reply, call, true)?;
         self.verify_signature(&r)?;
         let unknown = |why: String| RefundError::outcome_unknown(NAME, why);
         match r.price {
@@ -428,7 +432,7 @@ impl Iyzico {
             request.reference().clone(),
             amount,
             &r,
-            raw,
+            reply,
         ))
     }
 
@@ -455,7 +459,7 @@ impl Iyzico {
         let reply = self
             .send_signed(reqwest::Method::POST, call.path, &[], body)
             .await?;
-        let (r, raw) = self.read::<OperationResponse>(&reply, call, true)?;
+        let r = self.read::<OperationResponse>(&reply, call, true)?;
         self.verify_signature(&r)?;
         if let Some(id) = r.payment_id.as_deref()
             && id != request.payment().id()
@@ -485,7 +489,7 @@ impl Iyzico {
             request.reference().clone(),
             amount,
             &r,
-            raw,
+            &reply,
         ))
     }
 
@@ -515,7 +519,7 @@ impl Iyzico {
         reply: &HttpReply,
     ) -> Result<RefundState, RefundError> {
         let (payment_id, item_id) = lookup_ids(payment)?;
-        let (r, _raw) = self.read::<PaymentDetailsResponse>(reply, call, false)?;
+        let r = self.read::<PaymentDetailsResponse>(reply, call, false)?;
         let detail = r
             .payments
             .iter()
@@ -708,7 +712,7 @@ fn receipt(
     reference: MerchantRef,
     amount: Money,
     r: &OperationResponse,
-    raw: serde_json::Value,
+    reply: &HttpReply,
 ) -> RefundReceipt {
     let mut receipt = RefundReceipt::new(
         NAME,
@@ -730,7 +734,7 @@ fn receipt(
             receipt = receipt.with_provider_reference(name, v.as_str());
         }
     }
-    receipt.with_raw(raw)
+    receipt.with_raw(reply.body.clone())
 }
 
 /// Builds the refund state of a payment (or one of its lines) from the report.

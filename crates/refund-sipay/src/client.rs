@@ -195,8 +195,8 @@ impl Sipay {
             .inner
             .http
             .post(url.clone())
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, http::APPLICATION_JSON)
+            .header(CONTENT_TYPE, http::APPLICATION_JSON)
             .body(body);
         if let Some(token) = token {
             // reqwest marks the header sensitive (kept out of its Debug output).
@@ -241,7 +241,7 @@ impl Sipay {
         if reply.status == 429 {
             return Err(reply.unreadable(PROVIDER, "rate limited", &secrets));
         }
-        let (parsed, _): (TokenResponse, _) =
+        let parsed: TokenResponse =
             parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, &secrets))?;
         let Some(code) = parsed.status_code else {
             return Err(reply.unreadable(
@@ -344,17 +344,17 @@ impl Sipay {
         &self,
         reply: &HttpReply,
         secrets: &[&str],
-    ) -> Result<(T, serde_json::Value, StatusCode, String), RefundError> {
+    ) -> Result<(T, StatusCode, String), RefundError> {
         if reply.status == 429 {
             return Err(reply.unreadable(PROVIDER, "rate limited", secrets));
         }
-        let (parsed, raw): (T, _) =
+        let parsed: T =
             parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, secrets))?;
         let Some(code) = parsed.status_code().cloned() else {
             return Err(reply.unreadable(PROVIDER, "a response without status_code", secrets));
         };
         let description = describe(parsed.status_description(), parsed.message(), secrets);
-        Ok((parsed, raw, code, description))
+        Ok((parsed, code, description))
     }
 
     fn map_refund(
@@ -364,8 +364,7 @@ impl Sipay {
         token: &Token,
     ) -> Result<RefundReceipt, RefundError> {
         let secrets = self.secrets_with(token);
-        let (parsed, raw, code, description) =
-            self.read_answer::<RefundResponse>(reply, &secrets)?;
+        let (parsed, code, description) = self.read_answer::<RefundResponse>(reply, &secrets)?;
         let status = match code.number() {
             Some(100) => RefundStatus::Completed,
             Some(101) => RefundStatus::Pending,
@@ -407,7 +406,7 @@ impl Sipay {
                 receipt = receipt.with_provider_reference(name, v.trim());
             }
         }
-        Ok(receipt.with_raw(raw))
+        Ok(receipt.with_raw(reply.body.clone()))
     }
 
     // ---------------------------------------------------------------- lookup
@@ -437,7 +436,7 @@ impl Sipay {
         token: &Token,
     ) -> Result<RefundState, RefundError> {
         let secrets = self.secrets_with(token);
-        let (parsed, _, code, description) =
+        let (parsed, code, description) =
             self.read_answer::<CheckStatusResponse>(reply, &secrets)?;
         if code.number() != Some(100) {
             return Err(classify_code(&code, &description, reply.status, None));
@@ -746,14 +745,20 @@ fn to_json<T: Serialize>(body: &T) -> Result<Vec<u8>, RefundError> {
 }
 
 /// Reads a response body that must be a JSON object (serde would otherwise read a struct
-/// from a JSON array, field by field) into `T`, keeping the value for the receipt.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<(T, serde_json::Value), &'static str> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| json_problem(&e))?;
-    if !value.is_object() {
-        return Err("JSON that is not an object");
+/// from a JSON array, field by field) into `T`, straight from the bytes: amounts stay exact,
+/// and the receipt keeps the bytes themselves.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, &'static str> {
+    let starts_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_object {
+        // Parsed only to say why: empty, not JSON, or JSON of another kind.
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => "JSON that is not an object",
+                Err(e) => json_problem(&e),
+            },
+        );
     }
-    let parsed = T::deserialize(&value).map_err(|e| json_problem(&e))?;
-    Ok((parsed, value))
+    serde_json::from_slice(body).map_err(|e| json_problem(&e))
 }
 
 /// Why a body did not parse, without quoting it (a serde message can echo body text).

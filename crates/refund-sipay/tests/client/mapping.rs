@@ -29,7 +29,8 @@ async fn status_100_is_a_completed_receipt_with_sipay_references() {
     assert_eq!(refs["invoice_id"], "CPIKQUM29TXMQFF-1769581631");
     assert_eq!(refs["ref_no"], "602800085396");
     assert_eq!(refs["ref_number"], "602800085396");
-    assert_eq!(receipt.raw.as_ref().unwrap()["status_code"], 100);
+    let raw = receipt.raw.as_ref().and_then(|raw| raw.to_json()).unwrap();
+    assert_eq!(raw["status_code"], 100);
 }
 
 #[tokio::test]
