@@ -197,7 +197,7 @@ for i in $(seq 0 $((rounds - 1))); do
     echo "| $((i + 1)) | $(fmt "$w") | $(fmt "$f") | $(fmt "$o") | $(fmt "$s") | $(ratio "$o" "$w" pct) | $(ratio "$o" "$f" pct) | $(ratio "$f" "$w" pct) | $(ratio "$o" "$s" x) |"
 done
 w="$(median "${wrk_rates[@]}")"; f="$(median "${floor_rates[@]}")"; o="$(median "${ours_rates[@]}")"; s="$(median "${sdk_rates[@]}")"
-echo "| median | $(fmt "$w") | $(fmt "$f") | $(fmt "$o") | $(fmt "$s") | $(ratio "$o" "$w" pct) | $(ratio "$o" "$f" pct) | $(ratio "$f" "$w" pct) | $(ratio "$o" "$s" x) |"
+echo "| median (ratios of the medians) | $(fmt "$w") | $(fmt "$f") | $(fmt "$o") | $(fmt "$s") | $(ratio "$o" "$w" pct) | $(ratio "$o" "$f" pct) | $(ratio "$f" "$w" pct) | $(ratio "$o" "$s" x) |"
 echo
 echo "# wrk: $wrk_note"
 echo "# reqwest floor: N=$requests; ours: N=$requests"
