@@ -73,6 +73,10 @@ pub fn build_client(
         .timeout(settings.timeout)
         .connect_timeout(settings.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // No replays by the HTTP client: whether a refund may be sent again is decided by
+        // the error taxonomy alone. (reqwest's default replays HTTP/2 protocol refusals,
+        // which we do not build; keeping its policy cost a copy of every request.)
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("refunds-rs/", env!("CARGO_PKG_VERSION")))
