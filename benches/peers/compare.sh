@@ -80,6 +80,16 @@ echo "# sandbox: iyzico simulator at $iyzico_url (pid $sandbox_pid)"
 have_curl=0; command -v curl >/dev/null 2>&1 && have_curl=1
 reset() { curl -s -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "$iyzico_url/__sandbox/reset"; }
 json_field() { printf '%s' "$2" | sed -n "s/.*\"$1\":\\([0-9.]*\\).*/\\1/p"; }
+# record LABEL UNIT RATE_KEY OUTPUT ARRAY: the rate and errors from OUTPUT's last (JSON) line.
+record() {
+    local -n rates_ref="$5"
+    local line rate errors
+    line="$(tail -n 1 "$4")"
+    rate="$(json_field "$3" "$line")"; errors="$(json_field errors "$line")"
+    echo "#   $1: ${rate:-?} $2, errors ${errors:-?}"
+    rates_ref+=("$rate")
+    [ "${errors:-1}" = 0 ] || warnings+=("round $round: $1 had ${errors:-?} errors (see $4)")
+}
 
 # The fixed request wrk and the floor replay: one payment of one 1,000,000.0 TRY item, refunded
 # 0.01 TRY at a time, signed once. Seeded again after every reset.
@@ -150,31 +160,19 @@ EOF
         "${client_cpu[@]}" "$floor" "$iyzico_url/payment/refund" "$fixed_body" "$requests" "$concurrency" \
             "Authorization: $fixed_auth" "x-iyzi-rnd: $rnd" "Content-Type: application/json" \
             >"$work/floor.out" 2>/dev/null
-        line="$(tail -n 1 "$work/floor.out")"
-        rate="$(json_field requests_per_sec "$line")"; errors="$(json_field errors "$line")"
-        echo "#   reqwest floor: ${rate:-?} req/s, errors ${errors:-?}"
-        floor_rates+=("$rate")
-        [ "${errors:-1}" = 0 ] || warnings+=("round $round: the reqwest floor had ${errors:-?} errors")
+        record "reqwest floor" req/s requests_per_sec "$work/floor.out" floor_rates
     fi
     # (c) ours
     [ "$have_curl" = 1 ] && reset
     "${client_cpu[@]}" "$bin" bench --provider iyzico --base-url "$iyzico_url" \
         --requests "$requests" --concurrency "$concurrency" >"$work/ours.out" 2>"$work/ours.err"
-    line="$(tail -n 1 "$work/ours.out")"
-    rate="$(json_field refunds_per_sec "$line")"; errors="$(json_field errors "$line")"
-    echo "#   ours: ${rate:-?} refunds/s, errors ${errors:-?}"
-    ours_rates+=("$rate")
-    [ "${errors:-1}" = 0 ] || warnings+=("round $round: ours had ${errors:-?} errors: $(cat "$work/ours.err")")
+    record ours refunds/s refunds_per_sec "$work/ours.out" ours_rates
     # (d) the official SDK
     if [ "$sdk_ready" = 1 ]; then
         [ "$have_curl" = 1 ] && reset
         (cd "$sdk_dir" && "${client_cpu[@]}" node iyzipay-driver.js "$iyzico_url" "$sdk_requests" "$concurrency") \
             >"$work/sdk.out" 2>/dev/null
-        line="$(tail -n 1 "$work/sdk.out")"
-        rate="$(json_field refunds_per_sec "$line")"; errors="$(json_field errors "$line")"
-        echo "#   SDK: ${rate:-?} refunds/s, errors ${errors:-?}"
-        sdk_rates+=("$rate")
-        [ "${errors:-1}" = 0 ] || warnings+=("round $round: the SDK had ${errors:-?} errors")
+        record SDK refunds/s refunds_per_sec "$work/sdk.out" sdk_rates
     fi
 done
 
