@@ -41,16 +41,6 @@ impl RawResponse {
         redact_json(&mut value);
         Some(value)
     }
-
-    /// The body's length in bytes.
-    pub fn len(&self) -> usize {
-        self.body.len()
-    }
-
-    /// Whether the body is empty.
-    pub fn is_empty(&self) -> bool {
-        self.body.is_empty()
-    }
 }
 
 impl From<Bytes> for RawResponse {
