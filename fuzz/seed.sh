@@ -28,6 +28,17 @@ done
 seed_answer sipay_refund_answer 500 "$fixtures/sipay/refund_success_en.json"
 seed_answer iyzico_refund_answer 400 "$fixtures/iyzico/failure_invalid_request.json"
 
+# lookup_answer: one provider byte (0 SiPay, 1 iyzico) before the status bytes.
+seed_lookup() { # provider-byte status file
+  local n=$(($2 - 100))
+  mkdir -p "$corpus/lookup_answer"
+  { printf "\\x$(printf %02x "$1")\\x$(printf %02x $((n >> 8)))\\x$(printf %02x $((n & 255)))"; cat "$3"; } \
+    > "$corpus/lookup_answer/$1-$(basename "$3" .json)-$2"
+}
+for f in "$fixtures"/sipay/check_status_*.json; do seed_lookup 0 200 "$f"; done
+for f in "$fixtures"/iyzico/payment_details_*.json; do seed_lookup 1 200 "$f"; done
+seed_lookup 1 200 "$fixtures/iyzico/failure_invalid_request.json"
+
 mkdir -p "$corpus/money_parse" "$corpus/json_decimal" "$corpus/sipay_validate_hash_key"
 i=0
 for s in "10.50" "0" "0.01" "10" "10.5" "1.005" "10,50" "-1" "10.50 TRY" "100 JPY" "0.00 EUR" \
