@@ -1,4 +1,5 @@
-//! Reading amounts out of provider JSON without a float in between.
+//! Reading provider JSON: answers that must be objects ([`from_object`]), and amounts without
+//! a float in between ([`decimal`], [`option_decimal`]).
 //!
 //! Providers send amounts both as strings (`"0.5"`) and as JSON numbers (`0.5`); iyzico does
 //! both in the same field. serde's number path goes through `f64`, which can change the value,
@@ -8,9 +9,53 @@
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde::de::Error as _;
+use serde::de::{DeserializeOwned, Error as _, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+
+/// Reads a provider answer that must be a JSON object into `T`, straight from the bytes.
+///
+/// serde would otherwise read a struct from a JSON *array*, field by field, so anything but an
+/// object is refused. The error is a short reason that never quotes the body (a serde message
+/// can echo body text, secrets included): `"an empty body"`, `"truncated JSON"`,
+/// `"a body that is not JSON"`, `"JSON that is not an object"`,
+/// `"JSON of an unexpected shape or types"`.
+///
+/// ```
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Answer {
+///     status: String,
+/// }
+/// use refund_core::json::from_object;
+/// assert_eq!(from_object::<Answer>(br#"{"status":"success"}"#)?.status, "success");
+/// assert_eq!(from_object::<Answer>(br#"["success"]"#).unwrap_err(), "JSON that is not an object");
+/// assert_eq!(from_object::<Answer>(b"<html>").unwrap_err(), "a body that is not JSON");
+/// assert_eq!(from_object::<Answer>(b"").unwrap_err(), "an empty body");
+/// # Ok::<(), &'static str>(())
+/// ```
+pub fn from_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, &'static str> {
+    let starts_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_object {
+        // Parsed only to say why: empty, not JSON, or JSON of another kind.
+        return Err(match serde_json::from_slice::<IgnoredAny>(body) {
+            Ok(_) => "JSON that is not an object",
+            Err(e) => problem(&e),
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| problem(&e))
+}
+
+/// Why a body did not parse, without quoting it.
+fn problem(e: &serde_json::Error) -> &'static str {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Eof if e.line() == 1 && e.column() == 0 => "an empty body",
+        Category::Eof => "truncated JSON",
+        Category::Syntax => "a body that is not JSON",
+        Category::Data => "JSON of an unexpected shape or types",
+        Category::Io => "an unreadable body",
+    }
+}
 
 /// Deserializes a JSON number or string into an exact [`Decimal`].
 ///

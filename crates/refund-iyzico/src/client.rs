@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use refund_core::http::{APPLICATION_JSON, HttpReply, build_client, endpoint, send};
-use refund_core::redact::scrub;
+use refund_core::json::from_object;
 use refund_core::{
     Capabilities, Currency, Decimal, MerchantRef, Money, Operation, PaymentRef, PaymentScope,
     RefundError, RefundProvider, RefundReason, RefundReceipt, RefundRecord, RefundRequest,
@@ -256,13 +256,8 @@ impl Iyzico {
         }
         // One parse, straight from the bytes: amounts stay exact, and the receipt keeps the
         // bytes themselves (parsed again only if somebody looks at them).
-        let parsed: T = serde_json::from_slice(&reply.body).map_err(|e| {
-            if e.is_syntax() || e.is_eof() {
-                return reply.unreadable(NAME, "a body that is not JSON", &secrets);
-            }
-            let why = scrub(&format!("unexpected JSON ({e})"), &secrets);
-            reply.unreadable(NAME, &why, &secrets)
-        })?;
+        let parsed: T =
+            from_object(&reply.body).map_err(|why| reply.unreadable(NAME, why, &secrets))?;
         let echoed = parsed.conversation_id();
         let echo_ok = match echoed {
             Some(c) => c == call.conversation_id,
@@ -866,6 +861,23 @@ fn record_outcome<T>(span: &tracing::Span, result: &Result<T, RefundError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_that_is_a_json_array_is_never_a_receipt() {
+        let iyzico = Iyzico::new(IyzicoConfig::new("api-key", "secret-key")).unwrap();
+        let amount = Money::parse("0.5", Currency::Try).unwrap();
+        let request = RefundRequest::builder(PaymentRef::item("11433038"), amount)
+            .reference("123456789")
+            .build()
+            .unwrap();
+        // The object answer's values, in field order: serde would read them into the struct.
+        let array = br#"["success",null,null,null,"123456789",null,"11433038",0.5,"TRY"]"#;
+        let e = iyzico
+            .interpret_refund_answer(&request, 200, array)
+            .unwrap_err();
+        assert!(matches!(e, RefundError::OutcomeUnknown { .. }), "{e:?}");
+        assert!(e.to_string().contains("JSON that is not an object"), "{e}");
+    }
 
     #[test]
     fn failures_map_to_the_right_class() {

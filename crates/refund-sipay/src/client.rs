@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use refund_core::http::{self, HttpReply};
+use refund_core::json::from_object;
 use refund_core::redact::scrub;
 use refund_core::{
     AmountFormat, Capabilities, Currency, DecimalAtScale, Money, Operation, PaymentRef,
@@ -242,7 +243,7 @@ impl Sipay {
             return Err(reply.unreadable(PROVIDER, "rate limited", &secrets));
         }
         let parsed: TokenResponse =
-            parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, &secrets))?;
+            from_object(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, &secrets))?;
         let Some(code) = parsed.status_code else {
             return Err(reply.unreadable(
                 PROVIDER,
@@ -349,7 +350,7 @@ impl Sipay {
             return Err(reply.unreadable(PROVIDER, "rate limited", secrets));
         }
         let parsed: T =
-            parse(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, secrets))?;
+            from_object(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, secrets))?;
         let Some(code) = parsed.status_code().cloned() else {
             return Err(reply.unreadable(PROVIDER, "a response without status_code", secrets));
         };
@@ -742,34 +743,6 @@ fn not_sent(e: RefundError) -> RefundError {
 fn to_json<T: Serialize>(body: &T) -> Result<Vec<u8>, RefundError> {
     serde_json::to_vec(body)
         .map_err(|e| RefundError::configuration(PROVIDER, format!("serializing a request: {e}")))
-}
-
-/// Reads a response body that must be a JSON object (serde would otherwise read a struct
-/// from a JSON array, field by field) into `T`, straight from the bytes: amounts stay exact,
-/// and the receipt keeps the bytes themselves.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, &'static str> {
-    let starts_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if !starts_object {
-        // Parsed only to say why: empty, not JSON, or JSON of another kind.
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Ok(_) => "JSON that is not an object",
-                Err(e) => json_problem(&e),
-            },
-        );
-    }
-    serde_json::from_slice(body).map_err(|e| json_problem(&e))
-}
-
-/// Why a body did not parse, without quoting it (a serde message can echo body text).
-fn json_problem(e: &serde_json::Error) -> &'static str {
-    match e.classify() {
-        serde_json::error::Category::Eof if e.line() == 1 && e.column() == 0 => "an empty body",
-        serde_json::error::Category::Eof => "truncated JSON",
-        serde_json::error::Category::Syntax => "a body that is not JSON",
-        serde_json::error::Category::Data => "JSON of an unexpected shape or types",
-        serde_json::error::Category::Io => "an unreadable body",
-    }
 }
 
 fn describe(description: Option<&str>, message: Option<&str>, secrets: &[&str]) -> String {
