@@ -112,6 +112,28 @@ fn iyzico_bench_refunds_everything() {
     assert_clean_run(&output, "iyzico");
 }
 
+/// `refund bench --provider P --requests 200 --concurrency 16 --base-url URL`, run off the
+/// test's runtime (the simulator it targets lives on that runtime).
+async fn bench_sandbox(
+    provider: &'static str,
+    url: String,
+    env: Vec<(&'static str, String)>,
+) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args = [
+            "--provider",
+            provider,
+            "--requests",
+            "200",
+            "--concurrency",
+            "16",
+        ];
+        bench(&[&args[..], &["--base-url", &url]].concat(), &env)
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipay_bench_seeds_a_running_sandbox_through_the_admin_api() {
     let sim = SipaySim::start().await.unwrap();
@@ -121,24 +143,7 @@ async fn sipay_bench_seeds_a_running_sandbox_through_the_admin_api() {
         ("SIPAY_APP_SECRET", c.app_secret.to_owned()),
         ("SIPAY_MERCHANT_KEY", c.merchant_key.to_owned()),
     ];
-    let url = c.base_url.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        bench(
-            &[
-                "--provider",
-                "sipay",
-                "--requests",
-                "200",
-                "--concurrency",
-                "16",
-                "--base-url",
-                &url,
-            ],
-            &env,
-        )
-    })
-    .await
-    .unwrap();
+    let output = bench_sandbox("sipay", c.base_url.clone(), env).await;
     let map = assert_clean_run(&output, "sipay");
     assert_eq!(map["token_requests"], 1);
     let refunds = sim.ledger().refunds().count();
@@ -153,24 +158,7 @@ async fn iyzico_bench_seeds_a_running_sandbox_through_the_admin_api() {
         ("IYZICO_API_KEY", c.api_key.to_owned()),
         ("IYZICO_SECRET_KEY", c.secret_key.to_owned()),
     ];
-    let url = c.base_url.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        bench(
-            &[
-                "--provider",
-                "iyzico",
-                "--requests",
-                "200",
-                "--concurrency",
-                "16",
-                "--base-url",
-                &url,
-            ],
-            &env,
-        )
-    })
-    .await
-    .unwrap();
+    let output = bench_sandbox("iyzico", c.base_url.clone(), env).await;
     assert_clean_run(&output, "iyzico");
     let refunds: usize = sim
         .ledger()

@@ -304,23 +304,9 @@ async fn sipay_target(connection: &Connection, payments: usize) -> Result<Target
         }
         Some(url) => {
             let config = SipayConfig::from_env()?.with_base_url(url)?;
-            let http = reqwest::Client::new();
-            let mut refs = Vec::with_capacity(payments);
-            for _ in 0..payments {
-                let answer = seed(
-                    &http,
-                    url,
-                    serde_json::json!({"amount": paid.to_string(), "currency": "TRY"}),
-                )
-                .await?;
-                let invoice_id = answer
-                    .get("invoice_id")
-                    .and_then(serde_json::Value::as_str)
-                    .ok_or_else(|| {
-                        Failure::other("the sandbox's seeding answer has no invoice_id")
-                    })?;
-                refs.push(PaymentRef::payment(invoice_id));
-            }
+            let body = serde_json::json!({"amount": paid.to_string(), "currency": "TRY"});
+            let ids = seed(url, payments, &body, "/invoice_id").await?;
+            let refs = ids.into_iter().map(PaymentRef::payment).collect();
             (config, None, refs)
         }
     };
@@ -356,23 +342,10 @@ async fn iyzico_target(connection: &Connection, payments: usize) -> Result<Targe
         }
         Some(url) => {
             let config = IyzicoConfig::from_env()?.with_base_url(url)?;
-            let http = reqwest::Client::new();
-            let mut refs = Vec::with_capacity(payments);
-            for _ in 0..payments {
-                let answer = seed(
-                    &http,
-                    url,
-                    serde_json::json!({"currency": "TRY", "items": [{"price": paid.to_string()}]}),
-                )
-                .await?;
-                let tx = answer
-                    .pointer("/items/0/paymentTransactionId")
-                    .and_then(serde_json::Value::as_str)
-                    .ok_or_else(|| {
-                        Failure::other("the sandbox's seeding answer has no paymentTransactionId")
-                    })?;
-                refs.push(PaymentRef::item(tx));
-            }
+            let body =
+                serde_json::json!({"currency": "TRY", "items": [{"price": paid.to_string()}]});
+            let ids = seed(url, payments, &body, "/items/0/paymentTransactionId").await?;
+            let refs = ids.into_iter().map(PaymentRef::item).collect();
             (config, None, refs)
         }
     };
@@ -386,32 +359,43 @@ async fn iyzico_target(connection: &Connection, payments: usize) -> Result<Targe
     })
 }
 
-/// Seeds one payment through a running sandbox's admin API; returns its JSON answer.
+/// Seeds `count` payments through a running sandbox's admin API (`POST /__sandbox/payments`
+/// with `body`), over one connection; returns the id at `pointer` in each answer.
 async fn seed(
-    http: &reqwest::Client,
     base_url: &str,
-    body: serde_json::Value,
-) -> Result<serde_json::Value, Failure> {
+    count: usize,
+    body: &serde_json::Value,
+    pointer: &str,
+) -> Result<Vec<String>, Failure> {
     let url = format!("{}/__sandbox/payments", base_url.trim_end_matches('/'));
-    let reply = http
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| Failure::other(format!("seeding through {url}: {e}")))?;
-    let status = reply.status();
-    let text = reply
-        .text()
-        .await
-        .map_err(|e| Failure::other(format!("seeding through {url}: {e}")))?;
-    if !status.is_success() {
-        return Err(Failure::other(format!(
-            "seeding through {url}: HTTP {status} (is --base-url a `refund sandbox` simulator?)"
-        )));
+    let failed = |why: String| Failure::other(format!("seeding through {url}: {why}"));
+    let http = reqwest::Client::new();
+    let body = body.to_string();
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        let reply = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let status = reply.status();
+        let text = reply.text().await.map_err(|e| failed(e.to_string()))?;
+        if !status.is_success() {
+            return Err(failed(format!(
+                "HTTP {status} (is --base-url a `refund sandbox` simulator?)"
+            )));
+        }
+        let answer: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| failed(format!("unreadable answer: {e}")))?;
+        let id = answer
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| failed(format!("the answer has no {pointer}")))?;
+        ids.push(id.to_owned());
     }
-    serde_json::from_str(&text)
-        .map_err(|e| Failure::other(format!("seeding through {url}: unreadable answer: {e}")))
+    Ok(ids)
 }
 
 #[cfg(test)]
