@@ -21,6 +21,7 @@ const MAX_MESSAGE: usize = 512;
 /// | [`RateLimited`](Self::RateLimited) | yes | yes, not refunded | yes, after a pause | retry later |
 /// | [`Unreachable`](Self::Unreachable) | no | yes, nothing happened | yes | retry |
 /// | [`OutcomeUnknown`](Self::OutcomeUnknown) | maybe | **no** | **never blindly** | reconcile: look the refund up by its reference |
+/// | [`DuplicateReference`](Self::DuplicateReference) | an earlier attempt was | **no** | **no** | reconcile: the reference reached the provider before |
 /// | [`Unsupported`](Self::Unsupported) | no | yes, nothing happened | no | use another operation or provider |
 /// | [`Configuration`](Self::Configuration) | no | yes, nothing happened | no | fix the configuration |
 ///
@@ -101,6 +102,22 @@ pub enum RefundError {
         /// The underlying error, when there is one.
         #[source]
         source: Option<BoxError>,
+    },
+
+    /// The provider refused the request because it has already seen its reference (SiPay's
+    /// code 104, `refund_transaction_id` not unique). An earlier attempt with this reference
+    /// reached the provider, and nothing says whether it succeeded: this is never a decline.
+    /// Look the refund up by its reference; do not resend with a fresh one.
+    #[error(
+        "{provider} has already seen this reference ({code}): {message}; an earlier attempt reached it, look it up"
+    )]
+    DuplicateReference {
+        /// The provider.
+        provider: &'static str,
+        /// The provider's code.
+        code: String,
+        /// The provider's message.
+        message: String,
     },
 
     /// The provider does not offer this operation.
@@ -194,6 +211,20 @@ impl RefundError {
         }
     }
 
+    /// A reference the provider has already seen (see
+    /// [`DuplicateReference`](Self::DuplicateReference)).
+    pub fn duplicate_reference(
+        provider: &'static str,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        RefundError::DuplicateReference {
+            provider,
+            code: bounded(code.into()),
+            message: bounded(message.into()),
+        }
+    }
+
     /// An operation the provider does not offer.
     pub fn unsupported(provider: &'static str, operation: &'static str) -> Self {
         RefundError::Unsupported {
@@ -221,15 +252,19 @@ impl RefundError {
         }
     }
 
-    /// Whether it is certain what happened to the money. Only
-    /// [`OutcomeUnknown`](Self::OutcomeUnknown) answers false: the refund may have been applied.
+    /// Whether it is certain what happened to the money. [`OutcomeUnknown`](Self::OutcomeUnknown)
+    /// and [`DuplicateReference`](Self::DuplicateReference) answer false: a refund with this
+    /// reference may have been applied.
     pub fn is_outcome_known(&self) -> bool {
-        !matches!(self, RefundError::OutcomeUnknown { .. })
+        !matches!(
+            self,
+            RefundError::OutcomeUnknown { .. } | RefundError::DuplicateReference { .. }
+        )
     }
 
     /// A short, stable name for the class: `invalid_request`, `declined`,
     /// `authentication_rejected`, `rate_limited`, `unreachable`, `outcome_unknown`,
-    /// `unsupported`, `configuration`. Every provider records it as the `outcome` field of its
+    /// `duplicate_reference`, `unsupported`, `configuration`. Every provider records it as the `outcome` field of its
     /// tracing spans, so logs from all providers read the same.
     ///
     /// ```
@@ -243,6 +278,7 @@ impl RefundError {
             RefundError::RateLimited { .. } => "rate_limited",
             RefundError::Unreachable { .. } => "unreachable",
             RefundError::OutcomeUnknown { .. } => "outcome_unknown",
+            RefundError::DuplicateReference { .. } => "duplicate_reference",
             RefundError::Unsupported { .. } => "unsupported",
             RefundError::Configuration { .. } => "configuration",
         }
@@ -257,16 +293,18 @@ impl RefundError {
             | RefundError::RateLimited { provider, .. }
             | RefundError::Unreachable { provider, .. }
             | RefundError::OutcomeUnknown { provider, .. }
+            | RefundError::DuplicateReference { provider, .. }
             | RefundError::Unsupported { provider, .. }
             | RefundError::Configuration { provider, .. } => Some(provider),
         }
     }
 
-    /// The provider's error code for declines and authentication errors.
+    /// The provider's error code for declines, authentication errors and duplicate references.
     pub fn provider_code(&self) -> Option<&str> {
         match self {
             RefundError::Declined { code, .. }
-            | RefundError::AuthenticationRejected { code, .. } => Some(code),
+            | RefundError::AuthenticationRejected { code, .. }
+            | RefundError::DuplicateReference { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -329,6 +367,11 @@ mod tests {
             (RefundError::outcome_unknown("p", "timeout"), false, false),
             (
                 RefundError::outcome_unknown_from("p", "reset", io()),
+                false,
+                false,
+            ),
+            (
+                RefundError::duplicate_reference("sipay", "104", "not unique"),
                 false,
                 false,
             ),

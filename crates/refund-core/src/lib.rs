@@ -33,6 +33,7 @@ mod money;
 mod provider;
 mod raw_response;
 mod receipt;
+mod reconcile;
 pub mod redact;
 mod reference;
 mod registry;
@@ -47,6 +48,7 @@ pub use money::{Money, MoneyError};
 pub use provider::{Capabilities, RefundProvider, VoidSupport};
 pub use raw_response::RawResponse;
 pub use receipt::{Operation, RefundReceipt, RefundStatus};
+pub use reconcile::{Reconciler, Verdict};
 pub use reference::{MerchantRef, PaymentRef, PaymentScope};
 pub use registry::ProviderRegistry;
 pub use request::{

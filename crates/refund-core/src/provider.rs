@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -53,10 +54,24 @@ pub struct Capabilities {
     pub item_refunds: bool,
     /// The currencies the provider refunds in.
     pub currencies: &'static [Currency],
+    /// The provider itself refuses a second refund with a reference it has already seen
+    /// (SiPay's `refund_transaction_id`, answered with code 104), so a resend with the same
+    /// reference cannot pay twice. Providers without it (iyzico) rely on the settle time alone.
+    pub deduplicates_references: bool,
+    /// How long after an attempt the provider's lookup may still not show it: lookup lag plus
+    /// late application of requests the client gave up on. Until an attempt is this old, a
+    /// lookup that does not find it proves nothing (see [`Reconciler`](crate::Reconciler)).
+    pub settle_time: Duration,
 }
 
 impl Capabilities {
-    /// Full refunds only, in `currencies`.
+    /// The settle time a provider gets unless it declares its own: 15 minutes. No provider
+    /// documents how long its lookups lag; the only figure on record is a SiPay white-label
+    /// sibling's advice to poll a pending transaction every 15 minutes.
+    pub const DEFAULT_SETTLE_TIME: Duration = Duration::from_secs(15 * 60);
+
+    /// Full refunds only, in `currencies`, no reference deduplication, the
+    /// [default settle time](Self::DEFAULT_SETTLE_TIME).
     pub const fn new(currencies: &'static [Currency]) -> Self {
         Capabilities {
             partial_refunds: false,
@@ -65,7 +80,21 @@ impl Capabilities {
             refund_lookup: false,
             item_refunds: false,
             currencies,
+            deduplicates_references: false,
+            settle_time: Self::DEFAULT_SETTLE_TIME,
         }
+    }
+
+    /// Sets whether the provider refuses a reused reference.
+    pub const fn with_reference_dedup(mut self, dedup: bool) -> Self {
+        self.deduplicates_references = dedup;
+        self
+    }
+
+    /// Sets how long the provider's lookups may lag behind an attempt.
+    pub const fn with_settle_time(mut self, settle_time: Duration) -> Self {
+        self.settle_time = settle_time;
+        self
     }
 
     /// Partial refunds; `multiple` when a payment may be partially refunded more than once.

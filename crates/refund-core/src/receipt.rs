@@ -17,6 +17,17 @@ pub enum RefundStatus {
     Completed,
     /// The provider accepted the refund and will complete it later (SiPay's code 101).
     Pending,
+    /// The provider lists the refund as failed: no money moved. Lookups report it so a
+    /// failed attempt stays visible; it never counts towards what was refunded.
+    Failed,
+}
+
+impl RefundStatus {
+    /// Whether the money moved or is on its way: [`Completed`](Self::Completed) or
+    /// [`Pending`](Self::Pending).
+    pub const fn is_applied(self) -> bool {
+        matches!(self, RefundStatus::Completed | RefundStatus::Pending)
+    }
 }
 
 /// Which operation a receipt is for.

@@ -1,15 +1,16 @@
 //! A provider wrapper that retries what is safe to retry and reconciles what is not.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 use crate::error::RefundError;
 use crate::provider::{Capabilities, RefundProvider};
 use crate::receipt::{Operation, RefundReceipt};
+use crate::reconcile::{Reconciler, Verdict};
 use crate::reference::PaymentRef;
 use crate::request::{RefundRequest, VoidRequest};
-use crate::state::{Reconciliation, RefundState};
+use crate::state::RefundState;
 
 /// How [`Retrying`] retries: bounded exponential backoff with jitter, and whether to reconcile.
 ///
@@ -32,10 +33,12 @@ pub struct RetryPolicy {
     jitter: bool,
     reconcile: bool,
     reconcile_delay: Duration,
+    reconcile_window: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 3 attempts, 200 ms doubling to at most 5 s, with jitter; reconcile after 1 s.
+    /// 3 attempts, 200 ms doubling to at most 5 s, with jitter; reconcile after 1 s, looking
+    /// again for up to 10 s.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 3,
@@ -44,6 +47,7 @@ impl Default for RetryPolicy {
             jitter: true,
             reconcile: true,
             reconcile_delay: Duration::from_secs(1),
+            reconcile_window: Duration::from_secs(10),
         }
     }
 }
@@ -81,6 +85,16 @@ impl RetryPolicy {
         self
     }
 
+    /// How long an outcome-unknown refund is looked up again (with backoff) while the lookup
+    /// has not settled it, before the outcome-unknown error is returned. Resending happens only
+    /// when the provider's [settle time](crate::Capabilities::settle_time) passes inside this
+    /// window with nothing on record ([`Verdict::SafeToResend`]).
+    #[must_use]
+    pub fn reconcile_window(mut self, window: Duration) -> Self {
+        self.reconcile_window = window;
+        self
+    }
+
     /// The delay before attempt `retry + 1`, i.e. after the `retry`-th failure (1-based).
     pub fn delay_for(&self, retry: u32, jitter: bool) -> Duration {
         let exp = retry.saturating_sub(1).min(31);
@@ -109,10 +123,13 @@ impl RetryPolicy {
 /// - Retryable errors ([`RefundError::is_retryable`]: unreachable, rate limited, temporary
 ///   declines) are retried with backoff, up to the policy's attempts. A rate limit that asks
 ///   for a longer pause than the policy's cap is returned, not waited out.
-/// - An outcome-unknown refund is **never resent**. When the provider supports lookups and
-///   the policy allows, the wrapper looks the refund up by its reference: found, it returns
-///   the receipt (marked [`reconciled`](RefundReceipt::reconciled)); otherwise it returns the
-///   outcome-unknown error, saying what the lookup saw.
+/// - An outcome-unknown refund is **never resent blindly**. When the provider supports lookups
+///   and the policy allows, the wrapper reconciles it through the [`Reconciler`] with the
+///   provider's settle time, looking again with backoff for the policy's
+///   [window](RetryPolicy::reconcile_window): on record, it returns the receipt (marked
+///   [`reconciled`](RefundReceipt::reconciled)); on record as failed, a decline; nothing on
+///   record after the settle time, it resends with the same reference (counted as an attempt);
+///   otherwise it returns the outcome-unknown error, saying what the lookup saw.
 /// - Lookups (`refund_state`) change nothing, so they are retried on outcome-unknown too.
 ///
 /// ```no_run
@@ -168,55 +185,68 @@ impl<P: RefundProvider> Retrying<P> {
         Ok(())
     }
 
-    /// Looks an outcome-unknown refund up by its reference: the receipt when it is on record,
-    /// otherwise the original error with what the lookup saw.
+    /// Reconciles an outcome-unknown attempt made at `attempted_at`: the refund's final result,
+    /// or `Err(error)` back when it is safe to resend.
     async fn reconcile(
         &self,
         request: &RefundRequest,
         error: RefundError,
-    ) -> Result<RefundReceipt, RefundError> {
-        tokio::time::sleep(self.policy.reconcile_delay).await;
-        let state = match self.lookup(request.payment()).await {
-            Ok(state) => state,
-            Err(lookup) => {
-                return Err(with_note(
-                    error,
-                    &format!("the lookup failed too ({lookup})"),
-                ));
-            }
-        };
+        attempted_at: SystemTime,
+    ) -> Result<Result<RefundReceipt, RefundError>, RefundError> {
+        let reconciler = Reconciler::for_provider(&self.inner);
         let reference = request.reference();
-        match state.find(reference) {
-            Reconciliation::Applied(record) => {
-                tracing::info!(provider = self.inner.name(), %reference, "reconciled: the refund was applied");
-                let mut receipt = RefundReceipt::new(
-                    self.inner.name(),
-                    Operation::Refund,
-                    request.payment().clone(),
-                    reference.clone(),
-                    record.amount,
-                    record.status,
-                )
-                .reconciled();
-                if let Some(id) = &record.provider_reference {
-                    receipt = receipt.with_provider_reference("refund_id", id.clone());
+        let deadline = tokio::time::Instant::now() + self.policy.reconcile_window;
+        let mut wait = self.policy.reconcile_delay;
+        let mut round = 1;
+        loop {
+            tokio::time::sleep(wait).await;
+            let seen = match self.lookup(request.payment()).await {
+                Ok(state) => reconciler.judge(&state, reference, attempted_at, SystemTime::now()),
+                Err(lookup) => Verdict::Undetermined(format!("the lookup failed ({lookup})")),
+            };
+            tracing::info!(provider = self.inner.name(), %reference, verdict = seen.kind(), "reconciling");
+            wait = self.policy.delay_for(round, true).max(self.policy.reconcile_delay);
+            round += 1;
+            let note = match seen {
+                Verdict::Applied(record) => {
+                    let mut receipt = RefundReceipt::new(
+                        self.inner.name(),
+                        Operation::Refund,
+                        request.payment().clone(),
+                        reference.clone(),
+                        record.amount,
+                        record.status,
+                    )
+                    .reconciled();
+                    if let Some(id) = &record.provider_reference {
+                        receipt = receipt.with_provider_reference("refund_id", id.clone());
+                    }
+                    return Ok(Ok(receipt));
                 }
-                Ok(receipt)
+                Verdict::NotApplied(_) => {
+                    return Ok(Err(RefundError::declined(
+                        self.inner.name(),
+                        "failed_on_record",
+                        format!("the provider lists refund {reference} as failed; no money moved"),
+                    )));
+                }
+                Verdict::SafeToResend => return Err(error),
+                Verdict::NotYetKnown { settles_in } => {
+                    // Look again right after the attempt settles, if that is soon enough.
+                    wait = wait.min(settles_in + Duration::from_millis(1));
+                    format!(
+                        "no refund with reference {reference} is on record yet, and {}'s lookups may lag up to {} s behind an attempt; look it up again later, never resend with a new reference",
+                        self.inner.name(),
+                        reconciler.settle_time().as_secs()
+                    )
+                }
+                Verdict::Undetermined(why) => {
+                    format!("reference {reference} could not be reconciled: {why}")
+                }
+            };
+            if tokio::time::Instant::now() + wait > deadline {
+                return Ok(Err(with_note(error, &note)));
             }
-            Reconciliation::NotFound => Err(with_note(
-                error,
-                &format!(
-                    "a lookup found no refund with reference {reference} yet ({} refunded so far); it may still appear",
-                    state.refunded
-                ),
-            )),
-            _ => Err(with_note(
-                error,
-                &format!(
-                    "a lookup could not tell whether reference {reference} was applied ({} refunded so far)",
-                    state.refunded
-                ),
-            )),
         }
     }
 
@@ -246,6 +276,15 @@ fn with_note(error: RefundError, note: &str) -> RefundError {
             reason: format!("{reason}; {note}"),
             source,
         },
+        RefundError::DuplicateReference {
+            provider,
+            code,
+            message,
+        } => RefundError::DuplicateReference {
+            provider,
+            code,
+            message: format!("{message}; {note}"),
+        },
         other => other,
     }
 }
@@ -263,6 +302,7 @@ impl<P: RefundProvider> RefundProvider for Retrying<P> {
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
         let mut attempt = 1;
         loop {
+            let attempted_at = SystemTime::now();
             match self.inner.refund(request).await {
                 Ok(receipt) => return Ok(receipt),
                 Err(e) if !e.is_outcome_known() => {
@@ -275,7 +315,20 @@ impl<P: RefundProvider> RefundProvider for Retrying<P> {
                         error = %e,
                         "outcome unknown; reconciling through a lookup"
                     );
-                    return self.reconcile(request, e).await;
+                    match self.reconcile(request, e, attempted_at).await {
+                        Ok(result) => return result,
+                        Err(e) if attempt >= self.policy.max_attempts => {
+                            return Err(with_note(
+                                e,
+                                "nothing is on record after the settle time, so a resend with the same reference is safe, but no attempt is left",
+                            ));
+                        }
+                        Err(_) => tracing::warn!(
+                            provider = self.inner.name(),
+                            reference = %request.reference(),
+                            "nothing on record after the settle time; resending with the same reference"
+                        ),
+                    }
                 }
                 Err(e) => self.pause_or_give_up(attempt, e).await?,
             }

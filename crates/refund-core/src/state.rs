@@ -77,19 +77,31 @@ pub struct RefundState {
     pub paid: Option<Money>,
     /// The total refunded so far.
     pub refunded: Money,
-    /// The individual refunds, when the provider lists them.
+    /// The individual refunds, when the provider lists them (failed ones included, with
+    /// [`RefundStatus::Failed`]; they are not part of `refunded`).
     pub refunds: Vec<RefundRecord>,
+    /// Why the provider's answer cannot say how much was refunded (figures missing, a status
+    /// field that contradicts the entries), when it cannot. An undetermined state proves
+    /// nothing: [`find`](Self::find) answers [`Reconciliation::Undetermined`] for every
+    /// reference, and [`remaining`](Self::remaining) is `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undetermined: Option<String>,
 }
 
 /// Whether a refund with a given reference is on record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reconciliation<'a> {
-    /// A refund with that reference is on record: it was applied.
+    /// A refund with that reference is on record as completed or pending: it was applied.
     Applied(&'a RefundRecord),
+    /// The reference is on record only as failed ([`RefundStatus::Failed`]): the provider
+    /// processed it and no money moved.
+    Failed(&'a RefundRecord),
     /// Every recorded refund carries a reference and none matches: not applied (so far).
     NotFound,
-    /// Some refunds carry no reference, so the lookup cannot tell.
+    /// The lookup cannot tell: some refunds carry no reference, the listed refunds do not add
+    /// up to the total, or the answer itself is undetermined
+    /// ([`RefundState::undetermined`]).
     Undetermined,
 }
 
@@ -101,7 +113,20 @@ impl RefundState {
             paid: None,
             refunded,
             refunds: Vec::new(),
+            undetermined: None,
         }
+    }
+
+    /// Marks the state as unable to say how much was refunded, and why.
+    #[must_use]
+    pub fn with_undetermined(mut self, reason: impl Into<String>) -> Self {
+        self.undetermined = Some(reason.into());
+        self
+    }
+
+    /// Whether the provider's answer says how much was refunded.
+    pub fn is_determined(&self) -> bool {
+        self.undetermined.is_none()
     }
 
     /// Sets what was paid.
@@ -118,31 +143,47 @@ impl RefundState {
         self
     }
 
-    /// What can still be refunded, when the paid amount is known.
+    /// What can still be refunded, when the paid amount is known and the state is determined.
     pub fn remaining(&self) -> Option<Money> {
+        if !self.is_determined() {
+            return None;
+        }
         self.paid?.checked_sub(&self.refunded).ok()
     }
 
     /// Looks for the refund sent with `reference`.
     ///
-    /// When the refunded total is not covered by records carrying references (the provider
-    /// reports a total without a breakdown, or a record lacks its reference), a missing match
-    /// proves nothing and the answer is [`Reconciliation::Undetermined`].
+    /// - An undetermined state proves nothing: [`Reconciliation::Undetermined`].
+    /// - A completed or pending record with the reference: [`Reconciliation::Applied`].
+    /// - Only failed records with the reference: [`Reconciliation::Failed`].
+    /// - No record with the reference: [`Reconciliation::NotFound`] only when the applied
+    ///   records all carry references and add up to `refunded`; otherwise a missing match proves
+    ///   nothing and the answer is [`Reconciliation::Undetermined`].
+    ///
+    /// `NotFound` means "not on record *yet*": lookups lag behind refunds, so it is the
+    /// [`Reconciler`](crate::Reconciler) that decides when absence is safe to act on.
     pub fn find(&self, reference: &MerchantRef) -> Reconciliation<'_> {
-        if let Some(r) = self
-            .refunds
-            .iter()
-            .find(|r| r.reference.as_deref() == Some(reference.as_str()))
-        {
-            return Reconciliation::Applied(r);
+        if !self.is_determined() {
+            return Reconciliation::Undetermined;
         }
-        let all_referenced = self.refunds.iter().all(|r| r.reference.is_some());
-        let listed = self
-            .refunds
-            .iter()
-            .try_fold(crate::Money::zero(self.refunded.currency()), |sum, r| {
-                sum.checked_add(&r.amount)
-            });
+        let mut failed = None;
+        for record in &self.refunds {
+            if record.reference.as_deref() != Some(reference.as_str()) {
+                continue;
+            }
+            if record.status.is_applied() {
+                return Reconciliation::Applied(record);
+            }
+            failed = failed.or(Some(record));
+        }
+        if let Some(record) = failed {
+            return Reconciliation::Failed(record);
+        }
+        let applied = || self.refunds.iter().filter(|r| r.status.is_applied());
+        let all_referenced = applied().all(|r| r.reference.is_some());
+        let listed = applied().try_fold(Money::zero(self.refunded.currency()), |sum, r| {
+            sum.checked_add(&r.amount)
+        });
         match listed {
             Ok(sum) if all_referenced && sum == self.refunded => Reconciliation::NotFound,
             _ => Reconciliation::Undetermined,
@@ -182,6 +223,44 @@ mod tests {
             .with_record(RefundRecord::new(tl("5")));
         assert_eq!(s.find(&r("a")), Reconciliation::Undetermined);
         assert!(matches!(s.find(&r("b")), Reconciliation::Applied(_)));
+    }
+
+    #[test]
+    fn failed_records_are_visible_but_not_refunded() {
+        let s = RefundState::new(PaymentRef::payment("I"), tl("10"))
+            .with_record(RefundRecord::new(tl("10")).with_reference("ok"))
+            .with_record(
+                RefundRecord::new(tl("5"))
+                    .with_reference("bad")
+                    .with_status(RefundStatus::Failed),
+            );
+        assert!(matches!(s.find(&r("ok")), Reconciliation::Applied(_)));
+        assert!(matches!(s.find(&r("bad")), Reconciliation::Failed(_)));
+        assert_eq!(s.find(&r("other")), Reconciliation::NotFound);
+    }
+
+    #[test]
+    fn a_failed_and_a_completed_record_with_one_reference_count_as_applied() {
+        let s = RefundState::new(PaymentRef::payment("I"), tl("5"))
+            .with_record(
+                RefundRecord::new(tl("5"))
+                    .with_reference("a")
+                    .with_status(RefundStatus::Failed),
+            )
+            .with_record(RefundRecord::new(tl("5")).with_reference("a"));
+        assert!(matches!(s.find(&r("a")), Reconciliation::Applied(_)));
+    }
+
+    #[test]
+    fn an_undetermined_state_proves_nothing() {
+        let s = RefundState::new(PaymentRef::payment("I"), tl("0"))
+            .with_paid(tl("10"))
+            .with_record(RefundRecord::new(tl("5")).with_reference("a"))
+            .with_undetermined("no refund figures in the answer");
+        assert_eq!(s.find(&r("a")), Reconciliation::Undetermined);
+        assert_eq!(s.find(&r("b")), Reconciliation::Undetermined);
+        assert_eq!(s.remaining(), None);
+        assert!(!s.is_determined());
     }
 
     #[test]

@@ -17,6 +17,8 @@ struct Scripted {
     refund_calls: AtomicUsize,
     lookup_calls: AtomicUsize,
     lookup: bool,
+    settle_time: Option<Duration>,
+    references: Mutex<Vec<String>>,
 }
 
 impl Scripted {
@@ -32,6 +34,11 @@ impl Scripted {
         self.lookups = Mutex::new(lookups.into());
         self
     }
+
+    fn with_settle_time(mut self, settle_time: Duration) -> Self {
+        self.settle_time = Some(settle_time);
+        self
+    }
 }
 
 #[async_trait]
@@ -41,11 +48,20 @@ impl RefundProvider for Scripted {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(&[Currency::Try]).with_refund_lookup(self.lookup)
+        Capabilities::new(&[Currency::Try])
+            .with_refund_lookup(self.lookup)
+            .with_settle_time(
+                self.settle_time
+                    .unwrap_or(Capabilities::DEFAULT_SETTLE_TIME),
+            )
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
         self.refund_calls.fetch_add(1, Ordering::SeqCst);
+        self.references
+            .lock()
+            .unwrap()
+            .push(request.reference().to_string());
         let next = self
             .refunds
             .lock()
@@ -77,11 +93,15 @@ impl RefundProvider for Scripted {
 
     async fn refund_state(&self, _: &PaymentRef) -> Result<RefundState, RefundError> {
         self.lookup_calls.fetch_add(1, Ordering::SeqCst);
-        self.lookups
-            .lock()
-            .unwrap()
-            .pop_front()
-            .expect("lookup script ran out")
+        // The last scripted answer repeats: a lookup that keeps saying the same thing.
+        let mut lookups = self.lookups.lock().unwrap();
+        if lookups.len() > 1 {
+            return lookups.pop_front().unwrap();
+        }
+        match lookups.front().expect("lookup script is empty") {
+            Ok(state) => Ok(state.clone()),
+            Err(_) => Err(RefundError::outcome_unknown("scripted", "timeout")),
+        }
     }
 }
 
@@ -216,9 +236,101 @@ async fn outcome_unknown_not_on_record_is_still_unknown_and_not_resent() {
     assert!(!e.is_outcome_known());
     assert!(
         e.to_string()
-            .contains("found no refund with reference ref-1"),
+            .contains("no refund with reference ref-1 is on record yet"),
         "{e}"
     );
+    assert_eq!(p.inner().refund_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refund_that_shows_up_late_in_the_lookup_is_reconciled_not_resent() {
+    let nothing = RefundState::new(PaymentRef::payment("INV-1"), tl("0"));
+    let applied = RefundState::new(PaymentRef::payment("INV-1"), tl("10"))
+        .with_record(RefundRecord::new(tl("10")).with_reference("ref-1"));
+    let p = Retrying::new(
+        Scripted::new(vec![Err(RefundError::outcome_unknown(
+            "scripted", "timeout",
+        ))])
+        .with_lookups(vec![Ok(nothing.clone()), Ok(nothing), Ok(applied)]),
+        policy(),
+    );
+    let receipt = p.refund(&request()).await.unwrap();
+    assert!(receipt.reconciled);
+    assert_eq!(p.inner().lookup_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(p.inner().refund_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_on_record_after_the_settle_time_is_resent_with_the_same_reference() {
+    let nothing = RefundState::new(PaymentRef::payment("INV-1"), tl("0"));
+    let p = Retrying::new(
+        Scripted::new(vec![
+            Err(RefundError::outcome_unknown("scripted", "timeout")),
+            Ok(()),
+        ])
+        .with_lookups(vec![Ok(nothing)])
+        .with_settle_time(Duration::ZERO),
+        policy(),
+    );
+    let receipt = p.refund(&request()).await.unwrap();
+    assert!(!receipt.reconciled);
+    assert_eq!(*p.inner().references.lock().unwrap(), ["ref-1", "ref-1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refund_on_record_as_failed_is_a_decline_and_not_resent() {
+    let failed = RefundState::new(PaymentRef::payment("INV-1"), tl("0")).with_record(
+        RefundRecord::new(tl("10"))
+            .with_reference("ref-1")
+            .with_status(RefundStatus::Failed),
+    );
+    let p = Retrying::new(
+        Scripted::new(vec![Err(RefundError::outcome_unknown(
+            "scripted", "timeout",
+        ))])
+        .with_lookups(vec![Ok(failed)])
+        .with_settle_time(Duration::ZERO),
+        policy(),
+    );
+    let e = p.refund(&request()).await.unwrap_err();
+    assert!(matches!(e, RefundError::Declined { .. }), "{e}");
+    assert!(e.is_outcome_known());
+    assert_eq!(p.inner().refund_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_undetermined_lookup_is_never_read_as_nothing_refunded() {
+    let silent = RefundState::new(PaymentRef::payment("INV-1"), tl("0"))
+        .with_undetermined("no refund figures in the answer");
+    let p = Retrying::new(
+        Scripted::new(vec![Err(RefundError::outcome_unknown(
+            "scripted", "timeout",
+        ))])
+        .with_lookups(vec![Ok(silent)])
+        .with_settle_time(Duration::ZERO),
+        policy(),
+    );
+    let e = p.refund(&request()).await.unwrap_err();
+    assert!(!e.is_outcome_known());
+    assert!(e.to_string().contains("no refund figures"), "{e}");
+    assert_eq!(p.inner().refund_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_duplicate_reference_is_reconciled_never_declined() {
+    let applied = RefundState::new(PaymentRef::payment("INV-1"), tl("10"))
+        .with_record(RefundRecord::new(tl("10")).with_reference("ref-1"));
+    let p = Retrying::new(
+        Scripted::new(vec![Err(RefundError::duplicate_reference(
+            "scripted",
+            "104",
+            "not unique",
+        ))])
+        .with_lookups(vec![Ok(applied)]),
+        policy(),
+    );
+    let receipt = p.refund(&request()).await.unwrap();
+    assert!(receipt.reconciled);
     assert_eq!(p.inner().refund_calls.load(Ordering::SeqCst), 1);
 }
 
@@ -237,10 +349,9 @@ async fn a_failed_lookup_keeps_the_outcome_unknown() {
     );
     let e = p.refund(&request()).await.unwrap_err();
     assert!(!e.is_outcome_known());
-    assert!(e.to_string().contains("the lookup failed too"), "{e}");
-    assert_eq!(
-        p.inner().lookup_calls.load(Ordering::SeqCst),
-        3,
+    assert!(e.to_string().contains("the lookup failed"), "{e}");
+    assert!(
+        p.inner().lookup_calls.load(Ordering::SeqCst) >= 3,
         "lookups are retried"
     );
     assert_eq!(p.inner().refund_calls.load(Ordering::SeqCst), 1);

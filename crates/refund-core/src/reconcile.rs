@@ -1,0 +1,255 @@
+//! The reconciliation policy: what an outcome-unknown refund attempt turned out to be.
+//!
+//! One policy for [`Retrying`](crate::Retrying), `refund batch` and applications alike. After
+//! an attempt whose outcome is unknown (a timeout, a reset, an unreadable answer, a duplicate
+//! reference), the refund is looked up by its reference:
+//!
+//! | the lookup shows | the verdict | what to do |
+//! |---|---|---|
+//! | the reference, completed or pending | [`Verdict::Applied`] | record it as refunded |
+//! | the reference, only as failed | [`Verdict::NotApplied`] | record it as not refunded |
+//! | nothing, attempt younger than the settle time | [`Verdict::NotYetKnown`] | look again later; **do not resend** |
+//! | nothing, attempt older than the settle time | [`Verdict::SafeToResend`] | resend with the **same** reference |
+//! | an answer that cannot tell | [`Verdict::Undetermined`] | look again later; a person decides if it persists |
+//!
+//! Real providers apply requests after the client gave up, and show them in lookups only
+//! later: a lookup that finds nothing is not proof until the attempt is older than the
+//! provider's [settle time](crate::Capabilities::settle_time).
+
+use std::time::{Duration, SystemTime};
+
+use crate::error::RefundError;
+use crate::provider::RefundProvider;
+use crate::reference::{MerchantRef, PaymentRef};
+use crate::state::{Reconciliation, RefundRecord, RefundState};
+
+/// What a lookup says about one outcome-unknown attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The refund is on record, completed or pending: it was applied. Never resend.
+    Applied(RefundRecord),
+    /// The refund is on record only as failed: the provider processed it and no money moved.
+    NotApplied(RefundRecord),
+    /// Nothing is on record yet, but the attempt is younger than the settle time: it may still
+    /// appear. Look again after `settles_in`; never resend before.
+    NotYetKnown {
+        /// How long until the attempt is older than the settle time.
+        settles_in: Duration,
+    },
+    /// Nothing is on record and the attempt is older than the settle time: the attempt did not
+    /// take effect. Resend with the same reference (a provider that deduplicates references
+    /// then refuses a duplicate instead of paying twice).
+    SafeToResend,
+    /// The lookup cannot tell whether the refund was applied; the reason says why.
+    Undetermined(String),
+}
+
+impl Verdict {
+    /// A short, stable name: `applied`, `not_applied`, `not_yet_known`, `safe_to_resend`,
+    /// `undetermined`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Applied(_) => "applied",
+            Verdict::NotApplied(_) => "not_applied",
+            Verdict::NotYetKnown { .. } => "not_yet_known",
+            Verdict::SafeToResend => "safe_to_resend",
+            Verdict::Undetermined(_) => "undetermined",
+        }
+    }
+}
+
+/// The reconciliation policy, with the settle time of one provider.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use refund_core::{Currency, MerchantRef, Money, PaymentRef, Reconciler, RefundRecord, RefundState, Verdict};
+///
+/// let reconciler = Reconciler::new(Duration::from_secs(60));
+/// let reference = MerchantRef::new("order-42-r1")?;
+/// let nothing = RefundState::new(PaymentRef::payment("INV-1"), Money::zero(Currency::Try));
+/// let sent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+///
+/// // Ten seconds after the attempt, an empty lookup proves nothing yet.
+/// let soon = sent + Duration::from_secs(10);
+/// assert_eq!(
+///     reconciler.judge(&nothing, &reference, sent, soon),
+///     Verdict::NotYetKnown { settles_in: Duration::from_secs(50) }
+/// );
+/// // After the settle time it does.
+/// let later = sent + Duration::from_secs(61);
+/// assert_eq!(reconciler.judge(&nothing, &reference, sent, later), Verdict::SafeToResend);
+///
+/// // A lookup that lists the reference settles it at once.
+/// let tl = |s| Money::parse(s, Currency::Try);
+/// let applied = RefundState::new(PaymentRef::payment("INV-1"), tl("5")?)
+///     .with_record(RefundRecord::new(tl("5")?).with_reference("order-42-r1"));
+/// assert!(matches!(reconciler.judge(&applied, &reference, sent, soon), Verdict::Applied(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reconciler {
+    settle_time: Duration,
+}
+
+impl Reconciler {
+    /// A policy for a provider whose lookups may lag `settle_time` behind an attempt.
+    pub const fn new(settle_time: Duration) -> Self {
+        Reconciler { settle_time }
+    }
+
+    /// The policy for `provider`, with the settle time it declares in its
+    /// [`Capabilities`](crate::Capabilities).
+    pub fn for_provider<P: RefundProvider + ?Sized>(provider: &P) -> Self {
+        Reconciler::new(provider.capabilities().settle_time)
+    }
+
+    /// The settle time.
+    pub const fn settle_time(&self) -> Duration {
+        self.settle_time
+    }
+
+    /// When an attempt made at `attempted_at` is settled: a lookup after this that does not
+    /// find it is proof that it did not take effect.
+    pub fn settles_at(&self, attempted_at: SystemTime) -> SystemTime {
+        attempted_at
+            .checked_add(self.settle_time)
+            .unwrap_or(attempted_at)
+    }
+
+    /// Judges the attempt with `reference` made at `attempted_at`, from a lookup's `state`
+    /// taken at `now`. A clock that went backwards counts as no time passed.
+    pub fn judge(
+        &self,
+        state: &RefundState,
+        reference: &MerchantRef,
+        attempted_at: SystemTime,
+        now: SystemTime,
+    ) -> Verdict {
+        match state.find(reference) {
+            Reconciliation::Applied(record) => Verdict::Applied(record.clone()),
+            Reconciliation::Failed(record) => Verdict::NotApplied(record.clone()),
+            Reconciliation::NotFound => {
+                let elapsed = now.duration_since(attempted_at).unwrap_or(Duration::ZERO);
+                match self.settle_time.checked_sub(elapsed) {
+                    Some(left) if !left.is_zero() => Verdict::NotYetKnown { settles_in: left },
+                    _ => Verdict::SafeToResend,
+                }
+            }
+            _ => Verdict::Undetermined(match &state.undetermined {
+                Some(why) => format!("the lookup cannot say what was refunded: {why}"),
+                None => format!(
+                    "the lookup lists {} refunded without a reference for every refund",
+                    state.refunded
+                ),
+            }),
+        }
+    }
+
+    /// Looks `payment` up through `provider` and judges the attempt with `reference` made at
+    /// `attempted_at`. A failed lookup is returned as its error: it proves nothing either.
+    pub async fn look_up<P: RefundProvider + ?Sized>(
+        &self,
+        provider: &P,
+        payment: &PaymentRef,
+        reference: &MerchantRef,
+        attempted_at: SystemTime,
+    ) -> Result<Verdict, RefundError> {
+        let state = provider.refund_state(payment).await?;
+        let verdict = self.judge(&state, reference, attempted_at, SystemTime::now());
+        tracing::info!(
+            provider = provider.name(),
+            %reference,
+            verdict = verdict.kind(),
+            "reconciled an outcome-unknown attempt"
+        );
+        Ok(verdict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Currency, Money, RefundStatus};
+
+    fn tl(s: &str) -> Money {
+        Money::parse(s, Currency::Try).unwrap()
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn reference() -> MerchantRef {
+        MerchantRef::new("r-1").unwrap()
+    }
+
+    const POLICY: Reconciler = Reconciler::new(Duration::from_secs(30));
+
+    #[test]
+    fn nothing_on_record_is_not_proof_until_the_settle_time_has_passed() {
+        let empty = RefundState::new(PaymentRef::payment("I"), tl("0"));
+        assert_eq!(
+            POLICY.judge(&empty, &reference(), at(100), at(100)),
+            Verdict::NotYetKnown {
+                settles_in: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(
+            POLICY.judge(&empty, &reference(), at(100), at(129)),
+            Verdict::NotYetKnown {
+                settles_in: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            POLICY.judge(&empty, &reference(), at(100), at(130)),
+            Verdict::SafeToResend
+        );
+    }
+
+    #[test]
+    fn a_clock_that_went_backwards_counts_as_no_time() {
+        let empty = RefundState::new(PaymentRef::payment("I"), tl("0"));
+        assert!(matches!(
+            POLICY.judge(&empty, &reference(), at(100), at(50)),
+            Verdict::NotYetKnown { .. }
+        ));
+    }
+
+    #[test]
+    fn records_settle_the_attempt_at_once() {
+        let applied = RefundState::new(PaymentRef::payment("I"), tl("5"))
+            .with_record(RefundRecord::new(tl("5")).with_reference("r-1"));
+        assert!(matches!(
+            POLICY.judge(&applied, &reference(), at(100), at(100)),
+            Verdict::Applied(_)
+        ));
+        let failed = RefundState::new(PaymentRef::payment("I"), tl("0")).with_record(
+            RefundRecord::new(tl("5"))
+                .with_reference("r-1")
+                .with_status(RefundStatus::Failed),
+        );
+        assert!(matches!(
+            POLICY.judge(&failed, &reference(), at(100), at(100)),
+            Verdict::NotApplied(_)
+        ));
+    }
+
+    #[test]
+    fn an_answer_that_cannot_tell_stays_undetermined_whatever_the_time() {
+        let silent = RefundState::new(PaymentRef::payment("I"), tl("0"))
+            .with_undetermined("no refund figures");
+        let unreferenced = RefundState::new(PaymentRef::payment("I"), tl("5"));
+        for state in [silent, unreferenced] {
+            for now in [at(100), at(100_000)] {
+                assert!(
+                    matches!(
+                        POLICY.judge(&state, &reference(), at(100), now),
+                        Verdict::Undetermined(_)
+                    ),
+                    "{state:?}"
+                );
+            }
+        }
+    }
+}
