@@ -31,7 +31,7 @@ mod sipay;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -52,7 +52,9 @@ pub use sipay::{SipayCredentials, SipayLedger, SipayPayment, SipayRefund, SipayS
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
-    /// Wait this long, then process and answer normally (refund applied).
+    /// Wait this long, then process and answer normally (refund applied). The processing
+    /// happens even when the client has given up and disconnected meanwhile, as a real
+    /// provider's does: the way to simulate a refund applied after a client timeout.
     Delay(Duration),
     /// Never answer: hold the request (unprocessed) for [`Fault::TIMEOUT_HOLD`] or until the
     /// simulator stops, whichever is first. Refund not applied.
@@ -80,6 +82,13 @@ pub enum Fault {
     /// Process the request (refund applied), then close the connection before any response
     /// byte: the case only reconciliation can resolve.
     LostResponse,
+    /// Process the request as one the bank refused: the refund is recorded as a *failed*
+    /// entry carrying its merchant reference (lookups list it as failed), and the provider's
+    /// decline is answered. Refund not applied.
+    Fail,
+    /// As [`Fault::Fail`], then close the connection before any response byte: a lookup must
+    /// find the failed entry and report the refund not applied, never refunded.
+    FailLostResponse,
 }
 
 impl Fault {
@@ -96,11 +105,15 @@ impl Fault {
 
     /// Whether the client receives any HTTP response at all.
     pub const fn answers(self) -> bool {
-        !matches!(self, Fault::Timeout | Fault::Reset | Fault::LostResponse)
+        !matches!(
+            self,
+            Fault::Timeout | Fault::Reset | Fault::LostResponse | Fault::FailLostResponse
+        )
     }
 
     /// The admin API name: `delay`, `timeout`, `reset`, `http500`, `html502`, `http503`,
-    /// `http429`, `malformed`, `empty`, `token_expired`, `lost_response`.
+    /// `http429`, `malformed`, `empty`, `token_expired`, `lost_response`, `fail`,
+    /// `fail_lost_response`.
     pub const fn name(self) -> &'static str {
         match self {
             Fault::Delay(_) => "delay",
@@ -114,6 +127,8 @@ impl Fault {
             Fault::Empty => "empty",
             Fault::TokenExpired => "token_expired",
             Fault::LostResponse => "lost_response",
+            Fault::Fail => "fail",
+            Fault::FailLostResponse => "fail_lost_response",
         }
     }
 
@@ -131,12 +146,14 @@ impl Fault {
             "empty" => Fault::Empty,
             "token_expired" => Fault::TokenExpired,
             "lost_response" => Fault::LostResponse,
+            "fail" => Fault::Fail,
+            "fail_lost_response" => Fault::FailLostResponse,
             _ => return None,
         })
     }
 
     /// Every fault, with `delay` at 50 ms (for tables and exhaustive tests).
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 13] = [
         Fault::Delay(Duration::from_millis(50)),
         Fault::Timeout,
         Fault::Reset,
@@ -148,6 +165,8 @@ impl Fault {
         Fault::Empty,
         Fault::TokenExpired,
         Fault::LostResponse,
+        Fault::Fail,
+        Fault::FailLostResponse,
     ];
 }
 
@@ -210,13 +229,14 @@ impl fmt::Debug for RecordedRequest {
 /// How many requests a simulator keeps for [`SipaySim::requests`]; older ones are dropped.
 pub const RECORDED_REQUESTS_CAP: usize = 10_000;
 
-/// State every simulator shares: armed faults and recorded requests.
+/// State every simulator shares: armed faults, recorded requests, the lookup lag.
 #[derive(Default)]
 pub(crate) struct Common {
     armed_count: AtomicUsize,
     faults: Mutex<VecDeque<(Fault, usize)>>,
     recording: AtomicBool,
     requests: Mutex<VecDeque<RecordedRequest>>,
+    lookup_lag_ms: AtomicU64,
 }
 
 impl Common {
@@ -273,6 +293,21 @@ impl Common {
         requests.push_back(request);
     }
 
+    /// How long a refund stays invisible to lookups after it was applied.
+    pub(crate) fn lookup_lag(&self) -> Duration {
+        Duration::from_millis(self.lookup_lag_ms.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_lookup_lag(&self, lag: Duration) {
+        let ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+        self.lookup_lag_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether something applied at `applied_at` is visible to a lookup now.
+    pub(crate) fn visible(&self, applied_at: std::time::Instant) -> bool {
+        applied_at.elapsed() >= self.lookup_lag()
+    }
+
     pub(crate) fn set_recording(&self, on: bool) {
         self.recording.store(on, Ordering::Relaxed);
     }
@@ -284,6 +319,7 @@ impl Common {
     pub(crate) fn reset(&self) {
         self.disarm();
         lock(&self.requests).clear();
+        self.set_lookup_lag(Duration::ZERO);
     }
 }
 
@@ -318,7 +354,7 @@ pub(crate) fn admin_common(common: &Common, req: &server::Req) -> hyper::Respons
             else {
                 return server::admin_error(
                     StatusCode::BAD_REQUEST,
-                    "fault must be one of delay, timeout, reset, http500, html502, http503, http429, malformed, empty, token_expired, lost_response",
+                    "fault must be one of delay, timeout, reset, http500, html502, http503, http429, malformed, empty, token_expired, lost_response, fail, fail_lost_response",
                 );
             };
             let count = body

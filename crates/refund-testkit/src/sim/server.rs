@@ -82,8 +82,25 @@ pub(crate) trait Simulator: Send + Sync + 'static {
     fn faultable(&self, req: &Req) -> bool;
     /// Processes a provider request (authentication, ledger) and answers it.
     fn handle(&self, req: &Req) -> Response<Body>;
+    /// Processes a provider request as one the bank refused ([`Fault::Fail`]): a refund that
+    /// would have succeeded is recorded as a *failed* entry carrying its merchant reference
+    /// (visible to lookups as failed), and the provider's decline is answered. The default
+    /// processes nothing and answers 500 (a simulator that does not model failed entries).
+    fn handle_failed(&self, req: &Req) -> Response<Body> {
+        let _ = req;
+        json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Bytes::from_static(br#"{"message":"Server Error"}"#),
+        )
+    }
     /// The answer under [`Fault::TokenExpired`].
     fn token_expired(&self) -> Response<Body>;
+    /// Applies simulator-specific keys of a `POST /__sandbox/behaviour` body (the shared
+    /// `lookup_lag_ms` is handled before). Unknown keys are ignored.
+    fn behaviour(&self, body: &serde_json::Value) -> Result<(), String> {
+        let _ = body;
+        Ok(())
+    }
 }
 
 /// Returned to hyper to close the connection without writing a response.
@@ -162,6 +179,9 @@ async fn serve<S: Simulator>(
         }
     };
     let req = Req { parts, body };
+    if req.path() == "/__sandbox/behaviour" {
+        return Ok(behaviour(&*sim, &req));
+    }
     if req.path().starts_with("/__sandbox/") {
         return Ok(sim.admin(&req));
     }
@@ -183,8 +203,18 @@ async fn serve<S: Simulator>(
     };
     match fault {
         Fault::Delay(delay) => {
-            tokio::time::sleep(delay).await;
-            Ok(sim.handle(&req))
+            // A provider finishes what it started even when the client gives up: the work runs
+            // in its own task, which a dropped connection does not cancel.
+            let worker = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                sim.handle(&req)
+            });
+            worker.await.map_err(|_| DropConnection)
+        }
+        Fault::Fail => Ok(sim.handle_failed(&req)),
+        Fault::FailLostResponse => {
+            let _processed = sim.handle_failed(&req);
+            Err(DropConnection)
         }
         Fault::Timeout => {
             tokio::time::sleep(Fault::TIMEOUT_HOLD).await;
@@ -229,6 +259,42 @@ async fn serve<S: Simulator>(
             Err(DropConnection)
         }
     }
+}
+
+/// `POST /__sandbox/behaviour`: `lookup_lag_ms` for every simulator, other keys for the
+/// simulator's own [`Simulator::behaviour`]. `GET` shows the shared settings.
+fn behaviour<S: Simulator>(sim: &S, req: &Req) -> Response<Body> {
+    let common = sim.common();
+    let current = |common: &Common| {
+        serde_json::json!({
+            "lookup_lag_ms": u64::try_from(common.lookup_lag().as_millis()).unwrap_or(u64::MAX),
+        })
+    };
+    if req.parts.method == hyper::Method::GET {
+        return to_json(StatusCode::OK, &current(common));
+    }
+    if req.parts.method != hyper::Method::POST {
+        return admin_error(StatusCode::METHOD_NOT_ALLOWED, "GET or POST");
+    }
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&req.body) else {
+        return admin_error(StatusCode::BAD_REQUEST, "body must be a JSON object");
+    };
+    if !body.is_object() {
+        return admin_error(StatusCode::BAD_REQUEST, "body must be a JSON object");
+    }
+    if let Some(lag) = body.get("lookup_lag_ms") {
+        let Some(ms) = lag.as_u64() else {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                "lookup_lag_ms must be a whole number",
+            );
+        };
+        common.set_lookup_lag(std::time::Duration::from_millis(ms));
+    }
+    if let Err(why) = sim.behaviour(&body) {
+        return admin_error(StatusCode::BAD_REQUEST, &why);
+    }
+    to_json(StatusCode::OK, &current(common))
 }
 
 const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
