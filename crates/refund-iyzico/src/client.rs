@@ -9,8 +9,8 @@ use refund_core::http::{APPLICATION_JSON, HttpReply, build_client, endpoint, sen
 use refund_core::json::from_object;
 use refund_core::{
     Capabilities, Currency, Decimal, MerchantRef, Money, Operation, PaymentRef, PaymentScope,
-    RefundError, RefundProvider, RefundReason, RefundReceipt, RefundRecord, RefundRequest,
-    RefundState, RefundStatus, ValidationError, VoidRequest, VoidSupport, async_trait,
+    RefundError, RefundProvider, RefundReason, RefundReceipt, RefundRequest, RefundState,
+    RefundStatus, ValidationError, VoidRequest, VoidSupport, async_trait,
 };
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -20,11 +20,12 @@ use tracing::Instrument as _;
 
 use crate::NAME;
 use crate::config::IyzicoConfig;
+use crate::lookup::state_from_detail;
 use crate::price::format_price;
 use crate::signature::{RANDOM_HEADER, RequestSigner, signatures_equal};
 use crate::wire::{
-    CancelRequest, OperationResponse, PaymentDetail, PaymentDetailsResponse, RefundV1Request,
-    RefundV2Request,
+    CancelRequest, OperationResponse, PaymentDetail, RefundV1Request, RefundV2Request,
+    ReportingPaymentDetail,
 };
 
 /// Item-level refund (`paymentTransactionId`).
@@ -49,6 +50,14 @@ pub const REFUND_DECLINE_CODE: &str = "10246";
 /// What iyzico does, as [`Capabilities`]. The currencies are those of the official node SDK's
 /// `Iyzipay.CURRENCY` that `refund-core` knows (TRY, EUR, USD, GBP, NOK, RUB, CHF; the SDK
 /// also lists IRR).
+///
+/// - No reference deduplication: no iyzico SDK sends an idempotency key and the docs call most
+///   services non-idempotent (shared/providers/sdk-models.md §2.8), so a resent refund with
+///   the same conversationId is a second refund.
+/// - The settle time is [`Capabilities::DEFAULT_SETTLE_TIME`] (15 minutes), **assumed**: no
+///   source documents how soon a refund or cancel shows in the reporting lookup
+///   (sdk-models.md §3). A client reports its configured one
+///   ([`IyzicoConfig::with_settle_time`]).
 pub const CAPABILITIES: Capabilities = Capabilities::new(&[
     Currency::Try,
     Currency::Usd,
@@ -61,7 +70,9 @@ pub const CAPABILITIES: Capabilities = Capabilities::new(&[
 .with_partial_refunds(true)
 .with_void(VoidSupport::Cancel)
 .with_refund_lookup(true)
-.with_item_refunds(true);
+.with_item_refunds(true)
+.with_reference_dedup(false)
+.with_settle_time(Capabilities::DEFAULT_SETTLE_TIME);
 
 /// An iyzico client: refunds (item-level through `/payment/refund`, payment-level through
 /// `/v2/payment/refund`), voids through `/payment/cancel`, and refund lookups through the
@@ -514,24 +525,62 @@ impl Iyzico {
         reply: &HttpReply,
     ) -> Result<RefundState, RefundError> {
         let (payment_id, item_id) = lookup_ids(payment)?;
-        let r = self.read::<PaymentDetailsResponse>(reply, call, false)?;
-        let detail = r
+        let r = self.read::<ReportingPaymentDetail>(reply, call, false)?;
+        let unknown = |why: &str| RefundError::outcome_unknown(NAME, why);
+        // An absent list is not an empty one: it proves nothing about the payment.
+        let payments = r
             .payments
+            .as_deref()
+            .ok_or_else(|| unknown("the success report has no payments list"))?;
+        let mut matching = payments
             .iter()
-            .find(|p| p.payment_id.as_deref() == Some(payment_id))
-            .or_else(|| match r.payments.as_slice() {
-                [only] if only.payment_id.is_none() => Some(only),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                RefundError::declined(
-                    NAME,
-                    "payment_not_found",
-                    format!("the report lists no payment {payment_id}"),
-                )
-            })?;
-        state_from_detail(payment, detail, item_id)
+            .filter(|p| p.payment_id.as_deref().map(str::trim) == Some(payment_id));
+        let detail = match (matching.next(), matching.next()) {
+            (Some(detail), None) => detail,
+            (Some(_), Some(_)) => {
+                return Err(unknown("the report lists the payment more than once"));
+            }
+            (None, _) => match payments {
+                [only] if only.payment_id.is_none() => only,
+                _ => {
+                    return Err(RefundError::declined(
+                        NAME,
+                        "payment_not_found",
+                        format!("the report lists no payment {payment_id}"),
+                    ));
+                }
+            },
+        };
+        let currency = report_currency(detail)?;
+        state_from_detail(payment, detail, item_id, currency)
     }
+}
+
+/// The payment's currency, or that of its entries when the payment names none. Without one no
+/// amount can be read, so the lookup fails (as outcome-unknown: it proves nothing).
+fn report_currency(detail: &PaymentDetail) -> Result<Currency, RefundError> {
+    let from_entries = || {
+        let refunds = detail
+            .item_transactions
+            .iter()
+            .flatten()
+            .flat_map(|line| line.refunds.iter().flatten())
+            .find_map(|r| r.currency_code.as_deref());
+        refunds.or_else(|| {
+            detail
+                .cancels
+                .iter()
+                .flatten()
+                .find_map(|c| c.currency_code.as_deref())
+        })
+    };
+    detail
+        .currency
+        .as_deref()
+        .or_else(from_entries)
+        .map(parse_currency)
+        .transpose()?
+        .ok_or_else(|| RefundError::outcome_unknown(NAME, "the report names no currency"))
 }
 
 #[async_trait]
@@ -541,7 +590,7 @@ impl RefundProvider for Iyzico {
     }
 
     fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
+        CAPABILITIES.with_settle_time(self.inner.config.settle_time)
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
@@ -625,7 +674,7 @@ macro_rules! envelope {
 }
 
 envelope!(OperationResponse, |r| r.retryable);
-envelope!(PaymentDetailsResponse, |_| None);
+envelope!(ReportingPaymentDetail, |_| None);
 
 /// Maps a `status: failure` answer onto the taxonomy.
 /// The payment id a lookup queries, and the item it is about (for an item reference, which
@@ -730,108 +779,6 @@ fn receipt(
         }
     }
     receipt.with_raw(reply.body.clone())
-}
-
-/// Builds the refund state of a payment (or one of its lines) from the report.
-///
-/// Refund entries with `refundStatus` 0 (failure, as `paymentStatus`) are left out; entries
-/// with another status than 1 count as pending. Cancels count as refunds of the whole payment
-/// and carry their `cancelConversationId` as reference.
-fn state_from_detail(
-    payment: &PaymentRef,
-    detail: &PaymentDetail,
-    item_id: Option<&str>,
-) -> Result<RefundState, RefundError> {
-    let unreadable = |why: String| RefundError::outcome_unknown(NAME, why);
-    let currency = detail
-        .currency
-        .as_deref()
-        .or_else(|| {
-            detail
-                .item_transactions
-                .iter()
-                .flat_map(|i| &i.refunds)
-                .find_map(|r| r.currency_code.as_deref())
-        })
-        .map(parse_currency)
-        .transpose()?
-        .ok_or_else(|| unreadable("the report names no currency".into()))?;
-    let money = |d: Decimal| {
-        Money::new(d, currency)
-            .map_err(|e| unreadable(format!("unusable amount in the report: {e}")))
-    };
-    let items: Vec<_> = match item_id {
-        None => detail.item_transactions.iter().collect(),
-        Some(id) => detail
-            .item_transactions
-            .iter()
-            .filter(|i| i.payment_transaction_id.as_deref() == Some(id))
-            .collect(),
-    };
-    if let Some(id) = item_id
-        && items.is_empty()
-    {
-        return Err(RefundError::declined(
-            NAME,
-            "item_not_found",
-            format!("the payment has no basket line {id}"),
-        ));
-    }
-    let paid = match item_id {
-        None => detail.paid_price.or(detail.price),
-        Some(_) => items.first().and_then(|i| i.paid_price.or(i.price)),
-    };
-    let mut records = Vec::new();
-    for entry in items.iter().flat_map(|i| &i.refunds) {
-        let status = match entry.refund_status.as_deref().map(str::trim) {
-            Some("0") => continue,
-            None | Some("1") => RefundStatus::Completed,
-            Some(_) => RefundStatus::Pending,
-        };
-        let Some(price) = entry.refund_price else {
-            return Err(unreadable(
-                "a refund in the report has no refundPrice".into(),
-            ));
-        };
-        let mut record = RefundRecord::new(money(price)?).with_status(status);
-        if let Some(c) = &entry.refund_conversation_id {
-            record = record.with_reference(c.as_str());
-        }
-        if let Some(t) = &entry.refund_tx_id {
-            record = record.with_provider_reference(t.as_str());
-        }
-        records.push(record);
-    }
-    for cancel in &detail.cancels {
-        if cancel.cancel_status.as_deref().map(str::trim) == Some("0") {
-            continue;
-        }
-        let Some(price) = cancel.price.or(paid) else {
-            return Err(unreadable("a cancel in the report has no price".into()));
-        };
-        let mut record = RefundRecord::new(money(price)?);
-        if let Some(c) = &cancel.cancel_conversation_id {
-            record = record.with_reference(c.as_str());
-        }
-        if let Some(t) = &cancel.cancel_tx_id {
-            record = record.with_provider_reference(t.as_str());
-        }
-        records.push(record);
-    }
-    let mut refunded = Money::zero(currency);
-    for r in &records {
-        refunded = refunded
-            .checked_add(&r.amount)
-            .map_err(|e| unreadable(format!("refund total: {e}")))?;
-    }
-    let mut state = RefundState::new(payment.clone(), refunded);
-    if let Some(p) = paid {
-        state = state.with_paid(money(p)?);
-    }
-    for r in records {
-        state = state.with_record(r);
-    }
-    Ok(state)
 }
 
 fn span(call: &Call<'_>, payment: &PaymentRef) -> tracing::Span {

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use refund_core::RefundError;
 use refund_core::http::{HttpSettings, base_url};
+use refund_core::{Capabilities, RefundError};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -85,13 +85,15 @@ pub struct IyzicoConfig {
     pub(crate) locale: Locale,
     pub(crate) default_ip: IpAddr,
     pub(crate) http: HttpSettings,
+    pub(crate) settle_time: Duration,
     pub(crate) random_key: Option<RandomKeySource>,
     pub(crate) clock: Option<Clock>,
 }
 
 impl IyzicoConfig {
     /// Credentials for the sandbox, Turkish messages, client IP `127.0.0.1` unless a request
-    /// carries its own (`extra("ip", …)`), 30 s timeout.
+    /// carries its own (`extra("ip", …)`), 30 s timeout, the default settle time
+    /// ([`Capabilities::DEFAULT_SETTLE_TIME`]).
     pub fn new(api_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
         IyzicoConfig {
             api_key: SecretString::from(api_key.into()),
@@ -100,6 +102,7 @@ impl IyzicoConfig {
             locale: Locale::Tr,
             default_ip: IpAddr::from([127, 0, 0, 1]),
             http: HttpSettings::default(),
+            settle_time: Capabilities::DEFAULT_SETTLE_TIME,
             random_key: None,
             clock: None,
         }
@@ -167,6 +170,33 @@ impl IyzicoConfig {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.http = self.http.with_timeout(timeout);
         self
+    }
+
+    /// Sets how long after a refund attempt the reporting lookup may still not show it
+    /// (reported as [`Capabilities::settle_time`]; reconciliation treats "not found" as proof
+    /// only after it). The default, [`Capabilities::DEFAULT_SETTLE_TIME`] (15 minutes), is an
+    /// assumption: iyzico documents no reporting lag.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use refund_core::RefundProvider;
+    /// use refund_iyzico::{Iyzico, IyzicoConfig};
+    ///
+    /// let config = IyzicoConfig::new("k", "s").with_settle_time(Duration::from_secs(3600));
+    /// let iyzico = Iyzico::new(config)?;
+    /// assert_eq!(iyzico.capabilities().settle_time, Duration::from_secs(3600));
+    /// assert!(!iyzico.capabilities().deduplicates_references);
+    /// # Ok::<(), refund_core::RefundError>(())
+    /// ```
+    #[must_use]
+    pub fn with_settle_time(mut self, settle_time: Duration) -> Self {
+        self.settle_time = settle_time;
+        self
+    }
+
+    /// The settle time (see [`with_settle_time`](Self::with_settle_time)).
+    pub fn settle_time(&self) -> Duration {
+        self.settle_time
     }
 
     /// Replaces all transport settings (timeouts, response size cap).
@@ -287,6 +317,7 @@ impl fmt::Debug for IyzicoConfig {
             .field("locale", &self.locale)
             .field("default_ip", &self.default_ip)
             .field("http", &self.http)
+            .field("settle_time", &self.settle_time)
             .field("random_key", &self.random_key.as_ref().map(|_| "custom"))
             .field("clock", &self.clock.as_ref().map(|_| "custom"))
             .finish()

@@ -27,6 +27,7 @@
 
 mod client;
 mod config;
+mod lookup;
 pub mod price;
 pub mod signature;
 pub mod wire;

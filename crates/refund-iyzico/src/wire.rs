@@ -128,10 +128,15 @@ pub struct OperationResponse {
     pub signature: Option<String>,
 }
 
-/// The answer of `GET /v2/reporting/payment/details`.
+/// The answer of `GET /v2/reporting/payment/details`: the official SDKs' reporting model
+/// (iyzipay-java `src/main/java/com/iyzipay/model/ReportingPaymentDetail.java`, .NET
+/// `Iyzipay/Model/V2/Transaction/TransactionDetailResource.cs`).
+///
+/// Lists are `Option`s: a list that is absent (or `null`) is not an empty list, and the client
+/// never reads it as "nothing refunded" (shared/providers/sdk-models.md §0.1, §2.5).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PaymentDetailsResponse {
+pub struct ReportingPaymentDetail {
     /// `success` or `failure`.
     #[serde(default, deserialize_with = "opt_text")]
     pub status: Option<String>,
@@ -147,100 +152,163 @@ pub struct PaymentDetailsResponse {
     /// The request's conversationId, echoed when iyzico does.
     #[serde(default, deserialize_with = "opt_text")]
     pub conversation_id: Option<String>,
-    /// The payments found (one for a paymentId).
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub payments: Vec<PaymentDetail>,
+    /// The payments found (one for a paymentId). Java `List<PaymentDetail>`.
+    #[serde(default)]
+    pub payments: Option<Vec<PaymentDetail>>,
 }
 
-/// One payment in a reporting answer.
+/// One payment in a reporting answer: iyzipay-java
+/// `src/main/java/com/iyzipay/model/PaymentDetail.java` (no `@SerializedName`, so the JSON
+/// names are the field names), .NET `Iyzipay/Model/V2/Transaction/TransactionDetailItem.cs`.
+/// Only the fields a refund lookup reads are kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentDetail {
-    /// The payment.
+    /// The payment (Java `Long`; the docs' example sends a JSON number).
     #[serde(default, deserialize_with = "opt_text")]
     pub payment_id: Option<String>,
-    /// `NOT_REFUNDED`, `PARTIALLY_REFUNDED` or `TOTALLY_REFUNDED` (sometimes with a trailing space).
+    /// `FAILURE(0), SUCCESS(1), INIT_THREEDS(2), …` (docs, Java `Integer`).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub payment_status: Option<String>,
+    /// `NOT_REFUNDED`, `PARTIALLY_REFUNDED` or `TOTALLY_REFUNDED`. The docs print the last as
+    /// `TOTALLY_REFUNDED("TOTALLY_REFUNDED ")`, with a trailing space: compare trimmed.
     #[serde(default, deserialize_with = "opt_text")]
     pub payment_refund_status: Option<String>,
-    /// Basket amount.
+    /// Basket amount (Java `BigDecimal`; number or string here, never `f64`).
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
     pub price: Option<Decimal>,
-    /// Amount charged.
+    /// Amount charged, installment fee included.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
     pub paid_price: Option<Decimal>,
     /// ISO currency code.
     #[serde(default, deserialize_with = "opt_text")]
     pub currency: Option<String>,
-    /// The basket lines.
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub item_transactions: Vec<ItemTransaction>,
-    /// Cancels (voids) of the payment.
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub cancels: Vec<CancelEntry>,
+    /// The payment's own conversationId.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub payment_conversation_id: Option<String>,
+    /// The basket lines. Java `List<PaymentTxDetail>`.
+    #[serde(default)]
+    pub item_transactions: Option<Vec<PaymentTxDetail>>,
+    /// Cancels (voids) of the payment. Java `List<RefundDetail>`, .NET
+    /// `List<TransactionDetailCancelItem>`.
+    #[serde(default)]
+    pub cancels: Option<Vec<RefundDetail>>,
 }
 
-/// One basket line in a reporting answer.
+/// One basket line in a reporting answer: iyzipay-java
+/// `src/main/java/com/iyzipay/model/PaymentTxDetail.java`, .NET
+/// `Iyzipay/Model/V2/Transaction/PaymentTxDetailItem.cs` (lookup fields only).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ItemTransaction {
-    /// The line's id.
+pub struct PaymentTxDetail {
+    /// The line's id (Java `Long`, .NET `String`).
     #[serde(default, deserialize_with = "opt_text")]
     pub payment_transaction_id: Option<String>,
+    /// Java `Integer`; no source gives its values' meanings (sdk-models.md §2.5), unused.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub transaction_status: Option<String>,
     /// Line amount.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
     pub price: Option<Decimal>,
     /// Amount charged for the line.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
     pub paid_price: Option<Decimal>,
-    /// Refunds of this line.
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub refunds: Vec<RefundEntry>,
+    /// Refunds of this line. Java `List<RefundTxDetail>`, .NET `List<RefundDetailItem>`.
+    #[serde(default)]
+    pub refunds: Option<Vec<RefundTxDetail>>,
 }
 
-/// One refund of a basket line.
+/// One refund of a basket line: iyzipay-java
+/// `src/main/java/com/iyzipay/model/RefundTxDetail.java`, .NET
+/// `Iyzipay/Model/V2/Transaction/RefundDetailItem.cs`. It differs from [`RefundDetail`] only in
+/// its first two fields (`refundTxId`, `refundConversationId`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RefundEntry {
-    /// iyzico's id of the refund.
+pub struct RefundTxDetail {
+    /// iyzico's id of the refund (Java `Long`).
     #[serde(default, deserialize_with = "opt_text")]
     pub refund_tx_id: Option<String>,
     /// The conversationId the refund was sent with: our merchant reference.
     #[serde(default, deserialize_with = "opt_text")]
     pub refund_conversation_id: Option<String>,
-    /// The amount refunded.
+    /// The amount (Java `BigDecimal`, .NET `String`): number or string, never `f64`.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
     pub refund_price: Option<Decimal>,
-    /// ISO currency code.
-    #[serde(default, deserialize_with = "opt_text")]
-    pub currency_code: Option<String>,
-    /// `1` success, `0` failure (as `paymentStatus`); other values are treated as pending.
+    /// Java `Integer`, .NET `int`. **No source documents its values** (sdk-models.md §0.1,
+    /// §3); the client reads 1 as done and 0 as failed, by analogy with `paymentStatus`
+    /// (`FAILURE(0), SUCCESS(1)`), and any other value as unknown.
     #[serde(default, deserialize_with = "opt_text")]
     pub refund_status: Option<String>,
-}
-
-/// One cancel of a payment.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CancelEntry {
-    /// iyzico's id of the cancel.
+    /// Whether it came after settlement (Java `Boolean`).
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub is_after_settlement: Option<bool>,
+    /// When (Java `Date`, .NET `String`).
     #[serde(default, deserialize_with = "opt_text")]
-    pub cancel_tx_id: Option<String>,
-    /// The conversationId the cancel was sent with.
-    #[serde(default, deserialize_with = "opt_text")]
-    pub cancel_conversation_id: Option<String>,
-    /// The amount cancelled.
-    #[serde(
-        default,
-        alias = "cancelPrice",
-        deserialize_with = "refund_core::json::option_decimal"
-    )]
-    pub price: Option<Decimal>,
+    pub created_date: Option<String>,
     /// ISO currency code.
     #[serde(default, deserialize_with = "opt_text")]
     pub currency_code: Option<String>,
-    /// `1` success, `0` failure.
+    /// The bank's authorisation code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub cancel_status: Option<String>,
+    pub auth_code: Option<String>,
+    /// The bank's reference.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub host_reference: Option<String>,
+    /// When it failed: the group.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub error_group: Option<String>,
+    /// When it failed: iyzico's code.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub error_code: Option<String>,
+    /// When it failed: the message.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub error_message: Option<String>,
+}
+
+/// One cancel of a payment: iyzipay-java `src/main/java/com/iyzipay/model/RefundDetail.java`,
+/// .NET `Iyzipay/Model/V2/Transaction/TransactionDetailCancelItem.cs`. A cancel entry's amount
+/// is `refundPrice` and its id `refundId` (not the cancel answer's `price`, nor a `cancelTxId`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundDetail {
+    /// iyzico's id of the cancel (Java `Long`).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub refund_id: Option<String>,
+    /// The conversationId the cancel was sent with: our merchant reference.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub cancel_conversation_id: Option<String>,
+    /// The amount (Java `BigDecimal`, .NET `String`): number or string, never `f64`.
+    #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
+    pub refund_price: Option<Decimal>,
+    /// Java `Integer`, .NET `int`. **No source documents its values** (sdk-models.md §0.1,
+    /// §3); the client reads 1 as done and 0 as failed, by analogy with `paymentStatus`
+    /// (`FAILURE(0), SUCCESS(1)`), and any other value as unknown.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub refund_status: Option<String>,
+    /// Whether it came after settlement (Java `Boolean`).
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub is_after_settlement: Option<bool>,
+    /// When (Java `Date`, .NET `String`).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub created_date: Option<String>,
+    /// ISO currency code.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub currency_code: Option<String>,
+    /// The bank's authorisation code.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub auth_code: Option<String>,
+    /// The bank's reference.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub host_reference: Option<String>,
+    /// When it failed: the group.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub error_group: Option<String>,
+    /// When it failed: iyzico's code.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub error_code: Option<String>,
+    /// When it failed: the message.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub error_message: Option<String>,
 }
 
 /// A string or a number as text; `null` and absence are `None`. Booleans, arrays and objects
@@ -255,12 +323,20 @@ fn opt_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>
     }
 }
 
-fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+/// A boolean, or the text `"true"` / `"false"`; `null` and absence are `None`.
+fn opt_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    use serde::de::Error as _;
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
+        Some(serde_json::Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => {
+            Ok(Some(true))
+        }
+        Some(serde_json::Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => {
+            Ok(Some(false))
+        }
+        Some(_) => Err(D::Error::custom("expected a boolean")),
+    }
 }
 
 #[cfg(test)]
@@ -328,11 +404,55 @@ mod tests {
     }
 
     #[test]
-    fn null_lists_are_empty() {
-        let r: PaymentDetailsResponse = serde_json::from_str(
-            r#"{"status":"success","payments":[{"itemTransactions":null,"cancels":null}]}"#,
+    fn absent_and_null_lists_stay_absent_never_empty() {
+        let r: ReportingPaymentDetail = serde_json::from_str(
+            r#"{"status":"success","payments":[{"itemTransactions":null},{"cancels":[],"itemTransactions":[{}]}]}"#,
         )
         .unwrap();
-        assert!(r.payments[0].item_transactions.is_empty());
+        let payments = r.payments.unwrap();
+        assert_eq!(payments[0].item_transactions, None);
+        assert_eq!(payments[0].cancels, None);
+        assert_eq!(payments[1].cancels, Some(vec![]));
+        assert_eq!(
+            payments[1].item_transactions.as_ref().unwrap()[0].refunds,
+            None
+        );
+        let r: ReportingPaymentDetail = serde_json::from_str(r#"{"status":"success"}"#).unwrap();
+        assert_eq!(r.payments, None);
+    }
+
+    #[test]
+    fn cancels_and_refunds_read_the_java_sdk_field_names() {
+        // iyzipay-java model/RefundDetail.java and model/RefundTxDetail.java, field for field.
+        let r: ReportingPaymentDetail = serde_json::from_str(
+            r#"{"status":"success","payments":[{"paymentId":25180158,"paymentRefundStatus":"TOTALLY_REFUNDED ",
+            "cancels":[{"refundId":32000001,"cancelConversationId":"void-1","refundPrice":"1.10","refundStatus":0,
+              "isAfterSettlement":false,"createdDate":"2026-01-28 10:15:02","currencyCode":"TRY","authCode":"1",
+              "hostReference":"h","errorGroup":"BANK","errorCode":"10051","errorMessage":"Yetersiz bakiye"}],
+            "itemTransactions":[{"paymentTransactionId":26120101,"refunds":[{"refundTxId":31000001,
+              "refundConversationId":"rf-1","refundPrice":0.5,"refundStatus":"1","isAfterSettlement":"true"}]}]}]}"#,
+        )
+        .unwrap();
+        let p = &r.payments.unwrap()[0];
+        assert_eq!(p.payment_id.as_deref(), Some("25180158"));
+        assert_eq!(
+            p.payment_refund_status.as_deref(),
+            Some("TOTALLY_REFUNDED ")
+        );
+        let c = &p.cancels.as_ref().unwrap()[0];
+        assert_eq!(c.refund_id.as_deref(), Some("32000001"));
+        assert_eq!(c.cancel_conversation_id.as_deref(), Some("void-1"));
+        assert_eq!(c.refund_price, Some(Decimal::new(110, 2)));
+        assert_eq!(c.refund_status.as_deref(), Some("0"));
+        assert_eq!(c.is_after_settlement, Some(false));
+        assert_eq!(c.error_code.as_deref(), Some("10051"));
+        assert_eq!(c.error_group.as_deref(), Some("BANK"));
+        let item = &p.item_transactions.as_ref().unwrap()[0];
+        let refund = &item.refunds.as_ref().unwrap()[0];
+        assert_eq!(refund.refund_tx_id.as_deref(), Some("31000001"));
+        assert_eq!(refund.refund_conversation_id.as_deref(), Some("rf-1"));
+        assert_eq!(refund.refund_price, Some(Decimal::new(5, 1)));
+        assert_eq!(refund.refund_status.as_deref(), Some("1"));
+        assert_eq!(refund.is_after_settlement, Some(true));
     }
 }

@@ -806,11 +806,16 @@ async fn refund_state_reads_the_reporting_api_and_finds_refunds_by_conversation_
         .unwrap();
     assert_eq!(state.refunded, tl("30.50"));
     assert_eq!(state.paid, Some(tl("100")));
-    assert_eq!(state.refunds.len(), 2, "the failed refund is left out");
+    assert!(state.is_determined(), "{:?}", state.undetermined);
+    assert_eq!(state.refunds.len(), 3, "the failed refund stays visible");
     let found = state.find(&refund_core::MerchantRef::new("rf-2026-0002").unwrap());
     assert!(matches!(found, Reconciliation::Applied(r) if r.amount == tl("10")));
-    assert_eq!(
+    assert!(matches!(
         state.find(&refund_core::MerchantRef::new("rf-2026-0003").unwrap()),
+        Reconciliation::Failed(r) if r.amount == tl("5")
+    ));
+    assert_eq!(
+        state.find(&refund_core::MerchantRef::new("rf-2026-0004").unwrap()),
         Reconciliation::NotFound
     );
     let line = c
@@ -830,8 +835,11 @@ async fn refund_state_lists_cancels_as_refunds_of_the_whole_payment() {
     let mut body = details("25180158");
     body["payments"][0]["itemTransactions"] = json!([]);
     body["payments"][0]["paidPrice"] = json!(1.1);
+    body["payments"][0]["price"] = json!(1.1);
+    body["payments"][0]["paymentRefundStatus"] = json!("NOT_REFUNDED");
+    // iyzipay-java model/RefundDetail.java: refundId, cancelConversationId, refundPrice, ….
     body["payments"][0]["cancels"] = json!([
-        {"cancelConversationId": "void-2026-0001", "cancelTxId": 32000001, "price": 1.1, "currencyCode": "TRY", "cancelStatus": 1}
+        {"refundId": 32000001, "cancelConversationId": "void-2026-0001", "refundPrice": 1.1, "currencyCode": "TRY", "refundStatus": 1}
     ]);
     Mock::given(method("GET"))
         .respond_with(json(200, body))
@@ -842,9 +850,10 @@ async fn refund_state_lists_cancels_as_refunds_of_the_whole_payment() {
         .await
         .unwrap();
     assert_eq!(state.refunded, tl("1.10"));
+    assert!(state.is_determined(), "{:?}", state.undetermined);
     assert!(matches!(
         state.find(&refund_core::MerchantRef::new("void-2026-0001").unwrap()),
-        Reconciliation::Applied(_)
+        Reconciliation::Applied(r) if r.provider_reference.as_deref() == Some("32000001")
     ));
 }
 
