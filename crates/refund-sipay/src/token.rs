@@ -7,6 +7,13 @@
 //! rest find the fresh token when their turn comes. So 1,000 refunds started together on a
 //! cold client make exactly one token request.
 //!
+//! A failed fetch is shared the same way: every caller that was waiting on it gets that
+//! fetch's error (the same class, code and message), instead of fetching again one after the
+//! other. So N refunds started together against a broken or refusing token endpoint make one
+//! token request, not N requests and N timeouts, and bad credentials are tried once, not N
+//! times (no lockout risk). A caller that arrives after the failed fetch finished starts a new
+//! one: a failure is shared, never cached.
+//!
 //! On HTTP 401 the client [`invalidate`](TokenCache::invalidate)s the token it used (only if
 //! it is still the current one, so 1,000 concurrent 401s cause one refresh, not 1,000) and
 //! resends once.
@@ -14,7 +21,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use refund_core::RefundError;
@@ -60,6 +67,10 @@ pub(crate) struct TokenCache {
     lifetime: Duration,
     generations: AtomicU64,
     fetches: AtomicU64,
+    /// How many fetches have finished (succeeded or failed).
+    finished: AtomicU64,
+    /// The last finished fetch's error, when it failed: for the callers that waited on it.
+    last_error: Mutex<Option<RefundError>>,
 }
 
 impl fmt::Debug for TokenCache {
@@ -80,6 +91,8 @@ impl TokenCache {
             lifetime,
             generations: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            last_error: Mutex::new(None),
         }
     }
 
@@ -92,7 +105,9 @@ impl TokenCache {
             .map(|c| c.token.clone())
     }
 
-    /// The current token, fetching one with `fetch` when there is none (single-flight).
+    /// The current token, fetching one with `fetch` when there is none (single-flight). When
+    /// the fetch this caller waited on fails, the caller gets that fetch's error rather than
+    /// fetching again.
     pub(crate) async fn get<F, Fut>(&self, fetch: F) -> Result<Token, RefundError>
     where
         F: FnOnce() -> Fut,
@@ -101,14 +116,40 @@ impl TokenCache {
         if let Some(token) = self.valid() {
             return Ok(token);
         }
+        // Fetches finished before we queue are not ours to share; any that finishes while we
+        // wait is the one we waited on.
+        let before = self.finished.load(Ordering::SeqCst);
         let _flight = self.refresh.lock().await;
         // Whoever held the lock before us may have fetched one.
         if let Some(token) = self.valid() {
             return Ok(token);
         }
+        if self.finished.load(Ordering::SeqCst) != before {
+            let last = self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(error) = last.as_ref() {
+                return Err(shared(error));
+            }
+            // It succeeded, and its token was invalidated since: fetch a new one.
+        }
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let value = fetch().await?;
+        let result = fetch().await;
+        // Only the lock holder writes `last_error` and `finished`, so the pair stays
+        // consistent for the next holder.
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = result.as_ref().err().map(shared);
+        let value = match result {
+            Ok(value) => value,
+            Err(e) => {
+                self.finished.fetch_add(1, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
         let token = Token {
             value: Arc::new(value),
             generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
@@ -120,6 +161,7 @@ impl TokenCache {
             expires: started + self.lifetime,
         };
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(cached);
+        self.finished.fetch_add(1, Ordering::SeqCst);
         Ok(token)
     }
 
@@ -139,6 +181,82 @@ impl TokenCache {
         self.fetches.load(Ordering::Relaxed)
     }
 }
+
+/// A copy of a token fetch's error for another caller that waited on the same fetch: the same
+/// class, code and message. `RefundError` is not `Clone` (its sources are boxed errors), so a
+/// source is carried as text.
+fn shared(e: &RefundError) -> RefundError {
+    match e {
+        RefundError::InvalidRequest(v) => RefundError::InvalidRequest(v.clone()),
+        RefundError::Declined {
+            provider,
+            code,
+            message,
+            retryable,
+        } => {
+            if *retryable {
+                RefundError::declined_retryable(provider, code.as_str(), message.as_str())
+            } else {
+                RefundError::declined(provider, code.as_str(), message.as_str())
+            }
+        }
+        RefundError::AuthenticationRejected {
+            provider,
+            code,
+            message,
+        } => RefundError::authentication(provider, code.as_str(), message.as_str()),
+        RefundError::RateLimited {
+            provider,
+            retry_after,
+        } => RefundError::RateLimited {
+            provider,
+            retry_after: *retry_after,
+        },
+        RefundError::Unreachable { provider, source } => RefundError::Unreachable {
+            provider,
+            source: Box::new(SharedSource(source.to_string())),
+        },
+        RefundError::OutcomeUnknown {
+            provider,
+            reason,
+            source,
+        } => match source {
+            Some(source) => RefundError::outcome_unknown_from(
+                provider,
+                reason.as_str(),
+                SharedSource(source.to_string()),
+            ),
+            None => RefundError::outcome_unknown(provider, reason.as_str()),
+        },
+        RefundError::DuplicateReference {
+            provider,
+            code,
+            message,
+        } => RefundError::duplicate_reference(provider, code.as_str(), message.as_str()),
+        RefundError::Unsupported {
+            provider,
+            operation,
+        } => RefundError::unsupported(provider, operation),
+        RefundError::Configuration { provider, message } => {
+            RefundError::configuration(provider, message.as_str())
+        }
+        // A class added to refund-core later: nothing is known about it here, so the copy
+        // claims nothing either.
+        other => RefundError::outcome_unknown(crate::PROVIDER, other.to_string()),
+    }
+}
+
+/// The text of a shared error's source.
+#[derive(Debug)]
+struct SharedSource(String);
+
+impl fmt::Display for SharedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SharedSource {}
 
 #[cfg(test)]
 mod tests {
@@ -208,5 +326,66 @@ mod tests {
         let t = cache.get(|| async { Ok(secret("ok")) }).await.unwrap();
         assert_eq!(t.expose(), "ok");
         assert!(!format!("{t:?} {cache:?}").contains("ok\""));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_waiting_on_a_failed_fetch_share_its_error() {
+        let cache = Arc::new(TokenCache::new(Duration::from_secs(60)));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get(|| async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Err(RefundError::authentication(
+                            "sipay",
+                            "30",
+                            "Invalid Credentials",
+                        ))
+                    })
+                    .await
+            }));
+        }
+        for t in tasks {
+            let e = t.await.unwrap().unwrap_err();
+            assert!(
+                matches!(e, RefundError::AuthenticationRejected { .. }),
+                "{e}"
+            );
+            assert_eq!(e.provider_code(), Some("30"));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // A caller that comes after the failure tries again: failures are shared, not cached.
+        let t = cache.get(|| async { Ok(secret("later")) }).await.unwrap();
+        assert_eq!(t.expose(), "later");
+        assert_eq!(cache.fetches(), 2);
+    }
+
+    #[test]
+    fn a_shared_error_keeps_the_class_code_and_message() {
+        let cases = [
+            RefundError::authentication("sipay", "30", "Invalid Credentials"),
+            RefundError::outcome_unknown("sipay", "timed out"),
+            RefundError::declined_retryable("sipay", "69", "later"),
+            RefundError::Unreachable {
+                provider: "sipay",
+                source: Box::new(SharedSource("connection refused".into())),
+            },
+            RefundError::RateLimited {
+                provider: "sipay",
+                retry_after: Some(Duration::from_secs(1)),
+            },
+        ];
+        for e in &cases {
+            let copy = shared(e);
+            assert_eq!(copy.kind(), e.kind());
+            assert_eq!(copy.to_string(), e.to_string());
+            assert_eq!(copy.is_retryable(), e.is_retryable());
+            assert_eq!(copy.provider_code(), e.provider_code());
+        }
     }
 }

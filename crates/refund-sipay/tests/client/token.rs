@@ -232,3 +232,47 @@ async fn a_failed_token_fetch_is_not_cached() {
     assert!(sipay.refund(&refund("INV-1", "1", "r-1")).await.is_err());
     sipay.refund(&refund("INV-1", "1", "r-1")).await.unwrap();
 }
+
+/// Issue 12, failure #7: callers waiting on one token fetch that fails all get that fetch's
+/// error. Before, each waiter fetched again in turn: N requests, N × timeout, and N tries of
+/// bad credentials (a lockout risk).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refunds_share_one_failing_token_fetch() {
+    let refused = ResponseTemplate::new(200)
+        .set_body_json(
+            json!({"status_code": 30, "status_description": "Invalid Credentials", "data": null}),
+        )
+        .set_delay(Duration::from_millis(300));
+    let broken = ResponseTemplate::new(503)
+        .set_body_string("<html>503</html>")
+        .set_delay(Duration::from_millis(300));
+    for (response, kind) in [
+        (refused, "authentication_rejected"),
+        (broken, "unreachable"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(paths::TOKEN))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        let sipay = Arc::new(client(&server));
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let sipay = sipay.clone();
+            tasks.push(tokio::spawn(async move {
+                sipay.refund(&refund("INV-1", "1", &format!("r-{i}"))).await
+            }));
+        }
+        for t in tasks {
+            let e = t.await.unwrap().unwrap_err();
+            assert_eq!(e.kind(), kind, "{e}");
+        }
+        assert_eq!(count(&server, paths::TOKEN).await, 1, "{kind}");
+        assert_eq!(sipay.token_requests(), 1);
+        assert_eq!(count(&server, paths::REFUND).await, 0);
+        // A later call tries again: a failure is shared by its waiters, never cached.
+        let _ = sipay.refund(&refund("INV-1", "1", "later")).await;
+        assert_eq!(count(&server, paths::TOKEN).await, 2, "{kind}");
+    }
+}
