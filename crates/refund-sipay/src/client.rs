@@ -17,15 +17,17 @@ use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use tracing::{Instrument, Span, field};
 
 use crate::PROVIDER;
 use crate::config::SipayConfig;
 use crate::hash_key::HashKeySigner;
+use crate::status_code::{self, RefundClass};
 use crate::token::{Token, TokenCache};
 use crate::wire::{
-    Answer, CheckStatusBody, CheckStatusResponse, RefundBody, RefundResponse, StatusCode,
-    TokenRequest, TokenResponse,
+    Answer, CheckStatusBody, CheckStatusResponse, RefundBody, RefundInfo, RefundResponse,
+    StatusCode, TokenRequest, TokenResponse,
 };
 
 /// API paths, relative to the base URL.
@@ -46,11 +48,22 @@ pub(crate) const CHECK_STATUS_PATH: &str = "/ccpayment/api/checkstatus";
 ///   answers unsupported and a same-day full refund is the void.
 /// - Refund lookup: through `/ccpayment/api/checkstatus` with `show_refund_info`.
 /// - No item-level refunds: SiPay refunds by `invoice_id`.
+/// - Reference deduplication: the request's reference goes out as `refund_transaction_id`,
+///   and SiPay refuses a reused one with 104 `REFUND_TRANSACTION_ID_NOT_UNIQUE` (the official
+///   PHP SDK's `ResponseStatusCode`; SiPay's English refund page marks the field mandatory).
+///   That SiPay refuses *every* reuse, however old, and never applies a second refund with a
+///   used id, is assumed: no source says how long uniqueness lasts, and nothing was checked
+///   against a live server.
+/// - Settle time: [`Capabilities::DEFAULT_SETTLE_TIME`] (15 minutes) here;
+///   [`Sipay::capabilities`](RefundProvider::capabilities) reports the configured one
+///   ([`SipayConfig::with_settle_time`]).
 pub const CAPABILITIES: Capabilities = Capabilities::new(&[Currency::Try])
     .with_partial_refunds(true)
     .with_void(VoidSupport::ThroughRefund)
     .with_refund_lookup(true)
-    .with_item_refunds(false);
+    .with_item_refunds(false)
+    .with_reference_dedup(true)
+    .with_settle_time(Capabilities::DEFAULT_SETTLE_TIME);
 
 /// A SiPay client: one per merchant account, cheap to clone (an `Arc` inside), safe to share
 /// across tasks. It keeps one `reqwest::Client` (connections reused), one bearer token shared
@@ -366,15 +379,19 @@ impl Sipay {
     ) -> Result<RefundReceipt, RefundError> {
         let secrets = self.secrets_with(token);
         let (parsed, code, description) = self.read_answer::<RefundResponse>(reply, &secrets)?;
-        let status = match code.number() {
-            Some(100) => RefundStatus::Completed,
-            Some(101) => RefundStatus::Pending,
+        let class = code
+            .number()
+            .and_then(status_code::lookup)
+            .map(|c| c.on_refund);
+        let status = match class {
+            Some(RefundClass::Success) => RefundStatus::Completed,
+            Some(RefundClass::Pending) => RefundStatus::Pending,
             _ => {
                 return Err(classify_code(
                     &code,
                     &description,
                     reply.status,
-                    Some(request.reference().as_str()),
+                    Call::Refund(request.reference().as_str()),
                 ));
             }
         };
@@ -439,8 +456,13 @@ impl Sipay {
         let secrets = self.secrets_with(token);
         let (parsed, code, description) =
             self.read_answer::<CheckStatusResponse>(reply, &secrets)?;
-        if code.number() != Some(100) {
-            return Err(classify_code(&code, &description, reply.status, None));
+        if code.number() != Some(i64::from(status_code::SUCCESS)) {
+            return Err(classify_code(
+                &code,
+                &description,
+                reply.status,
+                Call::Lookup,
+            ));
         }
         if !reply.is_success() {
             return Err(reply.unreadable(PROVIDER, "status_code 100 on an error status", &secrets));
@@ -469,7 +491,7 @@ impl RefundProvider for Sipay {
     }
 
     fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
+        CAPABILITIES.with_settle_time(self.inner.config.settle_time)
     }
 
     /// A full, partial or further partial refund (and, on the day of the payment, a void).
@@ -513,57 +535,100 @@ impl RefundProvider for Sipay {
 
 // -------------------------------------------------------------------- mapping helpers
 
-/// SiPay's application status codes (SiPay's PHP SDK `ResponseStatusCode` and the docs'
-/// status page) onto the error taxonomy. `reference` is the refund's reference, for a refund.
+/// Which call an answer is for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Call<'a> {
+    /// A refund sent with this reference (`refund_transaction_id`): money may have moved.
+    Refund(&'a str),
+    /// A check-status lookup: nothing moves.
+    Lookup,
+}
+
+/// A non-success `status_code` onto the error taxonomy.
 ///
-/// | code | meaning | error |
-/// |---|---|---|
-/// | 30, 90, 91, 68 | invalid credentials / hash | `AuthenticationRejected` |
-/// | 49 | refund failed | `Declined` (retryable only when the description is only about the 30 s wait) |
-/// | 69 | order not yet processed | `Declined`, retryable |
-/// | 104 | refund_transaction_id not unique | `Declined` (look it up; never "success") |
-/// | 1, 31, 32, 41, 105, 110, 117 | validation, not found, not approved, … | `Declined` |
-/// | 99, 112 on a refund | unknown / partially successful | `OutcomeUnknown` |
-/// | anything else | — | `Declined` with the raw code, or `OutcomeUnknown` on HTTP 5xx |
+/// On a refund, the class comes from the official SDK's table ([`status_code::TABLE`], each
+/// code's [`RefundClass`]): credential and hash codes are `AuthenticationRejected`, plain
+/// refusals (49, 110, 31, …) `Declined`, 104 `DuplicateReference` (an earlier attempt with the
+/// reference reached SiPay: look it up, never a decline), 99/112 and the "already processed"
+/// codes `OutcomeUnknown`. A code that is **not in the table**, or not a number, is
+/// `OutcomeUnknown` on a refund: nobody can say what it means for the money.
+///
+/// On a lookup nothing moves, so an unknown code is a `Declined` lookup with the raw code
+/// (`OutcomeUnknown` with HTTP 5xx, where the answer itself is suspect); credential and hash
+/// codes are `AuthenticationRejected` there too.
+///
+/// The body's code decides whatever the HTTP status, as in the official PHP SDK
+/// (`SipayResource::handleErrorResponse` throws on any body code other than 100 before it
+/// looks at HTTP).
 pub(crate) fn classify_code(
     code: &StatusCode,
     description: &str,
     http_status: u16,
-    reference: Option<&str>,
+    call: Call<'_>,
 ) -> RefundError {
     let raw = code.as_str();
-    match code.number() {
-        Some(30 | 90 | 91 | 68) => RefundError::authentication(PROVIDER, raw, description),
-        Some(49) if asks_to_wait(description) => {
-            RefundError::declined_retryable(PROVIDER, raw, description)
-        }
-        Some(69) => RefundError::declined_retryable(PROVIDER, raw, description),
-        Some(104) => {
-            let reference = reference.unwrap_or("(this reference)");
-            RefundError::declined(
+    let known = code.number().and_then(status_code::lookup);
+    let Call::Refund(reference) = call else {
+        return match known.map(|c| c.on_refund) {
+            Some(RefundClass::Authentication) => {
+                RefundError::authentication(PROVIDER, raw, description)
+            }
+            Some(RefundClass::DeclinedRetryable) => {
+                RefundError::declined_retryable(PROVIDER, raw, description)
+            }
+            None if http_status >= 500 => RefundError::outcome_unknown(
                 PROVIDER,
-                raw,
-                format!(
-                    "refund_transaction_id {reference} is not unique: SiPay already has a refund \
-                     with this reference, possibly applied by an earlier attempt. This is not a \
-                     success; check refund_state() before sending anything else ({description})"
-                ),
-            )
-        }
-        Some(99 | 112) if reference.is_some() => RefundError::outcome_unknown(
+                format!("HTTP {http_status} with unknown status_code {raw}: {description}"),
+            ),
+            _ => RefundError::declined(PROVIDER, raw, description),
+        };
+    };
+    let Some(known) = known else {
+        return RefundError::outcome_unknown(
             PROVIDER,
             format!(
-                "status_code {raw} ({description}): SiPay could not say whether the refund was applied"
+                "status_code {raw} ({description}) is not in SiPay's status-code table, so what \
+                 it means for refund {reference} is unknown"
+            ),
+        );
+    };
+    match known.on_refund {
+        RefundClass::Authentication => RefundError::authentication(PROVIDER, raw, description),
+        RefundClass::Declined if known.code == status_code::REFUND_FAILED => {
+            if asks_to_wait(description) {
+                RefundError::declined_retryable(PROVIDER, raw, description)
+            } else {
+                RefundError::declined(PROVIDER, raw, description)
+            }
+        }
+        RefundClass::Declined => RefundError::declined(PROVIDER, raw, description),
+        RefundClass::DeclinedRetryable => {
+            RefundError::declined_retryable(PROVIDER, raw, description)
+        }
+        RefundClass::DuplicateReference => RefundError::duplicate_reference(
+            PROVIDER,
+            raw,
+            format!(
+                "refund_transaction_id {reference} is not unique: an earlier attempt with this \
+                 reference reached SiPay, and whether it was refunded is unknown. Not a decline \
+                 and not a success: check refund_state() before sending anything else \
+                 ({description})"
             ),
         ),
-        Some(1 | 31 | 32 | 41 | 49 | 99 | 105 | 110 | 112 | 117) => {
-            RefundError::declined(PROVIDER, raw, description)
-        }
-        _ if http_status >= 500 => RefundError::outcome_unknown(
+        RefundClass::OutcomeUnknown => RefundError::outcome_unknown(
             PROVIDER,
-            format!("HTTP {http_status} with unknown status_code {raw}: {description}"),
+            format!(
+                "status_code {raw} {} ({description}): SiPay does not say whether refund \
+                 {reference} was applied",
+                known.name
+            ),
         ),
-        _ => RefundError::declined(PROVIDER, raw, description),
+        // 100 and 101 are answered before this is called; reaching here means they came in a
+        // way that contradicts itself.
+        RefundClass::Success | RefundClass::Pending => RefundError::outcome_unknown(
+            PROVIDER,
+            format!("status_code {raw} ({description}) in an answer that contradicts itself"),
+        ),
     }
 }
 
@@ -632,6 +697,18 @@ fn check_echo(
     Ok(())
 }
 
+/// A check-status answer as a [`RefundState`] that never guesses.
+///
+/// - `refunded` is `total_refunded_amount` when present, else the sum of the `refund_info`
+///   entries that are completed or pending.
+/// - Neither figure: **undetermined**. Nothing documents when SiPay leaves them out
+///   (`sdk-models.md` §0.3, §3), so silence never counts as "0 refunded".
+/// - A total without `refund_info`: the records are unknown, so [`RefundState::find`] answers
+///   `Undetermined` for any reference unless the total is zero.
+/// - `refund_info` entries: see [`entry_status`]. Failed ones are `RefundStatus::Failed`
+///   records (visible, not in `refunded`). Entries whose status we cannot read are decided by
+///   the total (see below) or leave the state undetermined.
+/// - `transaction_status` is cross-checked against the figures ([`contradiction`]).
 fn state_from(
     payment: &PaymentRef,
     r: &CheckStatusResponse,
@@ -654,53 +731,282 @@ fn state_from(
             ))
         })
     };
-    let refunded = match r.total_refunded_amount {
-        Some(total) => money(total, "total_refunded_amount")?,
-        // Without a total, the listed refunds are the only basis, when they all have amounts.
-        None if r.refund_info.iter().all(|i| i.amount.is_some()) => {
-            let mut sum = Money::zero(currency);
-            for info in &r.refund_info {
-                let a = money(info.amount.unwrap_or_default(), "refund_info amount")?;
-                sum = sum
-                    .checked_add(&a)
-                    .map_err(|e| unreadable(format!("refund_info amounts: {e}")))?;
-            }
-            sum
-        }
-        None => {
-            return Err(unreadable(
-                "check status reported neither total_refunded_amount nor complete refund_info"
+    let paid = r
+        .transaction_amount
+        .map(|p| money(p, "transaction_amount"))
+        .transpose()?;
+    let total = r
+        .total_refunded_amount
+        .map(|t| money(t, "total_refunded_amount"))
+        .transpose()?;
+
+    let mut undetermined: Option<String> = None;
+    let mut records: Vec<RefundRecord> = Vec::new();
+    let refunded = match (total, read_refund_info(r.refund_info.as_deref(), secrets)) {
+        (None, Listing::Absent) => {
+            undetermined = Some(
+                "check status carried neither total_refunded_amount nor refund_info; nothing \
+                 documents when SiPay leaves them out, so this is not \"0 refunded\""
                     .into(),
-            ));
+            );
+            Money::zero(currency)
+        }
+        (total, Listing::Unreadable(why)) => {
+            undetermined = Some(why);
+            total.unwrap_or_else(|| Money::zero(currency))
+        }
+        (Some(total), Listing::Absent) => total,
+        (total, Listing::Entries(entries)) => {
+            let mut parsed = Vec::with_capacity(entries.len());
+            for entry in &entries {
+                let amount = entry
+                    .amount
+                    .map(|a| money(a, "refund_info amount"))
+                    .transpose()?;
+                let reference = entry
+                    .refund_transaction_id
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty());
+                parsed.push((reference, amount, entry_status(entry.status.as_deref())));
+            }
+            // Completed, pending and unclear entries need an amount to be counted.
+            if parsed
+                .iter()
+                .any(|(_, amount, status)| amount.is_none() && *status != EntryStatus::Failed)
+            {
+                undetermined = Some(
+                    "a refund_info entry that is not listed as failed has no amount (entry \
+                     shape assumed)"
+                        .into(),
+                );
+            }
+            let listed = |wanted: &dyn Fn(EntryStatus) -> bool| {
+                parsed
+                    .iter()
+                    .filter(|(_, _, s)| wanted(*s))
+                    .filter_map(|(_, a, _)| *a)
+                    .try_fold(Money::zero(currency), |sum, a| {
+                        sum.checked_add(&a)
+                            .map_err(|e| unreadable(format!("refund_info amounts: {e}")))
+                    })
+            };
+            let applied = listed(&|s| matches!(s, EntryStatus::Completed | EntryStatus::Pending))?;
+            let unclear = listed(&|s| s == EntryStatus::Unclear)?;
+            let has_unclear = parsed.iter().any(|(_, _, s)| *s == EntryStatus::Unclear);
+            // What the entries whose status we cannot read turn out to be.
+            let mut unclear_as = RefundStatus::Failed;
+            let refunded = match total {
+                Some(total) => {
+                    if has_unclear {
+                        // Deduced from the total, assuming total and list describe the same
+                        // moment: when the readable applied entries already make the total,
+                        // the unclear ones are not in it (not refunded); when all of them
+                        // together make it, they are. Otherwise nothing can be said.
+                        if applied == total {
+                            unclear_as = RefundStatus::Failed;
+                        } else if applied.checked_add(&unclear).ok() == Some(total) {
+                            unclear_as = RefundStatus::Completed;
+                        } else if undetermined.is_none() {
+                            undetermined = Some(format!(
+                                "refund_info entries with a status we cannot read ({}) do not \
+                                 reconcile with total_refunded_amount {total}",
+                                unclear_statuses(&entries, secrets)
+                            ));
+                        }
+                    } else if applied > total && undetermined.is_none() {
+                        undetermined = Some(format!(
+                            "refund_info lists {applied} completed or pending, more than \
+                             total_refunded_amount {total}"
+                        ));
+                    }
+                    total
+                }
+                None => {
+                    if has_unclear && undetermined.is_none() {
+                        undetermined = Some(format!(
+                            "refund_info entries with a status we cannot read ({}) and no \
+                             total_refunded_amount to check them against",
+                            unclear_statuses(&entries, secrets)
+                        ));
+                    }
+                    applied
+                }
+            };
+            for (reference, amount, status) in parsed {
+                // A record needs an amount; an amount-less entry has already made the state
+                // undetermined, unless it is a failed one (then it only goes unlisted).
+                let Some(amount) = amount else { continue };
+                let status = match status {
+                    EntryStatus::Completed => RefundStatus::Completed,
+                    EntryStatus::Pending => RefundStatus::Pending,
+                    EntryStatus::Failed => RefundStatus::Failed,
+                    EntryStatus::Unclear => unclear_as,
+                };
+                let mut record = RefundRecord::new(amount).with_status(status);
+                if let Some(reference) = reference {
+                    record = record.with_reference(reference);
+                }
+                records.push(record);
+            }
+            refunded
         }
     };
-    let mut state = RefundState::new(payment.clone(), refunded);
-    if let Some(paid) = r.transaction_amount {
-        state = state.with_paid(money(paid, "transaction_amount")?);
+    if undetermined.is_none() {
+        undetermined = contradiction(r, refunded, paid);
     }
-    for info in &r.refund_info {
-        // An entry without an amount cannot be a record; `RefundState::find` then sees that
-        // the records do not add up to the total and answers Undetermined.
-        let Some(amount) = info.amount else { continue };
-        let mut record = RefundRecord::new(money(amount, "refund_info amount")?);
-        if let Some(reference) = info.refund_transaction_id.as_deref().map(str::trim)
-            && !reference.is_empty()
-        {
-            record = record.with_reference(reference);
-        }
-        if info.status.as_deref().is_some_and(is_pending) {
-            record = record.with_status(RefundStatus::Pending);
-        }
+    let mut state = RefundState::new(payment.clone(), refunded);
+    if let Some(paid) = paid {
+        state = state.with_paid(paid);
+    }
+    for record in records {
         state = state.with_record(record);
+    }
+    if let Some(reason) = undetermined {
+        state = state.with_undetermined(reason);
     }
     Ok(state)
 }
 
-fn is_pending(status: &str) -> bool {
-    let s = status.to_lowercase();
-    ["pend", "wait", "await", "created", "bekle", "101"]
+/// `refund_info` as read: absent (or `null`), a list of entries, or something we cannot read.
+enum Listing {
+    Absent,
+    Entries(Vec<RefundInfo>),
+    Unreadable(String),
+}
+
+fn read_refund_info(raw: Option<&RawValue>, secrets: &[&str]) -> Listing {
+    let Some(raw) = raw else {
+        return Listing::Absent;
+    };
+    let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
+        return Listing::Unreadable(format!(
+            "refund_info is not a list ({}); its shape is assumed, so the answer cannot say \
+             what was refunded",
+            clip(raw.get(), secrets)
+        ));
+    };
+    let mut entries = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match serde_json::from_str::<RefundInfo>(item.get()) {
+            Ok(entry) => entries.push(entry),
+            Err(_) => {
+                return Listing::Unreadable(format!(
+                    "refund_info entry {i} is not of the assumed shape ({})",
+                    clip(item.get(), secrets)
+                ));
+            }
+        }
+    }
+    Listing::Entries(entries)
+}
+
+/// What a `refund_info` entry's `status` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EntryStatus {
+    Completed,
+    Pending,
+    Failed,
+    /// Missing, or a word we do not know.
+    Unclear,
+}
+
+/// Reads a `refund_info` entry's `status`. **Every value here is assumed**: no source lists
+/// the values (`sdk-models.md` §3; the node SDK types `refund_info` as `any[]`). The words are
+/// the obvious English and Turkish ones, the refund webhook's "Completed" (SiPay's refund
+/// webhook page), the "Awaiting Refunded" of a sibling gateway, and the status codes
+/// 100/101/49 as text. Whole words only: "unsuccessful" is not "success".
+fn entry_status(status: Option<&str>) -> EntryStatus {
+    let Some(status) = status else {
+        return EntryStatus::Unclear;
+    };
+    let lower = status.to_lowercase().replace(['_', '-'], " ");
+    let s = lower.split_whitespace().collect::<Vec<_>>().join(" ");
+    match s.as_str() {
+        "success" | "successful" | "succeeded" | "completed" | "complete" | "approved"
+        | "refunded" | "başarılı" | "tamamlandı" | "100" => EntryStatus::Completed,
+        "pending"
+        | "waiting"
+        | "awaiting"
+        | "awaiting refunded"
+        | "created"
+        | "refund request created"
+        | "processing"
+        | "in progress"
+        | "bekliyor"
+        | "beklemede"
+        | "101" => EntryStatus::Pending,
+        "failed" | "fail" | "failure" | "error" | "declined" | "rejected" | "refused"
+        | "cancelled" | "canceled" | "unsuccessful" | "refund failed" | "başarısız"
+        | "reddedildi" | "hata" | "49" => EntryStatus::Failed,
+        _ => EntryStatus::Unclear,
+    }
+}
+
+/// The unreadable statuses of `entries`, for a message.
+fn unclear_statuses(entries: &[RefundInfo], secrets: &[&str]) -> String {
+    let statuses: Vec<String> = entries
         .iter()
-        .any(|w| s.contains(w))
+        .filter(|e| entry_status(e.status.as_deref()) == EntryStatus::Unclear)
+        .map(|e| match e.status.as_deref() {
+            Some(s) => format!("{:?}", clip(s, secrets)),
+            None => "none".to_owned(),
+        })
+        .take(4)
+        .collect();
+    statuses.join(", ")
+}
+
+/// `transaction_status` against the figures; the reason when they contradict each other.
+///
+/// Only two values have a source: `refund` (SiPay's refund page: "If the full transaction
+/// amount is submitted in the refund request, the transaction status will be updated as
+/// refund") and `partially_refund` (the seed's "Partial Refunds": 7 of 10 TRY refunded).
+/// Other values are not checked: nobody lists them. More refunded than paid contradicts
+/// itself whatever the status.
+fn contradiction(r: &CheckStatusResponse, refunded: Money, paid: Option<Money>) -> Option<String> {
+    let of_paid = || paid.map_or_else(|| "an unknown amount".to_owned(), |p| p.to_string());
+    if let Some(paid) = paid
+        && refunded > paid
+    {
+        return Some(format!(
+            "total refunded {refunded} is more than transaction_amount {paid}"
+        ));
+    }
+    // What "everything" is: transaction_amount or product_price, since no source says which
+    // one a full refund brings total_refunded_amount to (transaction_amount may include
+    // commission).
+    let whole: Vec<Decimal> = [paid.map(|p| p.amount()), r.product_price]
+        .into_iter()
+        .flatten()
+        .collect();
+    let status = r
+        .transaction_status
+        .as_deref()
+        .map(|s| s.trim().to_ascii_lowercase());
+    match status.as_deref() {
+        Some("refund") => {
+            let full = whole.is_empty() || whole.contains(&refunded.amount());
+            (refunded.is_zero() || !full).then(|| {
+                format!(
+                    "transaction_status \"refund\" says fully refunded, but the figures say \
+                     {refunded} of {}",
+                    of_paid()
+                )
+            })
+        }
+        Some("partially_refund") => {
+            let all = whole.iter().any(|w| refunded.amount() >= *w);
+            (refunded.is_zero() || all).then(|| {
+                format!(
+                    "transaction_status \"partially_refund\" says partly refunded, but the \
+                     figures say {refunded} of {}",
+                    of_paid()
+                )
+            })
+        }
+        _ => None,
+    }
 }
 
 /// ISO codes, SiPay's `TL`, and ISO numeric codes.
@@ -795,67 +1101,107 @@ mod tests {
         serde_json::from_str(&format!("{raw:?}")).unwrap()
     }
 
+    const REFUND: Call<'static> = Call::Refund("ref-1");
+
+    #[test]
+    fn every_code_of_the_table_maps_to_its_class_on_a_refund() {
+        for c in &status_code::TABLE {
+            let raw = c.code.to_string();
+            let e = classify_code(&code(&raw), "Refund Failed", 200, REFUND);
+            let kind = match c.on_refund {
+                RefundClass::Authentication => "authentication_rejected",
+                RefundClass::Declined | RefundClass::DeclinedRetryable => "declined",
+                RefundClass::DuplicateReference => "duplicate_reference",
+                RefundClass::OutcomeUnknown | RefundClass::Success | RefundClass::Pending => {
+                    "outcome_unknown"
+                }
+            };
+            assert_eq!(e.kind(), kind, "{raw} {}: {e}", c.name);
+            assert_eq!(
+                e.is_retryable(),
+                c.on_refund == RefundClass::DeclinedRetryable,
+                "{raw}"
+            );
+        }
+    }
+
     #[test]
     fn documented_codes_map_to_the_right_class() {
-        let r = Some("ref-1");
         let auth = |c| {
             matches!(
-                classify_code(&code(c), "x", 200, r),
+                classify_code(&code(c), "x", 200, REFUND),
                 RefundError::AuthenticationRejected { .. }
             )
         };
-        for c in ["30", "90", "91", "68"] {
+        for c in ["30", "90", "91", "68", "92", "14"] {
             assert!(auth(c), "{c}");
         }
-        for c in ["1", "31", "32", "41", "49", "104", "105", "110", "117"] {
-            let e = classify_code(&code(c), "Refund Failed", 200, r);
+        for c in ["1", "31", "32", "41", "49", "105", "110"] {
+            let e = classify_code(&code(c), "Refund Failed", 200, REFUND);
             assert!(matches!(e, RefundError::Declined { .. }), "{c}");
             assert!(!e.is_retryable(), "{c}");
             assert_eq!(e.provider_code(), Some(c));
         }
-        for c in ["99", "112"] {
+        // SiPay itself cannot say (99, 112), or "already processed" (3, 117): on a refund
+        // outcome-unknown; on a lookup, where nothing moves, a refused lookup.
+        for c in ["99", "112", "3", "117"] {
             assert!(
-                !classify_code(&code(c), "x", 200, r).is_outcome_known(),
+                !classify_code(&code(c), "x", 200, REFUND).is_outcome_known(),
                 "{c}"
             );
             assert!(
-                classify_code(&code(c), "x", 200, None).is_outcome_known(),
+                classify_code(&code(c), "x", 200, Call::Lookup).is_outcome_known(),
                 "{c}"
             );
         }
-        assert!(classify_code(&code("69"), "x", 200, r).is_retryable());
+        assert!(classify_code(&code("69"), "x", 200, REFUND).is_retryable());
     }
 
     #[test]
     fn code_49_is_retryable_only_when_sipay_asks_to_wait() {
         let wait = "Refund Failed: please wait at least 30 seconds for another refund";
-        assert!(classify_code(&code("49"), wait, 200, Some("r")).is_retryable());
+        assert!(classify_code(&code("49"), wait, 200, REFUND).is_retryable());
         let tr = "Başka bir iade için en az 30 saniye bekleyiniz";
-        assert!(classify_code(&code("49"), tr, 200, Some("r")).is_retryable());
-        assert!(!classify_code(&code("49"), "Refund Failed", 200, Some("r")).is_retryable());
+        assert!(classify_code(&code("49"), tr, 200, REFUND).is_retryable());
+        assert!(!classify_code(&code("49"), "Refund Failed", 200, REFUND).is_retryable());
         let generic = "Refund Failed. The total refund amount cannot exceed the net transaction \
                        amount, no sales transaction was found, the balance is insufficient, or \
                        you must wait at least 30 seconds before another refund.";
-        assert!(!classify_code(&code("49"), generic, 200, Some("r")).is_retryable());
+        assert!(!classify_code(&code("49"), generic, 200, REFUND).is_retryable());
+        // The wait rule is 49's alone.
+        assert!(!classify_code(&code("110"), wait, 200, REFUND).is_retryable());
     }
 
     #[test]
-    fn code_104_is_a_decline_that_points_to_the_lookup() {
-        let e = classify_code(&code("104"), "not unique", 200, Some("order-42-r1"));
+    fn code_104_is_a_duplicate_reference_that_points_to_the_lookup() {
+        let e = classify_code(&code("104"), "not unique", 200, Call::Refund("order-42-r1"));
+        assert!(matches!(e, RefundError::DuplicateReference { .. }), "{e}");
+        assert_eq!(e.kind(), "duplicate_reference");
         let text = e.to_string();
         assert!(
             text.contains("order-42-r1") && text.contains("refund_state"),
             "{text}"
         );
-        assert!(e.is_outcome_known() && !e.is_retryable());
+        assert!(!e.is_outcome_known() && !e.is_retryable());
+        assert_eq!(e.provider_code(), Some("104"));
     }
 
     #[test]
-    fn unknown_codes_keep_the_raw_code_and_are_unknown_on_5xx() {
-        let e = classify_code(&code("E-777"), "Something new", 200, Some("r"));
+    fn codes_outside_the_table_are_unknown_outcomes_on_a_refund() {
+        for raw in ["E-777", "777", "0", "2", "50", "-1", "100000"] {
+            let e = classify_code(&code(raw), "Something new", 200, REFUND);
+            assert!(
+                matches!(e, RefundError::OutcomeUnknown { .. }),
+                "{raw}: {e}"
+            );
+            assert!(e.to_string().contains("Something new"), "{e}");
+            assert!(e.to_string().contains(raw), "{e}");
+        }
+        // A lookup moves nothing: an unknown code is a refused lookup, kept raw; on a 5xx the
+        // answer itself is suspect.
+        let e = classify_code(&code("E-777"), "Something new", 200, Call::Lookup);
         assert_eq!(e.provider_code(), Some("E-777"));
-        assert!(e.to_string().contains("Something new"));
-        assert!(!classify_code(&code("777"), "x", 503, Some("r")).is_outcome_known());
+        assert!(!classify_code(&code("777"), "x", 503, Call::Lookup).is_outcome_known());
     }
 
     #[test]

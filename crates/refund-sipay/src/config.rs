@@ -4,8 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use refund_core::RefundError;
 use refund_core::http::{self, HttpSettings};
+use refund_core::{Capabilities, RefundError};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -188,6 +188,7 @@ pub struct SipayConfig {
     pub(crate) environment: Option<Environment>,
     pub(crate) http: HttpSettings,
     pub(crate) token_lifetime: Duration,
+    pub(crate) settle_time: Duration,
     pub(crate) client: Option<reqwest::Client>,
 }
 
@@ -201,6 +202,7 @@ impl fmt::Debug for SipayConfig {
             .field("environment", &self.environment)
             .field("http", &self.http)
             .field("token_lifetime", &self.token_lifetime)
+            .field("settle_time", &self.settle_time)
             .field("shared_client", &self.client.is_some())
             .finish()
     }
@@ -223,6 +225,7 @@ impl SipayConfig {
             environment: Some(environment),
             http: HttpSettings::default(),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            settle_time: Capabilities::DEFAULT_SETTLE_TIME,
             client: None,
         }
     }
@@ -323,6 +326,22 @@ impl SipayConfig {
         self
     }
 
+    /// How long after a refund attempt SiPay's check status may still not show it (lookup lag
+    /// plus late application of a request the client gave up on); reported as
+    /// [`Capabilities::settle_time`] and used by `refund_core::Reconciler`. Until an
+    /// outcome-unknown attempt is this old, a lookup that does not find it proves nothing.
+    ///
+    /// Default [`Capabilities::DEFAULT_SETTLE_TIME`], 15 minutes. SiPay documents no lookup
+    /// lag. The only figure on record is the Paybull white-label gateway's advice to repeat
+    /// check status "her 15 dakikada bir" (every 15 minutes) until success (100) or failure
+    /// (41) (`../shared/providers/sdk-models.md` §1.3, source `SP-DOC-PAYBULL-CS`); that it bounds
+    /// SiPay's lag is **assumed**.
+    #[must_use]
+    pub fn with_settle_time(mut self, settle_time: Duration) -> Self {
+        self.settle_time = settle_time;
+        self
+    }
+
     /// Sends through this `reqwest::Client` instead of building one, to share a connection
     /// pool. Its own timeouts and redirect policy then apply (build it with
     /// [`refund_core::http::build_client`] to keep redirects off); the response size cap
@@ -361,6 +380,11 @@ impl SipayConfig {
     /// How long a token is reused.
     pub fn token_lifetime(&self) -> Duration {
         self.token_lifetime
+    }
+
+    /// The settle time ([`with_settle_time`](Self::with_settle_time)).
+    pub fn settle_time(&self) -> Duration {
+        self.settle_time
     }
 
     /// Checks what can be checked without the network: credentials present and printable,

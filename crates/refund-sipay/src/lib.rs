@@ -27,6 +27,7 @@
 mod client;
 mod config;
 pub mod hash_key;
+pub mod status_code;
 mod token;
 mod wire;
 

@@ -11,6 +11,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// `POST /ccpayment/api/token`.
 #[derive(Serialize)]
@@ -127,9 +128,12 @@ pub(crate) struct CheckStatusBody<'a> {
     pub(crate) show_refund_info: &'a str,
 }
 
-/// The check-status response, top level. `refund_info`'s item shape is an assumption (no
-/// public document shows it): entries may lack `refund_transaction_id`, and amounts may be
-/// numbers or strings.
+/// The check-status response, top level, as SiPay's PHP SDK (`TransactionStatusMapper`) and
+/// the node SDK (`PaymentStatusResponse`) read it (`../shared/providers/sdk-models.md` §1.3).
+///
+/// `refund_info` is kept raw: only the unofficial node SDK mentions it, typed `any[]` with no
+/// entry shape, and no source says when it is present. Its entries are read one by one into
+/// [`RefundInfo`] by the client, which treats a list or entry it cannot read as "cannot tell".
 #[derive(Deserialize)]
 pub(crate) struct CheckStatusResponse {
     #[serde(default)]
@@ -138,26 +142,40 @@ pub(crate) struct CheckStatusResponse {
     pub(crate) status_description: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     pub(crate) message: Option<String>,
-    /// Mirrored for completeness; the refund state comes from the amounts.
+    /// Cross-checked against the figures. No source enumerates its values: SiPay's refund page
+    /// says a full refund sets it to `refund`, the seed's "Partial Refunds" section that a part
+    /// sets it to `partially_refund`.
     #[serde(default, deserialize_with = "opt_text")]
-    #[allow(dead_code)]
     pub(crate) transaction_status: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     pub(crate) invoice_id: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     #[allow(dead_code)]
     pub(crate) order_id: Option<String>,
+    /// What was paid (PHP SDK, node: a number; secgin: a string).
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
     pub(crate) transaction_amount: Option<Decimal>,
+    /// The product price (all SDKs: a string); read for the `transaction_status` cross-check,
+    /// since no source says whether a full refund returns `transaction_amount` (which may
+    /// include commission) or `product_price`.
+    #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
+    pub(crate) product_price: Option<Decimal>,
+    /// The refunded total (PHP SDK maps it; node types it a number, secgin a string, keune a
+    /// float): numbers and numeric strings are both read, never through a float.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
     pub(crate) total_refunded_amount: Option<Decimal>,
+    /// No SDK maps a currency; read when present (assumed name), TRY otherwise.
     #[serde(default, deserialize_with = "opt_text")]
     pub(crate) currency_code: Option<String>,
-    #[serde(default, deserialize_with = "opt_refund_info")]
-    pub(crate) refund_info: Vec<RefundInfo>,
+    /// `refund_info`, raw: absent and `null` are `None`.
+    #[serde(default)]
+    pub(crate) refund_info: Option<Box<RawValue>>,
 }
 
-/// One entry of `refund_info` (assumed shape, see [`CheckStatusResponse`]).
+/// One entry of `refund_info`. **The whole shape is assumed**: no source documents the entry
+/// fields, their types or the `status` values (`sdk-models.md` §3). We assume the request's
+/// names (`refund_transaction_id`, `amount`; `refund_amount` also read), a `status` text and a
+/// `created_at`, accept entries without any of them, and amounts as numbers or strings.
 #[derive(Deserialize)]
 pub(crate) struct RefundInfo {
     #[serde(default, deserialize_with = "opt_text")]
@@ -244,11 +262,6 @@ pub(crate) fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>
     d.deserialize_any(V)
 }
 
-/// `refund_info` may be absent, null or a list.
-fn opt_refund_info<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RefundInfo>, D::Error> {
-    Ok(Option::<Vec<RefundInfo>>::deserialize(d)?.unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn refund_info_accepts_missing_references_and_either_amount_type() {
+    fn refund_info_entries_accept_missing_references_and_either_amount_type() {
         let r: CheckStatusResponse = serde_json::from_str(
             r#"{"status_code":100,"total_refunded_amount":"35.50","refund_info":[
                 {"refund_transaction_id":"r-1","amount":"25.00","status":"completed"},
@@ -306,12 +319,20 @@ mod tests {
             ]}"#,
         )
         .unwrap();
-        assert_eq!(r.refund_info.len(), 2);
-        assert_eq!(r.refund_info[1].amount.unwrap().to_string(), "10.5");
-        assert!(r.refund_info[1].refund_transaction_id.is_none());
+        let raw = r.refund_info.unwrap();
+        let entries: Vec<Box<RawValue>> = serde_json::from_str(raw.get()).unwrap();
+        let second: RefundInfo = serde_json::from_str(entries[1].get()).unwrap();
+        assert_eq!(second.amount.unwrap().to_string(), "10.5");
+        assert!(second.refund_transaction_id.is_none());
         let none: CheckStatusResponse =
             serde_json::from_str(r#"{"status_code":100,"refund_info":null}"#).unwrap();
-        assert!(none.refund_info.is_empty());
+        assert!(none.refund_info.is_none());
+        let absent: CheckStatusResponse = serde_json::from_str(r#"{"status_code":100}"#).unwrap();
+        assert!(absent.refund_info.is_none());
+        // Whatever refund_info holds, the answer itself still parses.
+        let odd: CheckStatusResponse =
+            serde_json::from_str(r#"{"status_code":100,"refund_info":"yes"}"#).unwrap();
+        assert_eq!(odd.refund_info.unwrap().get(), r#""yes""#);
     }
 
     #[test]

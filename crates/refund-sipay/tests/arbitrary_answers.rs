@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use refund_core::{Currency, Money, PaymentRef, RefundRequest};
-use refund_sipay::{Sipay, SipayConfig};
+use refund_sipay::{Sipay, SipayConfig, status_code};
 use serde_json::{Value, json};
 
 fn status() -> impl Strategy<Value = u16> {
@@ -92,6 +92,12 @@ proptest! {
                     prop_assert!(!e.is_outcome_known() || e.kind() == "authentication_rejected" || e.kind() == "declined",
                         "HTTP {} gave {}", status, e.kind());
                 }
+                // Only a code of SiPay's table can be a known decline of a refund.
+                if e.kind() == "declined" {
+                    let code = e.provider_code().unwrap_or_default();
+                    let known = code.trim().parse::<i64>().ok().and_then(status_code::lookup);
+                    prop_assert!(known.is_some(), "declined with code {:?} outside the table", code);
+                }
             }
         }
     }
@@ -142,6 +148,18 @@ proptest! {
         let payment = PaymentRef::payment("INV-1");
         if let Ok(state) = sipay.interpret_lookup_answer(&payment, status, &body) {
             prop_assert_eq!(&state.payment, &payment);
+            // Silence is never zero: a determined state needs a figure in the answer.
+            let json: Value = serde_json::from_slice(&body).unwrap();
+            let total = !matches!(json.get("total_refunded_amount"), None | Some(Value::Null))
+                && json.get("total_refunded_amount") != Some(&json!(""));
+            let listed = json.get("refund_info").is_some_and(Value::is_array);
+            if state.is_determined() {
+                prop_assert!(total || listed, "determined without figures: {:?}", state);
+                // Failed records never count towards what was refunded.
+                if let Some(paid) = state.paid {
+                    prop_assert!(state.refunded <= paid, "{:?}", state);
+                }
+            }
         }
     }
 

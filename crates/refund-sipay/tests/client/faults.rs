@@ -152,17 +152,26 @@ async fn unexpected_types_are_outcome_unknown() {
     }
 }
 
+/// Issue 12, failure #6: a `status_code` outside SiPay's table (the official PHP SDK's 67
+/// codes) on a refund says nothing about the money: outcome-unknown, never a known decline.
 #[tokio::test]
-async fn an_unknown_status_code_is_declined_with_the_raw_code_and_text() {
-    let e = refund_fault(
-        ResponseTemplate::new(200)
-            .set_body_json(json!({"status_code": 777, "status_description": "Brand new failure"})),
-    )
-    .await;
-    assert!(matches!(e, RefundError::Declined { .. }), "{e}");
-    assert_eq!(e.provider_code(), Some("777"));
-    assert!(e.to_string().contains("Brand new failure"));
-    assert!(e.is_outcome_known() && !e.is_retryable());
+async fn an_unknown_status_code_on_a_refund_is_outcome_unknown_never_a_decline() {
+    for body in [
+        json!({"status_code": 777, "status_description": "Brand new failure"}),
+        json!({"status_code": "E-17", "status_description": "Brand new failure"}),
+        json!({"status_code": 2, "status_description": "Brand new failure"}),
+    ] {
+        let e = refund_fault(ResponseTemplate::new(200).set_body_json(body.clone())).await;
+        assert_unknown(&e);
+        // The raw code and text are kept for the operator.
+        let text = e.to_string();
+        assert!(text.contains("Brand new failure"), "{text}");
+        let raw = match &body["status_code"] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert!(text.contains(&raw), "{text}");
+    }
 }
 
 #[tokio::test]

@@ -117,20 +117,186 @@ async fn a_lookup_answer_for_another_invoice_is_refused() {
     assert!(!lookup(body).await.unwrap_err().is_outcome_known());
 }
 
+fn find(state: &refund_core::RefundState, reference: &str) -> String {
+    format!("{:?}", state.find(&MerchantRef::new(reference).unwrap()))
+}
+
+/// Issue 12, failure #5: a check-status answer with neither `total_refunded_amount` nor
+/// `refund_info` says nothing about refunds. Nothing documents when SiPay leaves them out, so
+/// it must never read as "0 refunded" (NotFound would invite a resend).
 #[tokio::test]
-async fn a_lookup_without_any_refunded_amount_is_an_error_not_zero() {
+async fn a_check_status_without_refund_figures_is_undetermined_never_zero() {
+    let mut body = refunded_body();
+    let object = body.as_object_mut().unwrap();
+    object.remove("total_refunded_amount");
+    object.remove("refund_info");
+    let state = lookup(body.clone()).await.unwrap();
+    assert_eq!(
+        state.find(&MerchantRef::new("r-1").unwrap()),
+        Reconciliation::Undetermined
+    );
+    assert_eq!(
+        state.find(&MerchantRef::new("never-sent").unwrap()),
+        Reconciliation::Undetermined
+    );
+    assert!(!state.is_determined());
+    assert!(
+        state.undetermined.as_deref().unwrap().contains("neither"),
+        "{state:?}"
+    );
+    assert_eq!(state.remaining(), None);
+    // refund_info: null is no better.
+    body["refund_info"] = Value::Null;
+    assert!(!lookup(body).await.unwrap().is_determined());
+}
+
+/// Issue 12, failure #5 (second half): a refund_info entry whose status is not a success is
+/// a failed refund: visible as `Failed`, not part of what was refunded.
+#[tokio::test]
+async fn failed_refund_info_entries_are_failed_records_outside_the_sum() {
+    let mut body = refunded_body();
+    body["total_refunded_amount"] = json!("25.00");
+    body["refund_info"] = json!([
+        {"refund_transaction_id": "r-1", "amount": "25.00", "status": "success"},
+        {"refund_transaction_id": "r-2", "amount": "10.50", "status": "failed"}
+    ]);
+    let state = lookup(body.clone()).await.unwrap();
+    assert!(state.is_determined(), "{state:?}");
+    assert_eq!(state.refunded, tl("25"));
+    assert_eq!(state.refunds.len(), 2);
+    assert_eq!(state.refunds[1].status, RefundStatus::Failed);
+    assert!(matches!(
+        state.find(&MerchantRef::new("r-2").unwrap()),
+        Reconciliation::Failed(r) if r.amount == tl("10.50")
+    ));
+    assert!(matches!(
+        state.find(&MerchantRef::new("r-1").unwrap()),
+        Reconciliation::Applied(_)
+    ));
+    assert_eq!(find(&state, "r-9"), "NotFound");
+    // Without a total, the failed entry stays out of the sum too.
+    body.as_object_mut()
+        .unwrap()
+        .remove("total_refunded_amount");
+    let state = lookup(body).await.unwrap();
+    assert_eq!(state.refunded, tl("25"));
+    assert!(state.is_determined(), "{state:?}");
+}
+
+#[tokio::test]
+async fn entries_with_a_status_we_cannot_read_are_decided_by_the_total_or_undetermined() {
+    let entries = json!([
+        {"refund_transaction_id": "r-1", "amount": "25.00", "status": "success"},
+        {"refund_transaction_id": "r-2", "amount": "10.50", "status": "iade_sirasinda"}
+    ]);
+    // The readable entries already make the total: the unclear one is not refunded.
+    let mut body = refunded_body();
+    body["refund_info"] = entries.clone();
+    body["total_refunded_amount"] = json!("25.00");
+    let state = lookup(body.clone()).await.unwrap();
+    assert!(state.is_determined());
+    assert!(matches!(
+        state.find(&MerchantRef::new("r-2").unwrap()),
+        Reconciliation::Failed(_)
+    ));
+    // All of them together make it: the unclear one is refunded.
+    body["total_refunded_amount"] = json!("35.50");
+    let state = lookup(body.clone()).await.unwrap();
+    assert!(matches!(
+        state.find(&MerchantRef::new("r-2").unwrap()),
+        Reconciliation::Applied(_)
+    ));
+    // Neither: nothing can be said.
+    body["total_refunded_amount"] = json!("30.00");
+    let state = lookup(body.clone()).await.unwrap();
+    assert!(!state.is_determined());
+    assert_eq!(find(&state, "r-1"), "Undetermined");
+    // No total to check against: nothing can be said either.
+    body.as_object_mut()
+        .unwrap()
+        .remove("total_refunded_amount");
+    assert!(!lookup(body.clone()).await.unwrap().is_determined());
+    // An entry without any status is unclear the same way.
+    body["refund_info"] = json!([{"refund_transaction_id": "r-1", "amount": "25.00"}]);
+    assert!(!lookup(body).await.unwrap().is_determined());
+}
+
+#[tokio::test]
+async fn a_lookup_without_any_refunded_amount_is_undetermined_not_zero() {
     let mut body = refunded_body();
     body.as_object_mut()
         .unwrap()
         .remove("total_refunded_amount");
-    body["refund_info"] = json!([{"refund_transaction_id": "r-1"}]);
-    assert!(lookup(body).await.is_err());
+    body["refund_info"] = json!([{"refund_transaction_id": "r-1", "status": "success"}]);
+    let state = lookup(body).await.unwrap();
+    assert!(!state.is_determined(), "{state:?}");
+    assert_eq!(find(&state, "r-1"), "Undetermined");
     // With complete refund_info and no total, the entries are summed.
     let mut body = refunded_body();
     body.as_object_mut()
         .unwrap()
         .remove("total_refunded_amount");
-    assert_eq!(lookup(body).await.unwrap().refunded, tl("35.50"));
+    let state = lookup(body).await.unwrap();
+    assert_eq!(state.refunded, tl("35.50"));
+    assert!(state.is_determined());
+}
+
+#[tokio::test]
+async fn a_refund_info_that_is_not_a_list_of_entries_is_undetermined() {
+    for odd in [
+        json!("Y"),
+        json!({"r-1": "25.00"}),
+        json!([1, 2]),
+        json!([["r-1"]]),
+    ] {
+        let mut body = refunded_body();
+        body["refund_info"] = odd.clone();
+        let state = lookup(body).await.unwrap();
+        assert!(!state.is_determined(), "{odd}: {state:?}");
+        assert_eq!(state.refunded, tl("35.50"));
+    }
+}
+
+/// `transaction_status` is cross-checked: "refund" means fully refunded (SiPay's refund page),
+/// "partially_refund" partly (the seed); figures that say otherwise are a contradiction.
+#[tokio::test]
+async fn a_transaction_status_that_contradicts_the_figures_is_undetermined() {
+    let cases = [
+        // (transaction_status, total, refund_info, determined)
+        ("refund", json!("35.50"), None, false),
+        ("refund", json!("100.00"), None, true),
+        ("refund", json!(0), Some(json!([])), false),
+        ("partially_refund", json!("35.50"), None, true),
+        ("partially_refund", json!(0), Some(json!([])), false),
+        ("partially_refund", json!("100"), None, false),
+        ("Completed", json!(0), Some(json!([])), true),
+        // More refunded than paid contradicts itself whatever the status says.
+        ("Completed", json!("100.01"), None, false),
+    ];
+    for (status, total, info, determined) in cases {
+        let mut body = refunded_body();
+        body["transaction_status"] = json!(status);
+        body["total_refunded_amount"] = total.clone();
+        match info {
+            Some(info) => body["refund_info"] = info,
+            None => {
+                body.as_object_mut().unwrap().remove("refund_info");
+            }
+        }
+        let state = lookup(body).await.unwrap();
+        assert_eq!(
+            state.is_determined(),
+            determined,
+            "{status} {total}: {state:?}"
+        );
+    }
+    // A full refund may be reported against product_price rather than transaction_amount.
+    let mut body = refunded_body();
+    body["transaction_status"] = json!("refund");
+    body["product_price"] = json!("95.00");
+    body["total_refunded_amount"] = json!("95.00");
+    body.as_object_mut().unwrap().remove("refund_info");
+    assert!(lookup(body).await.unwrap().is_determined());
 }
 
 #[tokio::test]

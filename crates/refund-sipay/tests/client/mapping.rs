@@ -100,17 +100,53 @@ async fn hash_and_credential_codes_are_authentication_errors() {
     }
 }
 
+/// Issue 12, failure #2: SiPay's 104 `REFUND_TRANSACTION_ID_NOT_UNIQUE` answers a resend of a
+/// refund whose first attempt reached SiPay. It must never be journaled as declined (the
+/// customer may have been paid) nor as a success: it is its own kind, outcome not known.
 #[tokio::test]
-async fn a_duplicate_refund_transaction_id_is_declined_and_never_a_success() {
+async fn sipay_104_is_a_duplicate_reference_never_a_decline() {
     let e = answer(
         200,
-        json!({"status_code": 104, "status_description": "refund_transaction_id is not unique"}),
+        json!({"status_code": 104, "status_description": "İade işlem ID si benzersiz olmalı"}),
     )
     .await
     .unwrap_err();
-    assert!(matches!(e, RefundError::Declined { .. }));
+    assert_eq!(e.kind(), "duplicate_reference", "{e}");
+    assert!(!matches!(e, RefundError::Declined { .. }), "{e}");
+    assert!(
+        !e.is_outcome_known(),
+        "a 104 says nothing about the money: {e}"
+    );
+    assert!(!e.is_retryable(), "{e}");
+    assert_eq!(e.provider_code(), Some("104"));
     assert!(e.to_string().contains("refund_state"));
     assert!(e.to_string().contains("r-1"));
+    // The same with the code as a string and an HTTP 4xx.
+    let e = answer(409, json!({"status_code": "104"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RefundError::DuplicateReference { .. }), "{e}");
+}
+
+/// Codes of the official SDK's table keep their meaning on a refund; see also the unit test
+/// `every_code_of_the_table_maps_to_its_class_on_a_refund`.
+#[tokio::test]
+async fn table_codes_that_admit_an_unknown_result_are_outcome_unknown() {
+    for code in [99, 112, 3, 117] {
+        let e = answer(200, json!({"status_code": code, "status_description": "x"}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, RefundError::OutcomeUnknown { .. }),
+            "{code}: {e}"
+        );
+    }
+    for code in [110, 31, 1, 105] {
+        let e = answer(200, json!({"status_code": code, "status_description": "x"}))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RefundError::Declined { .. }), "{code}: {e}");
+    }
 }
 
 #[tokio::test]
