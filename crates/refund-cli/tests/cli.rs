@@ -1173,6 +1173,9 @@ async fn batch_resumes_after_a_crash_and_refunds_every_row_exactly_once() {
     std::fs::write(&journal, sending_only).unwrap();
     // K2's request never left: the provider has no refund for it.
     sipay.add_payment("INV-K2", dec("100.00"), Currency::Try);
+    // A lookup that finds nothing proves the request never took effect only once the attempt
+    // is older than the settle time: let K2's attempt settle (1 s, below) before resuming.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(sipay.payment("INV-K1").unwrap().refunds.len(), 1);
     assert_eq!(sipay.payment("INV-K2").unwrap().refunds.len(), 0);
 
@@ -1197,6 +1200,8 @@ async fn batch_resumes_after_a_crash_and_refunds_every_row_exactly_once() {
         path_str(&journal),
         "--timeout",
         "5",
+        "--settle-time",
+        "1",
     ];
     let out = run(&args, &env).await;
     assert_eq!(out.code, 0, "{out:?}");
@@ -1227,10 +1232,18 @@ async fn batch_resumes_after_a_crash_and_refunds_every_row_exactly_once() {
     assert_eq!(states.len(), 4, "{states:?}");
     assert!(states.values().all(|s| s == "refunded"), "{states:?}");
     let text = std::fs::read_to_string(&journal).unwrap();
+    let reconciled: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("reconciled: reference"))
+        .collect();
     assert_eq!(
-        text.matches("reconciled: reference").count(),
-        1,
-        "K1 was found by its lookup, not resent: {text}"
+        reconciled.len(),
+        2,
+        "K1 (from the earlier run) and the lost iyzico answer were found by lookups, not resent: {text}"
+    );
+    assert!(
+        reconciled.iter().any(|l| l.contains("INV-K1|")),
+        "K1 was found by its lookup: {text}"
     );
 
     // And once more: everything skipped, nothing sent.

@@ -24,6 +24,9 @@ const ROWS: usize = 40;
 const KILLS: u64 = 8;
 /// Every provider request (refund and check status) waits this long before it is processed.
 const DELAY: Duration = Duration::from_millis(150);
+/// The settle time the runs are given: longer than DELAY, so a run never takes an attempt
+/// still held by the simulator for one that did not take effect.
+const SETTLE_SECS: u64 = 1;
 
 fn command(sim: &SipaySim, input: &Path, journal: &Path) -> Command {
     let c = sim.credentials();
@@ -44,6 +47,8 @@ fn command(sim: &SipaySim, input: &Path, journal: &Path) -> Command {
             journal.to_str().unwrap(),
             "--concurrency",
             "4",
+            "--settle-time",
+            &SETTLE_SECS.to_string(),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -108,6 +113,9 @@ async fn sigkill_at_any_moment_never_refunds_a_row_twice() {
     );
 
     sim.disarm();
+    // A row killed between its `sending` record and the request is resent only once that
+    // attempt is older than the settle time; the final run starts after it.
+    tokio::time::sleep(Duration::from_secs(SETTLE_SECS) + Duration::from_millis(200)).await;
     let mut last = command(&sim, &input, &journal);
     last.stderr(Stdio::piped());
     let out = tokio::task::spawn_blocking(move || last.output().unwrap())

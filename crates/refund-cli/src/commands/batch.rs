@@ -4,20 +4,20 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 use refund_core::{
-    Currency, MerchantRef, Money, PaymentRef, ProviderRegistry, Reconciliation, RefundError,
-    RefundProvider, RefundRequest, RetryPolicy, Retrying,
+    Currency, MerchantRef, Money, PaymentRef, Reconciler, RefundError, RefundProvider,
+    RefundRequest, RetryPolicy, Retrying, Verdict,
 };
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::Connection;
 use crate::exit::{Code, Failure};
-use crate::journal::{Journal, Record, RowState};
+use crate::journal::{self, Index, Journal, OpenError, Record, RowState};
 use crate::output::{err_line, out_line};
 
 #[derive(Debug, ClapArgs)]
@@ -29,12 +29,14 @@ pub(crate) struct Args {
     #[arg(long)]
     input: PathBuf,
     /// The journal file (created when missing). Run again with the same journal to resume.
+    /// One run at a time: a second run on a journal in use exits 5 and sends nothing.
     #[arg(long)]
     journal: PathBuf,
     /// Refunds in flight at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
-    /// Validate the rows and print what would be done; send nothing.
+    /// Validate the rows and print what would be done; send nothing, and neither create nor
+    /// write the journal.
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
@@ -70,9 +72,44 @@ struct Row {
 /// What to do with a row, given the journal.
 #[derive(Debug, Clone)]
 enum Plan {
+    /// Send with this reference (nothing of it can be on record, or a failed attempt).
     Send(MerchantRef),
-    Reconcile(MerchantRef),
+    /// An attempt made at `attempted_at` has an unknown outcome: look it up first.
+    Reconcile {
+        reference: MerchantRef,
+        attempted_at: SystemTime,
+    },
+    /// The outcome is known from an earlier run.
     Skip(&'static str),
+    /// An attempt has an unknown outcome and cannot be looked up (its journaled reference is
+    /// unusable): left unknown for a person, never sent under a fresh reference.
+    Stuck(String),
+}
+
+/// How a row ended in this run.
+#[derive(Debug, Clone)]
+struct Outcome {
+    state: RowState,
+    note: Option<String>,
+    /// For an unknown row: when its latest attempt is settled, so a rerun can decide.
+    settles_at: Option<SystemTime>,
+}
+
+impl Outcome {
+    fn new(state: RowState, note: impl Into<String>) -> Self {
+        Outcome {
+            state,
+            note: Some(note.into()),
+            settles_at: None,
+        }
+    }
+
+    fn unknown(note: impl Into<String>, settles_at: SystemTime) -> Self {
+        Outcome {
+            settles_at: Some(settles_at),
+            ..Outcome::new(RowState::Unknown, note)
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -91,28 +128,20 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
     for (line, why) in &malformed {
         err_line(&format!("line {line}: {why}; skipped, not sent")).map_err(Failure::other)?;
     }
-    let journal = Journal::open(&args.journal)
-        .map_err(|e| Failure::other(format!("journal {}: {e}", args.journal.display())))?;
-    let plans: Vec<(Row, Plan)> = rows
-        .into_iter()
-        .map(|row| {
-            let plan = plan(&row, journal.last(&row.key));
-            (row, plan)
-        })
-        .collect();
-
-    let mut summary = Summary {
-        rows: plans.len() + malformed.len(),
-        malformed: malformed.len(),
-        ..Summary::default()
-    };
+    let journal_error =
+        |e: std::io::Error| Failure::other(format!("journal {}: {e}", args.journal.display()));
 
     if args.dry_run {
-        for (row, plan) in &plans {
-            let what = match plan {
+        // Read only: a dry run neither creates, locks nor writes the journal.
+        let index = Index::read_only(&args.journal).map_err(journal_error)?;
+        for row in &rows {
+            let what = match plan(row, &index) {
                 Plan::Send(r) => format!("would refund {} (reference {r})", row.amount),
-                Plan::Reconcile(r) => format!("would look up reference {r} before anything else"),
+                Plan::Reconcile { reference, .. } => {
+                    format!("would look up reference {reference} before anything else")
+                }
                 Plan::Skip(why) => format!("would skip: {why}"),
+                Plan::Stuck(why) => format!("would leave unknown: {why}"),
             };
             out_line(&format!(
                 "line {}: {} {}: {what}",
@@ -129,7 +158,34 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
         }));
     }
 
-    let registry = providers(&plans, &args.connection)?;
+    // One runner per journal: the lock is taken before anything is read or sent, and held
+    // until this process ends.
+    let journal = match Journal::open(&args.journal) {
+        Ok(journal) => journal,
+        Err(OpenError::Busy) => {
+            return Err(Failure::other(format!(
+                "journal {} is in use by another `refund batch` run; nothing was sent. \
+                 Wait for that run to finish, then run this command again",
+                args.journal.display()
+            )));
+        }
+        Err(OpenError::Io(e)) => return Err(journal_error(e)),
+    };
+    let plans: Vec<(Row, Plan)> = rows
+        .into_iter()
+        .map(|row| {
+            let plan = plan(&row, journal.index());
+            (row, plan)
+        })
+        .collect();
+
+    let mut summary = Summary {
+        rows: plans.len() + malformed.len(),
+        malformed: malformed.len(),
+        ..Summary::default()
+    };
+
+    let clients = providers(&plans, &args.connection)?;
     let journal = Arc::new(Mutex::new(journal));
     let bar = ProgressBar::new(plans.len() as u64);
     bar.set_style(
@@ -138,31 +194,43 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
     );
     let gate = Arc::new(Semaphore::new(usize::from(args.concurrency)));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut rerun_after: Option<SystemTime> = None;
     for (row, plan) in plans {
-        if let Plan::Skip(_) = &plan {
-            summary.skipped += 1;
-            bar.inc(1);
-            continue;
-        };
-        let provider = registry
-            .get(row.provider.name())
+        match plan {
+            Plan::Skip(_) => {
+                summary.skipped += 1;
+                bar.inc(1);
+                continue;
+            }
+            Plan::Stuck(why) => {
+                say(&bar, &format!("line {}: {why}", row.line));
+                summary.unknown += 1;
+                bar.inc(1);
+                continue;
+            }
+            Plan::Send(_) | Plan::Reconcile { .. } => {}
+        }
+        let client = clients
+            .get(&row.provider)
+            .cloned()
             .ok_or_else(|| Failure::other(format!("no {} client", row.provider.name())))?;
         let journal = Arc::clone(&journal);
         let gate = Arc::clone(&gate);
         let bar = bar.clone();
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
-            let outcome = process(&*provider, &row, plan, &journal).await;
-            if let Err(e) = &outcome {
-                bar.println(format!("line {}: {e}", row.line));
-            } else if let Ok((RowState::Declined | RowState::Unknown | RowState::Failed, note)) =
-                &outcome
-            {
-                bar.println(format!(
-                    "line {}: {}",
-                    row.line,
-                    note.as_deref().unwrap_or("")
-                ));
+            let outcome = process(&client, &row, plan, &journal).await;
+            match &outcome {
+                Err(e) => say(&bar, &format!("line {}: {e}", row.line)),
+                Ok(Outcome {
+                    state: RowState::Declined | RowState::Unknown | RowState::Failed,
+                    note,
+                    ..
+                }) => say(
+                    &bar,
+                    &format!("line {}: {}", row.line, note.as_deref().unwrap_or("")),
+                ),
+                Ok(_) => {}
             }
             bar.inc(1);
             outcome
@@ -170,12 +238,17 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
     }
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(Ok((state, _))) => match state {
-                RowState::Refunded => summary.refunded += 1,
-                RowState::Declined => summary.declined += 1,
-                RowState::Unknown | RowState::Sending => summary.unknown += 1,
-                RowState::Failed => summary.failed += 1,
-            },
+            Ok(Ok(outcome)) => {
+                match outcome.state {
+                    RowState::Refunded => summary.refunded += 1,
+                    RowState::Declined => summary.declined += 1,
+                    RowState::Unknown | RowState::Sending => summary.unknown += 1,
+                    RowState::Failed => summary.failed += 1,
+                }
+                if let Some(at) = outcome.settles_at {
+                    rerun_after = Some(rerun_after.map_or(at, |t| t.max(at)));
+                }
+            }
             // A journal write failed: stop counting this row as anything but unknown.
             Ok(Err(_)) | Err(_) => summary.unknown += 1,
         }
@@ -194,9 +267,14 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
     ))
     .map_err(Failure::other)?;
     if summary.unknown > 0 {
+        let when = match rerun_after {
+            Some(t) if t > SystemTime::now() => format!("after {}", journal::utc(t)),
+            _ => "later".to_owned(),
+        };
         err_line(&format!(
-            "{} rows have an unknown outcome: run the same command again to reconcile them \
-             (nothing is resent before a lookup), or check them by reference in the journal",
+            "{} rows have an unknown outcome: run the same command again {when} to reconcile \
+             them (nothing is resent before a lookup, and nothing before the provider's settle \
+             time has passed), or check them by reference in the journal",
             summary.unknown
         ))
         .map_err(Failure::other)?;
@@ -217,54 +295,93 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
     Ok(ExitCode::from(code))
 }
 
-fn plan(row: &Row, last: Option<&Record>) -> Plan {
-    let fresh = || row.reference.clone().unwrap_or_else(MerchantRef::generate);
-    let Some(last) = last else {
-        return Plan::Send(fresh());
-    };
-    let reference = MerchantRef::new(last.reference.clone()).unwrap_or_else(|_| fresh());
-    match last.state {
-        RowState::Refunded => Plan::Skip("refunded in an earlier run"),
-        RowState::Declined => Plan::Skip("declined in an earlier run"),
-        RowState::Failed => Plan::Send(reference),
-        RowState::Sending | RowState::Unknown => Plan::Reconcile(reference),
+/// Prints one line about a row on stderr: above the progress bar on a terminal, plainly when
+/// the bar is hidden (stderr redirected), so a log keeps every row's note.
+fn say(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        let _ = err_line(line);
+    } else {
+        bar.println(line);
     }
 }
 
+fn plan(row: &Row, journal: &Index) -> Plan {
+    let fresh = || row.reference.clone().unwrap_or_else(MerchantRef::generate);
+    let Some(last) = journal.last(&row.key) else {
+        return Plan::Send(fresh());
+    };
+    let stored = MerchantRef::new(last.reference.clone());
+    match last.state {
+        RowState::Refunded => Plan::Skip("refunded in an earlier run"),
+        RowState::Declined => Plan::Skip("declined in an earlier run"),
+        // Nothing reached the provider: the same reference again, or a new one if it was the
+        // reference itself that could not be used.
+        RowState::Failed => Plan::Send(stored.unwrap_or_else(|_| fresh())),
+        RowState::Sending | RowState::Unknown => match stored {
+            Ok(reference) => Plan::Reconcile {
+                reference,
+                // A journaled attempt without a time counts as made now (the index's rule).
+                attempted_at: journal
+                    .attempted_at(&row.key)
+                    .unwrap_or_else(SystemTime::now),
+            },
+            Err(e) => Plan::Stuck(format!(
+                "the journaled reference {:?} of an attempt with an unknown outcome cannot be \
+                 used ({e}); left unknown, nothing sent: check the payment with the provider",
+                last.reference
+            )),
+        },
+    }
+}
+
+/// Requests that may move money, per row and run: the first send plus resends after
+/// temporary refusals or a lookup that proved the attempt did not take effect.
+const ATTEMPTS: u32 = 3;
+/// How long after an outcome-unknown answer the batch looks the refund up in the same run.
+const RECONCILE_DELAY: Duration = Duration::from_millis(500);
+/// The longest pause a rate limit may ask for before the row is given up for this run.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
 /// Runs one row to a terminal journal record.
 async fn process(
-    provider: &dyn RefundProvider,
+    client: &Client,
     row: &Row,
     plan: Plan,
     journal: &Mutex<Journal>,
-) -> std::io::Result<(RowState, Option<String>)> {
+) -> std::io::Result<Outcome> {
+    let reconciler = Reconciler::for_provider(&*client.look);
     let reference = match plan {
-        Plan::Skip(_) => return Ok((RowState::Refunded, None)),
+        Plan::Skip(why) => return Ok(Outcome::new(RowState::Refunded, why)),
+        Plan::Stuck(why) => return Ok(Outcome::new(RowState::Unknown, why)),
         Plan::Send(reference) => reference,
-        Plan::Reconcile(reference) => match provider.refund_state(&row.payment).await {
-            Ok(state) => match state.find(&reference) {
-                Reconciliation::Applied(_) => {
-                    let note = Some(format!("reconciled: reference {reference} was applied"));
-                    write(journal, row, &reference, RowState::Refunded, note.clone())?;
-                    return Ok((RowState::Refunded, note));
+        Plan::Reconcile {
+            reference,
+            attempted_at,
+        } => {
+            match reconcile(
+                &*client.look,
+                &reconciler,
+                row,
+                &reference,
+                attempted_at,
+                "",
+            )
+            .await
+            {
+                Some(outcome) => {
+                    write(
+                        journal,
+                        row,
+                        &reference,
+                        outcome.state,
+                        outcome.note.clone(),
+                    )?;
+                    return Ok(outcome);
                 }
-                Reconciliation::NotFound => reference,
-                _ => {
-                    let note = Some(format!(
-                        "lookup cannot tell whether reference {reference} was applied; left for a person"
-                    ));
-                    write(journal, row, &reference, RowState::Unknown, note.clone())?;
-                    return Ok((RowState::Unknown, note));
-                }
-            },
-            Err(e) => {
-                let note = Some(format!(
-                    "lookup failed ({e}); reference {reference} left unknown, nothing resent"
-                ));
-                write(journal, row, &reference, RowState::Unknown, note.clone())?;
-                return Ok((RowState::Unknown, note));
+                // Nothing on record and the attempt is settled: resend, same reference.
+                None => reference,
             }
-        },
+        }
     };
 
     let request = match RefundRequest::builder(row.payment.clone(), row.amount)
@@ -273,76 +390,250 @@ async fn process(
     {
         Ok(r) => r,
         Err(e) => {
-            let note = Some(e.to_string());
-            write(journal, row, &reference, RowState::Failed, note.clone())?;
-            return Ok((RowState::Failed, note));
+            let outcome = Outcome::new(RowState::Failed, e.to_string());
+            write(
+                journal,
+                row,
+                &reference,
+                outcome.state,
+                outcome.note.clone(),
+            )?;
+            return Ok(outcome);
         }
     };
-    // Journaled and synced before the request can leave.
-    write(journal, row, &reference, RowState::Sending, None)?;
-    let (state, note) = match provider.refund(&request).await {
-        Ok(receipt) => (
-            RowState::Refunded,
-            Some(
-                receipt
-                    .provider_references
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-        ),
-        Err(e) => (state_of(&e), Some(e.to_string())),
+    let mut attempt = 1;
+    let outcome = loop {
+        // Journaled (with its time) and synced before the request can leave.
+        let attempted_at = write(journal, row, &reference, RowState::Sending, None)?;
+        let error = match client.send.refund(&request).await {
+            Ok(receipt) => {
+                break Outcome::new(
+                    RowState::Refunded,
+                    receipt
+                        .provider_references
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+            Err(e) => e,
+        };
+        if !error.is_outcome_known() {
+            // A timeout, a lost answer, or SiPay 104 (the reference reached the provider
+            // before): never a decline, never a fresh send. Look it up through the policy.
+            tokio::time::sleep(RECONCILE_DELAY).await;
+            let why = format!("{error}; ");
+            match reconcile(
+                &*client.look,
+                &reconciler,
+                row,
+                &reference,
+                attempted_at,
+                &why,
+            )
+            .await
+            {
+                Some(outcome) => break outcome,
+                None if attempt < ATTEMPTS => {
+                    attempt += 1;
+                    continue;
+                }
+                None => {
+                    break Outcome::unknown(
+                        format!(
+                            "{why}nothing is on record after the settle time, so a resend with \
+                             reference {reference} is safe, but this run has no attempt left: \
+                             run again"
+                        ),
+                        SystemTime::now(),
+                    );
+                }
+            }
+        }
+        match pause_before_retry(&error, attempt) {
+            Some(pause) => {
+                // Nothing was processed (or the refusal was temporary): the same request again,
+                // after its own `sending` record.
+                write(
+                    journal,
+                    row,
+                    &reference,
+                    RowState::Failed,
+                    Some(format!("{error}; retrying")),
+                )?;
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            None => {
+                let state = match error {
+                    RefundError::Declined { .. } => RowState::Declined,
+                    _ => RowState::Failed,
+                };
+                break Outcome::new(state, error.to_string());
+            }
+        }
     };
-    write(journal, row, &reference, state, note.clone())?;
-    Ok((state, note))
+    write(
+        journal,
+        row,
+        &reference,
+        outcome.state,
+        outcome.note.clone(),
+    )?;
+    Ok(outcome)
 }
 
-fn state_of(e: &RefundError) -> RowState {
-    match e {
-        RefundError::Declined { .. } => RowState::Declined,
-        e if !e.is_outcome_known() => RowState::Unknown,
-        _ => RowState::Failed,
+/// How long to wait before sending the same request again after `error` on attempt `attempt`,
+/// or `None` when it is not to be retried in this run.
+fn pause_before_retry(error: &RefundError, attempt: u32) -> Option<Duration> {
+    if !error.is_retryable() || attempt >= ATTEMPTS {
+        return None;
+    }
+    let backoff = RetryPolicy::default().delay_for(attempt, true);
+    match error {
+        RefundError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        } if *wait > MAX_PAUSE => None,
+        RefundError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        } => Some(backoff.max(*wait)),
+        _ => Some(backoff),
     }
 }
 
+/// Looks up an attempt whose outcome is unknown, through the core reconciliation policy:
+/// the row's outcome when the lookup settles it (or cannot, yet), `None` when it is safe to
+/// resend with the same reference.
+///
+/// `why` prefixes the notes of rows left unknown (the error that made the outcome unknown).
+async fn reconcile(
+    provider: &dyn RefundProvider,
+    reconciler: &Reconciler,
+    row: &Row,
+    reference: &MerchantRef,
+    attempted_at: SystemTime,
+    why: &str,
+) -> Option<Outcome> {
+    let settles_at = reconciler.settles_at(attempted_at);
+    let when = journal::utc(settles_at);
+    let verdict = reconciler
+        .look_up(provider, &row.payment, reference, attempted_at)
+        .await;
+    Some(match verdict {
+        Ok(Verdict::Applied(record)) => {
+            let id = record
+                .provider_reference
+                .map(|id| format!(" (refund_id={id})"))
+                .unwrap_or_default();
+            Outcome::new(
+                RowState::Refunded,
+                format!("reconciled: reference {reference} was applied{id}"),
+            )
+        }
+        Ok(Verdict::NotApplied(_)) => Outcome::new(
+            RowState::Declined,
+            format!(
+                "reconciled: reference {reference} is on record as failed; nothing was refunded"
+            ),
+        ),
+        Ok(Verdict::SafeToResend) => return None,
+        Ok(Verdict::NotYetKnown { .. }) => Outcome::unknown(
+            format!(
+                "{why}no refund with reference {reference} on record yet, and the provider's lookup \
+                 may lag: nothing resent; settles at {when}: run again after that"
+            ),
+            settles_at,
+        ),
+        Ok(Verdict::Undetermined(cannot)) => Outcome::unknown(
+            format!(
+                "{why}the lookup cannot tell whether reference {reference} was applied ({cannot}); \
+                 nothing resent; settles at {when}: run again after that, and check it with \
+                 the provider if it stays unknown"
+            ),
+            settles_at,
+        ),
+        Ok(other) => Outcome::unknown(
+            format!(
+                "{why}the lookup answered {} for reference {reference}; nothing resent; settles at \
+                 {when}: run again after that",
+                other.kind()
+            ),
+            settles_at,
+        ),
+        Err(e) => Outcome::unknown(
+            format!(
+                "{why}lookup failed ({e}); reference {reference} left unknown, nothing resent; \
+                 settles at {when}: run again after that"
+            ),
+            settles_at,
+        ),
+    })
+}
+
+/// Appends a record for `row`, stamped now; returns that time.
 fn write(
     journal: &Mutex<Journal>,
     row: &Row,
     reference: &MerchantRef,
     state: RowState,
     note: Option<String>,
-) -> std::io::Result<()> {
+) -> std::io::Result<SystemTime> {
+    let now = SystemTime::now();
     let record = Record {
         key: row.key.clone(),
         reference: reference.to_string(),
         state,
         note,
+        at: Some(journal::to_millis(now)),
     };
     journal
         .lock()
         .map_err(|_| std::io::Error::other("journal lock poisoned"))?
-        .append(&record)
+        .append(&record)?;
+    Ok(now)
+}
+
+/// A provider's clients for the batch.
+#[derive(Debug, Clone)]
+struct Client {
+    /// Sends refunds: one request per call, never retried or resent behind the journal's
+    /// back, so every request that may move money follows its own `sending` record.
+    send: Arc<dyn RefundProvider>,
+    /// Looks refunds up; lookups change nothing, so they are retried.
+    look: Arc<dyn RefundProvider>,
 }
 
 /// Builds a client for each provider the rows use, from the provider's environment variables.
-fn providers(plans: &[(Row, Plan)], connection: &Connection) -> Result<ProviderRegistry, Failure> {
-    let mut registry = ProviderRegistry::new();
-    let policy = RetryPolicy::default().reconcile(true, Duration::from_millis(500));
+fn providers(
+    plans: &[(Row, Plan)],
+    connection: &Connection,
+) -> Result<HashMap<Provider, Client>, Failure> {
+    let mut clients = HashMap::new();
     let used = |p| {
-        plans
-            .iter()
-            .any(|(r, plan)| r.provider == p && !matches!(plan, Plan::Skip(_)))
+        plans.iter().any(|(r, plan)| {
+            r.provider == p && matches!(plan, Plan::Send(_) | Plan::Reconcile { .. })
+        })
+    };
+    let client = |send: Arc<dyn RefundProvider>| Client {
+        look: Arc::new(Retrying::new(Arc::clone(&send), RetryPolicy::default())),
+        send,
     };
     if used(Provider::Sipay) {
-        let client = super::sipay::client(connection)?;
-        registry.insert("sipay", Arc::new(Retrying::new(client, policy.clone())));
+        clients.insert(
+            Provider::Sipay,
+            client(Arc::new(super::sipay::client(connection)?)),
+        );
     }
     if used(Provider::Iyzico) {
-        let client = super::iyzico::client(connection)?;
-        registry.insert("iyzico", Arc::new(Retrying::new(client, policy)));
+        clients.insert(
+            Provider::Iyzico,
+            client(Arc::new(super::iyzico::client(connection)?)),
+        );
     }
-    Ok(registry)
+    Ok(clients)
 }
 
 /// Reads the CSV: valid rows, and (line, reason) for each malformed one.
@@ -494,30 +785,49 @@ mod tests {
             amount: Money::parse("1", Currency::Try).unwrap(),
             reference: None,
         };
-        let rec = |state| Record {
-            key: "k".into(),
-            reference: "r-1".into(),
-            state,
-            note: None,
+        let journal = |lines: &[(RowState, &str, Option<u64>)]| {
+            Index::from_records(lines.iter().map(|(state, reference, at)| Record {
+                key: "k".into(),
+                reference: (*reference).into(),
+                state: *state,
+                note: None,
+                at: *at,
+            }))
         };
-        assert!(matches!(plan(&row, None), Plan::Send(_)));
+        let one = |state| journal(&[(state, "r-1", Some(1_000))]);
+        assert!(matches!(plan(&row, &Index::default()), Plan::Send(_)));
         assert!(matches!(
-            plan(&row, Some(&rec(RowState::Refunded))),
+            plan(&row, &one(RowState::Refunded)),
             Plan::Skip(_)
         ));
         assert!(matches!(
-            plan(&row, Some(&rec(RowState::Declined))),
+            plan(&row, &one(RowState::Declined)),
             Plan::Skip(_)
         ));
-        assert!(
-            matches!(plan(&row, Some(&rec(RowState::Failed))), Plan::Send(r) if r.as_str() == "r-1")
-        );
-        assert!(
-            matches!(plan(&row, Some(&rec(RowState::Sending))), Plan::Reconcile(r) if r.as_str() == "r-1")
-        );
+        assert!(matches!(plan(&row, &one(RowState::Failed)), Plan::Send(r) if r.as_str() == "r-1"));
+        let at_1s = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
         assert!(matches!(
-            plan(&row, Some(&rec(RowState::Unknown))),
-            Plan::Reconcile(_)
+            plan(&row, &one(RowState::Sending)),
+            Plan::Reconcile { reference, attempted_at } if reference.as_str() == "r-1" && attempted_at == at_1s
+        ));
+        // `unknown` keeps the time of the attempt it is about, not its own.
+        assert!(matches!(
+            plan(&row, &journal(&[(RowState::Sending, "r-1", Some(1_000)), (RowState::Unknown, "r-1", Some(9_000))])),
+            Plan::Reconcile { attempted_at, .. } if attempted_at == at_1s
+        ));
+        // An undated attempt (an older journal) counts as made now.
+        let before = SystemTime::now();
+        assert!(matches!(
+            plan(&row, &journal(&[(RowState::Sending, "r-1", None)])),
+            Plan::Reconcile { attempted_at, .. } if attempted_at >= before
+        ));
+        // An unknown attempt whose reference cannot be used is never sent under a new one.
+        assert!(matches!(
+            plan(
+                &row,
+                &journal(&[(RowState::Sending, "bad ref", Some(1_000))])
+            ),
+            Plan::Stuck(_)
         ));
     }
 }

@@ -95,6 +95,9 @@ pub(crate) fn client(connection: &Connection) -> Result<Iyzico, Failure> {
     if let Some(url) = &connection.base_url {
         config = config.with_base_url(url)?;
     }
+    if let Some(settle_time) = connection.settle_time() {
+        config = config.with_settle_time(settle_time);
+    }
     Ok(Iyzico::new(config.with_timeout(connection.timeout()))?)
 }
 

@@ -24,11 +24,21 @@ pub(crate) struct Connection {
     /// Seconds each provider request may take before its outcome is reported unknown.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub(crate) timeout: u64,
+    /// Seconds after an attempt during which the provider's lookup may still not show it
+    /// (lookup lag and late application). An outcome-unknown refund is resent only when a
+    /// lookup after this still finds nothing. Default: the provider's own settle time.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub(crate) settle_time: Option<u64>,
 }
 
 impl Connection {
     pub(crate) fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout)
+    }
+
+    /// The settle time to configure the clients with, when given.
+    pub(crate) fn settle_time(&self) -> Option<Duration> {
+        self.settle_time.map(Duration::from_secs)
     }
 }
 
