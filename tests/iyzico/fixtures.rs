@@ -3,7 +3,7 @@
 
 use refund_core::{
     MerchantRef, PaymentRef, Reconciliation, RefundError, RefundProvider, RefundRequest,
-    VoidRequest,
+    RefundStatus, VoidRequest,
 };
 use refund_testkit::fixtures::{Fixture, iyzico as fx};
 use wiremock::MockServer;
@@ -16,10 +16,15 @@ enum Want {
     Auth,
     DeclinedRetryable,
     Declined,
+    /// A determined state: what was refunded, a reference found applied, and the references
+    /// found only as failed.
     State {
         refunded: &'static str,
         finds: &'static str,
+        failed: &'static [&'static str],
     },
+    /// A state that cannot say what was refunded, and a word of why.
+    Undetermined(&'static str),
 }
 
 fn want(f: &Fixture) -> Want {
@@ -39,11 +44,21 @@ fn want(f: &Fixture) -> Want {
         "payment_details_partially_refunded" => Want::State {
             refunded: "30.50 TRY",
             finds: "rf-2026-0002",
+            failed: &[],
         },
         "payment_details_cancelled" => Want::State {
             refunded: "1.10 TRY",
             finds: "void-2026-0001",
+            failed: &[],
         },
+        // Failure #4: a failed cancel (and a failed refund) is no money returned.
+        "payment_details_failed_entries" => Want::State {
+            refunded: "25.00 TRY",
+            finds: "rf-2026-0102",
+            failed: &["void-2026-0101", "rf-2026-0101"],
+        },
+        "payment_details_contradictory_status" => Want::Undetermined("TOTALLY_REFUNDED"),
+        "payment_details_unknown_refund_status" => Want::Undetermined("refundStatus 2"),
         other => panic!("fixture {other} has no expected outcome in tests/iyzico/fixtures.rs"),
     }
 }
@@ -78,10 +93,12 @@ async fn run(f: &Fixture, secret: &str) -> Result<Outcome, RefundError> {
         "payment_details" => {
             f.mount(&server, "GET", "/v2/reporting/payment/details")
                 .await;
-            let id = f.json()["payments"][0]["paymentId"]
-                .as_str()
-                .unwrap_or("25180208")
-                .to_owned();
+            // paymentId comes as a string or (as in the docs' example) a number.
+            let id = match &f.json()["payments"][0]["paymentId"] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => "25180208".to_owned(),
+            };
             c.refund_state(&PaymentRef::payment(id))
                 .await
                 .map(Outcome::State)
@@ -118,13 +135,47 @@ async fn every_iyzico_fixture_maps_to_the_right_outcome() {
             (Want::Receipt(amount), Ok(Outcome::Receipt(got))) => {
                 assert_eq!(got, amount, "{label}")
             }
-            (Want::State { refunded, finds }, Ok(Outcome::State(s))) => {
+            (
+                Want::State {
+                    refunded,
+                    finds,
+                    failed,
+                },
+                Ok(Outcome::State(s)),
+            ) => {
+                assert!(s.is_determined(), "{label}: {:?}", s.undetermined);
                 assert_eq!(s.refunded.to_string(), refunded, "{label}");
                 assert!(
                     matches!(
                         s.find(&MerchantRef::new(finds).unwrap()),
                         Reconciliation::Applied(_)
                     ),
+                    "{label}"
+                );
+                for reference in failed {
+                    assert!(
+                        matches!(
+                            s.find(&MerchantRef::new(*reference).unwrap()),
+                            Reconciliation::Failed(r) if r.status == RefundStatus::Failed
+                        ),
+                        "{label}: {reference} must be on record as failed"
+                    );
+                }
+                assert_eq!(
+                    s.find(&MerchantRef::new("never-sent").unwrap()),
+                    Reconciliation::NotFound,
+                    "{label}"
+                );
+            }
+            (Want::Undetermined(mentions), Ok(Outcome::State(s))) => {
+                let why = s
+                    .undetermined
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{label}: wanted undetermined, got {s:?}"));
+                assert!(why.contains(mentions), "{label}: {why}");
+                assert_eq!(
+                    s.find(&MerchantRef::new("never-sent").unwrap()),
+                    Reconciliation::Undetermined,
                     "{label}"
                 );
             }
@@ -217,4 +268,45 @@ async fn an_answer_echoing_another_conversation_is_never_a_success() {
         let e = client(&server, SECRET_KEY).refund(&r).await.unwrap_err();
         assert!(!e.is_outcome_known(), "{}: {e}", f.name);
     }
+}
+
+#[test]
+fn every_iyzico_fixture_names_a_seed_an_sdk_model_or_an_assumption() {
+    for f in fx::ALL {
+        let s = f.source;
+        let seed = s.contains("seeds/iyzico-refund-tr.md");
+        let sdk_model = s.contains("sdk: ")
+            && [".java", ".js", ".cs", ".php", ".json"]
+                .iter()
+                .any(|ext| s.contains(ext));
+        let assumed = s.contains("assumed: ");
+        assert!(
+            seed || sdk_model || assumed,
+            "{}: its source names no seed, SDK model path or assumption: {s}",
+            f.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_cancel_in_the_report_is_never_money_returned() {
+    let f = fx::PAYMENT_DETAILS_FAILED_ENTRIES;
+    let server = MockServer::start().await;
+    f.mount(&server, "GET", "/v2/reporting/payment/details")
+        .await;
+    let state = client(&server, SECRET_KEY)
+        .refund_state(&PaymentRef::payment("25180301"))
+        .await
+        .unwrap();
+    // The cancel of the whole 100.00 failed: only the 25.00 refund returned money.
+    assert_eq!(state.refunded.to_string(), "25.00 TRY");
+    assert_eq!(state.remaining().unwrap().to_string(), "75.00 TRY");
+    let cancel = state
+        .refunds
+        .iter()
+        .find(|r| r.reference.as_deref() == Some("void-2026-0101"))
+        .expect("the failed cancel stays visible");
+    assert_eq!(cancel.status, RefundStatus::Failed);
+    assert_eq!(cancel.amount.to_string(), "100.00 TRY");
+    assert_eq!(cancel.provider_reference.as_deref(), Some("32000101"));
 }

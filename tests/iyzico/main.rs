@@ -6,6 +6,7 @@
 
 mod auth;
 mod fixtures;
+mod simulator;
 
 use refund_iyzico::{Iyzico, IyzicoConfig};
 use wiremock::MockServer;

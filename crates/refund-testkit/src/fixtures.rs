@@ -182,6 +182,12 @@ pub mod sipay {
 ///
 /// The sandbox answers authentication failures with HTTP 200 and `status: failure`
 /// (providers/iyzico.md); the docs declare 400. Both are here.
+///
+/// Every [`Fixture::source`] names where the shape comes from: the seed document
+/// (`seeds/…`), an official SDK model with its path (`sdk: iyzipay-java src/main/java/…`),
+/// iyzico's docs (`docs: …`), and `assumed: …` for every part no source gives (values, and
+/// what undocumented codes mean). SDK paths are those of shared/providers/sdk-models.md
+/// (iyzipay-java 2.0.142, iyzipay-node 2.0.69).
 pub mod iyzico {
     use super::Fixture;
 
@@ -193,50 +199,63 @@ pub mod iyzico {
         /// `retryable` and a response `signature`, made with secret key `secretKey` over
         /// `10844367:0.5:TRY:123456789`.
         REFUND_SUCCESS_SIGNED = "refund_success_signed", "refund", 200, false,
-            "providers/iyzico.md: newer responses add refundHostReference, retryable, signature (HMAC-SHA256 over paymentId:price:currency:conversationId; secret `secretKey`)";
+            "sdk: iyzipay-java src/main/java/com/iyzipay/model/Refund.java (refundHostReference, signature; Refund.verifySignature over paymentId:price:currency:conversationId); docs: docs.iyzico.com refund-and-cancel example (retryable); assumed: the values, signed by us with secret `secretKey`";
         /// Item-level refund success with `price` as a JSON string.
         REFUND_SUCCESS_STRING_PRICE = "refund_success_string_price", "refund", 200, false,
-            "providers/iyzico.md: price appears both as a JSON number and as a string";
+            "assumed: price as a JSON string (providers/iyzico.md: both forms seen; sdk: iyzipay-dotnet Iyzipay/Model/Refund.cs types Price as a string), otherwise the example of seeds/iyzico-refund-tr.md";
         /// Payment-level refund (`/v2/payment/refund`) success: no paymentTransactionId;
         /// signed with secret key `secretKey` over `25180208:15:TRY:123456789`.
         REFUND_V2_SUCCESS = "refund_v2_success", "refund_v2", 200, false,
-            "providers/iyzico.md: v2 refund response has no paymentTransactionId; signature as for v1 (Java SDK sandbox tests)";
+            "sdk: iyzipay-node test/unit/RefundV2Test.js mock (no paymentTransactionId) and iyzipay-java src/main/java/com/iyzipay/model/Refund.java (the v2 refund's model, signature verified); assumed: the signature, ours (the node mock's is no HMAC of its fields)";
         /// Cancel (void) success; cancel responses carry no signature.
         CANCEL_SUCCESS = "cancel_success", "cancel", 200, false,
-            "providers/iyzico.md + iyzipay-node samples: cancel response fields; no signature";
+            "sdk: iyzipay-java src/main/java/com/iyzipay/model/Cancel.java (paymentId, price, currency, authCode, hostReference; no signature); assumed: the values";
         /// Wrong signature: errorCode "1000" "Geçersiz imza", HTTP 200.
         FAILURE_INVALID_SIGNATURE = "failure_invalid_signature", "any", 200, false,
-            "providers/iyzico.md: 1000 invalid signature (\"Geçersiz imza\"), seen with HTTP 200 on the sandbox";
+            "sdk: iyzipay-java src/main/java/com/iyzipay/IyzipayResource.java (status, errorCode, errorMessage, errorGroup, locale, systemTime, conversationId); providers/iyzico.md: 1000 invalid signature (\"Geçersiz imza\"), seen with HTTP 200 on the sandbox";
         /// Wrong signature with `errorCode` as a JSON number.
         FAILURE_INVALID_SIGNATURE_NUMERIC_CODE = "failure_invalid_signature_numeric_code", "any", 200, false,
-            "providers/iyzico.md: errorCode appears both as a JSON number and as a string";
+            "sdk: iyzipay-php tests/Iyzipay/Tests/mock/*.json (errorCode as the number 10000); providers/iyzico.md: 1000 invalid signature";
         /// Wrong signature answered with HTTP 400, as the docs declare for errors.
         FAILURE_INVALID_SIGNATURE_HTTP_400 = "failure_invalid_signature", "any", 400, false,
-            "providers/iyzico.md: the docs declare HTTP 400 for refund/cancel errors; body as the 1000 failure";
+            "docs: the docs declare HTTP 400 for refund/cancel errors (providers/iyzico.md); sdk: iyzipay-java src/main/java/com/iyzipay/IyzipayResource.java (envelope), body as failure_invalid_signature";
         /// Unknown API key: errorCode "1001".
         FAILURE_API_KEY_NOT_FOUND = "failure_api_key_not_found", "any", 200, false,
-            "providers/iyzico.md: 1001 API key not found in this environment; wording ours";
+            "sdk: iyzipay-java src/main/java/com/iyzipay/IyzipayResource.java (envelope); providers/iyzico.md: 1001 API key not found in this environment; assumed: the wording";
         /// Signature missing: errorCode "1007".
         FAILURE_SIGNATURE_MISSING = "failure_signature_missing", "any", 200, false,
-            "providers/iyzico.md: 1007 signature missing; wording ours";
+            "sdk: iyzipay-java src/main/java/com/iyzipay/IyzipayResource.java (envelope); providers/iyzico.md: 1007 signature missing; assumed: the wording";
         /// Authorization header missing: errorCode "1009".
         FAILURE_AUTHORIZATION_MISSING = "failure_authorization_missing", "any", 200, false,
-            "providers/iyzico.md: 1009 Authorization header missing; wording ours";
+            "sdk: iyzipay-java src/main/java/com/iyzipay/IyzipayResource.java (envelope); providers/iyzico.md: 1009 Authorization header missing; assumed: the wording";
         /// Invalid request: errorCode "11".
         FAILURE_INVALID_REQUEST = "failure_invalid_request", "any", 200, false,
-            "providers/iyzico.md: 11 invalid request; wording ours";
+            "sdk: iyzipay-java src/main/java/com/iyzipay/IyzipayResource.java (envelope); providers/iyzico.md: 11 invalid request; assumed: the wording";
         /// The bank declined the refund: errorCode "10246", errorGroup REFUND_DECLINE, retryable.
         FAILURE_REFUND_DECLINED = "failure_refund_declined", "refund", 200, false,
-            "providers/iyzico.md: 10246 REFUND_DECLINE (bank declined, marked retryable); wording ours";
-        /// Reporting lookup of a payment with two partial refunds on its first item.
+            "sdk: iyzipay-java src/main/java/com/iyzipay/IyzipayResource.java (envelope with errorGroup); providers/iyzico.md: 10246 REFUND_DECLINE (bank declined, marked retryable); assumed: the wording and retryable true";
+        /// Reporting lookup of a payment with two partial refunds on its first item
+        /// (`refundPrice` as a number and as a string; `paymentId` a number as in the docs).
         PAYMENT_DETAILS_PARTIALLY_REFUNDED = "payment_details_partially_refunded", "payment_details", 200, false,
-            "providers/iyzico.md + public sandbox scripts: payments[].itemTransactions[].refunds[] (refundTxId, refundConversationId, refundPrice, currencyCode, refundStatus), paymentRefundStatus; refundPrice as number and string";
-        /// Reporting lookup of a cancelled payment (`cancels[]`).
+            "sdk: iyzipay-java src/main/java/com/iyzipay/model/{ReportingPaymentDetail,PaymentDetail,PaymentTxDetail,RefundTxDetail}.java (field names; no @SerializedName); docs: docs.iyzico.com reporting example (paymentId a number, transactionStatus 2 on a partially refunded line); assumed: refundStatus 1 = done (no source gives its values), the values";
+        /// Reporting lookup of a cancelled payment: a `cancels[]` entry.
         PAYMENT_DETAILS_CANCELLED = "payment_details_cancelled", "payment_details", 200, false,
-            "providers/iyzico.md: cancels[] in the reporting lookup; cancel entry field names are our assumption";
+            "sdk: iyzipay-java src/main/java/com/iyzipay/model/RefundDetail.java (cancels[]: refundId, cancelConversationId, refundPrice, refundStatus, isAfterSettlement, createdDate, currencyCode, authCode, hostReference); assumed: refundStatus 1 = done, and NOT_REFUNDED as a cancelled payment's paymentRefundStatus (no source says)";
+        /// Reporting lookup with a failed cancel and a failed item refund (`refundStatus` 0 with
+        /// iyzico's error fields) next to a completed refund: only the completed one is money
+        /// returned.
+        PAYMENT_DETAILS_FAILED_ENTRIES = "payment_details_failed_entries", "payment_details", 200, false,
+            "sdk: iyzipay-java src/main/java/com/iyzipay/model/{RefundDetail,RefundTxDetail}.java (errorGroup, errorCode, errorMessage on each entry); assumed: refundStatus 0 = failed (as paymentStatus FAILURE(0); no source gives refundStatus values) and 10246 REFUND_DECLINE on the entries";
+        /// Reporting lookup whose `paymentRefundStatus` (`"TOTALLY_REFUNDED "`, with the docs'
+        /// trailing space) contradicts its entries (40 of 100 refunded).
+        PAYMENT_DETAILS_CONTRADICTORY_STATUS = "payment_details_contradictory_status", "payment_details", 200, false,
+            "sdk: iyzipay-java src/main/java/com/iyzipay/model/{PaymentDetail,PaymentTxDetail,RefundTxDetail}.java; docs: docs.iyzico.com reporting, TOTALLY_REFUNDED(\"TOTALLY_REFUNDED \"); assumed: the contradiction itself, made up to test the cross-check";
+        /// Reporting lookup with a `refundStatus` value no source documents (2).
+        PAYMENT_DETAILS_UNKNOWN_REFUND_STATUS = "payment_details_unknown_refund_status", "payment_details", 200, false,
+            "sdk: iyzipay-java src/main/java/com/iyzipay/model/RefundTxDetail.java (refundStatus an Integer); assumed: the value 2, made up (no source gives refundStatus values)";
         /// Reporting lookup of an unknown payment (errorCode "9001", the simulator's, and its wording are ours).
         PAYMENT_DETAILS_NOT_FOUND = "payment_details_not_found", "payment_details", 200, false,
-            "invented: no document lists the code for an unknown paymentId; 9001 is IyzicoSim::ERR_NOT_FOUND";
+            "sdk: iyzipay-java src/main/java/com/iyzipay/IyzipayResource.java (envelope); assumed: no document lists the code for an unknown paymentId; 9001 is IyzicoSim::ERR_NOT_FOUND, the wording ours";
     }
 }
 

@@ -6,6 +6,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hyper::{Method, Response, StatusCode};
 use refund_core::{Currency, Decimal, Money};
@@ -40,19 +41,48 @@ impl fmt::Debug for IyzicoCredentials {
     }
 }
 
-/// One refund of one item (basket line).
+/// One refund of one item (basket line): in the reporting lookup, an
+/// `itemTransactions[].refunds[]` entry shaped as iyzipay-java `model/RefundTxDetail.java`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IyzicoRefund {
     /// iyzico's id of the refund transaction (`refundTxId` in the reporting lookup).
     pub refund_tx_id: String,
     /// The request's `conversationId` (`refundConversationId` in the reporting lookup).
     pub conversation_id: Option<String>,
-    /// The amount refunded from this item.
+    /// The amount refunded from this item (or, for a failed refund, the amount asked).
     pub price: Decimal,
     /// `"item"` for `/payment/refund`, `"payment"` for `/v2/payment/refund`.
     pub via: &'static str,
     /// When, `YYYY-MM-DD HH:MM:SS` UTC.
     pub created_at: String,
+    /// When the simulator applied (or refused) it: the reporting lookup hides it until it is
+    /// older than the lookup lag ([`IyzicoSim::set_lookup_lag`]).
+    pub applied_at: Instant,
+    /// For a failed refund: iyzico's `errorCode`, `errorMessage` and `errorGroup` on the entry
+    /// (`refundStatus` 0). `None` for a completed refund.
+    pub error: Option<IyzicoEntryError>,
+}
+
+/// Why a refund or cancel entry failed, as the reporting lookup lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IyzicoEntryError {
+    /// `errorCode`.
+    pub code: &'static str,
+    /// `errorMessage`.
+    pub message: &'static str,
+    /// `errorGroup`.
+    pub group: &'static str,
+}
+
+impl IyzicoEntryError {
+    /// What [`Fault::Fail`] records and answers: the bank declined the refund. The code and
+    /// group are those of providers/iyzico.md's `10246 REFUND_DECLINE`; that a failed entry in
+    /// the report carries the same error as the answer is assumed (no source shows one).
+    pub const BANK_DECLINED: IyzicoEntryError = IyzicoEntryError {
+        code: "10246",
+        message: "Banka iade işlemini reddetti",
+        group: "REFUND_DECLINE",
+    };
 }
 
 /// One item transaction (basket line) of a payment.
@@ -62,8 +92,10 @@ pub struct IyzicoItem {
     pub payment_transaction_id: String,
     /// What the buyer paid for this line.
     pub paid_price: Decimal,
-    /// Its refunds, oldest first.
+    /// Its refunds, oldest first: only those that returned money.
     pub refunds: Vec<IyzicoRefund>,
+    /// Refunds the bank refused ([`Fault::Fail`]), oldest first: no money moved.
+    pub failed_refunds: Vec<IyzicoRefund>,
     /// The sum of `refunds`, kept up to date so a refund costs O(1) however many came before.
     refunded_total: Decimal,
 }
@@ -85,17 +117,23 @@ impl IyzicoItem {
     }
 }
 
-/// A cancel (void) of a whole payment.
+/// A cancel (void) of a whole payment: in the reporting lookup, a `cancels[]` entry shaped as
+/// iyzipay-java `model/RefundDetail.java`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IyzicoCancel {
-    /// iyzico's id of the cancel transaction.
-    pub cancel_tx_id: String,
-    /// The request's `conversationId`.
+    /// iyzico's id of the cancel (`refundId` in the reporting lookup).
+    pub refund_id: String,
+    /// The request's `conversationId` (`cancelConversationId` in the reporting lookup).
     pub conversation_id: Option<String>,
-    /// The amount cancelled (the whole paid price).
+    /// The amount cancelled (the whole paid price; `refundPrice` in the reporting lookup).
     pub price: Decimal,
     /// When, `YYYY-MM-DD HH:MM:SS` UTC.
     pub created_at: String,
+    /// When the simulator applied (or refused) it: the reporting lookup hides it until it is
+    /// older than the lookup lag.
+    pub applied_at: Instant,
+    /// For a failed cancel: the entry's error (`refundStatus` 0). `None` when it succeeded.
+    pub error: Option<IyzicoEntryError>,
 }
 
 /// One payment in the iyzico ledger.
@@ -112,6 +150,8 @@ pub struct IyzicoPayment {
     pub items: Vec<IyzicoItem>,
     /// The cancel, if the payment was voided.
     pub cancel: Option<IyzicoCancel>,
+    /// Cancels the bank refused ([`Fault::Fail`]), oldest first: the payment stands.
+    pub failed_cancels: Vec<IyzicoCancel>,
 }
 
 impl IyzicoPayment {
@@ -142,16 +182,21 @@ impl IyzicoPayment {
     }
 
     /// `paymentRefundStatus` as the reporting lookup writes it: `NOT_REFUNDED`,
-    /// `PARTIALLY_REFUNDED` or `TOTALLY_REFUNDED`.
+    /// `PARTIALLY_REFUNDED` or `TOTALLY_REFUNDED` (the docs list the last with a trailing space,
+    /// `"TOTALLY_REFUNDED "`; the simulator writes it without). Only refunds count: what a
+    /// cancelled payment shows is not documented, and the simulator keeps `NOT_REFUNDED`.
     pub fn refund_status(&self) -> &'static str {
-        let refunded = self.refunded();
-        if refunded.is_zero() {
-            "NOT_REFUNDED"
-        } else if refunded >= self.paid_price() {
-            "TOTALLY_REFUNDED"
-        } else {
-            "PARTIALLY_REFUNDED"
-        }
+        refund_status(self.refunded(), self.paid_price())
+    }
+}
+
+fn refund_status(refunded: Decimal, paid: Decimal) -> &'static str {
+    if refunded.is_zero() {
+        "NOT_REFUNDED"
+    } else if refunded >= paid {
+        "TOTALLY_REFUNDED"
+    } else {
+        "PARTIALLY_REFUNDED"
     }
 }
 
@@ -209,6 +254,7 @@ impl State {
                 payment_transaction_id: id,
                 paid_price: *price,
                 refunds: Vec::new(),
+                failed_refunds: Vec::new(),
                 refunded_total: Decimal::ZERO,
             });
         }
@@ -218,6 +264,7 @@ impl State {
             currency,
             items,
             cancel: None,
+            failed_cancels: Vec::new(),
         };
         self.by_payment.insert(payment_id, index);
         self.by_conversation.insert(conversation_id, index);
@@ -247,9 +294,20 @@ pub(crate) struct Inner {
 /// - `POST /payment/cancel` (void): the whole payment, and only while nothing has been
 ///   refunded (a payment with refunds must be refunded, not cancelled); a cancelled payment
 ///   takes no refunds. The same-day rule is not simulated.
-/// - `GET /v2/reporting/payment/details?paymentId=…`: `payments[0].itemTransactions[].refunds[]`
-///   (`refundTxId`, `refundConversationId`, `refundPrice`, …), `cancels[]`,
-///   `paymentRefundStatus`.
+/// - `GET /v2/reporting/payment/details?paymentId=…` (or `paymentConversationId`): shaped as
+///   the official SDKs model it (iyzipay-java `model/PaymentDetail.java`):
+///   `payments[0].itemTransactions[].refunds[]` as `RefundTxDetail` (`refundTxId`,
+///   `refundConversationId`, `refundPrice`, `refundStatus`, …), `cancels[]` as `RefundDetail`
+///   (`refundId`, `cancelConversationId`, `refundPrice`, `refundStatus`, …), and
+///   `paymentRefundStatus`. `refundStatus` is 1 for a refund or cancel that went through and
+///   0, with `errorGroup`/`errorCode`/`errorMessage`, for one the bank refused (the
+///   simulator's reading: no source documents the values). Entries younger than the lookup
+///   lag ([`IyzicoSim::set_lookup_lag`]) are left out, `paymentRefundStatus` included.
+///
+/// Under [`Fault::Fail`] a refund or cancel that would have gone through is recorded as
+/// failed (`refundStatus` 0, errorCode 10246, `REFUND_DECLINE`, carrying its conversationId
+/// as `refundConversationId` / `cancelConversationId`) and answered with iyzico's
+/// `status: failure` decline; no money moves.
 ///
 /// Refund answers carry the response `signature` (HMAC over
 /// `paymentId:price:currency:conversationId`, price without trailing zeros) and echo the
@@ -383,7 +441,19 @@ impl IyzicoSim {
         self.inner.common.disarm();
     }
 
-    /// Forgets payments, refunds, faults and recorded requests.
+    /// Hides every refund and cancel (completed or failed) from the reporting lookup until it
+    /// is `lag` old, as a lagging reporting replica would (iyzico documents no lag; the admin
+    /// API's `POST /__sandbox/behaviour {"lookup_lag_ms": N}` sets the same). Zero by default.
+    pub fn set_lookup_lag(&self, lag: Duration) {
+        self.inner.common.set_lookup_lag(lag);
+    }
+
+    /// The lookup lag.
+    pub fn lookup_lag(&self) -> Duration {
+        self.inner.common.lookup_lag()
+    }
+
+    /// Forgets payments, refunds, faults, the lookup lag and recorded requests.
     pub fn reset(&self) {
         self.inner.reset();
     }
@@ -456,7 +526,7 @@ impl Inner {
         Ok(())
     }
 
-    fn operation(&self, req: &Req) -> Response<Body> {
+    fn operation(&self, req: &Req, outcome: Outcome) -> Response<Body> {
         let parsed = if req.body.is_empty() {
             None
         } else {
@@ -483,9 +553,9 @@ impl Inner {
             return failure("11", "Geçersiz istek: ip gönderilmelidir", &ctx);
         }
         match path {
-            REFUND => self.refund_item(&body, &ctx),
-            REFUND_V2 => self.refund_payment(&body, &ctx),
-            _ => self.cancel(&body, &ctx),
+            REFUND => self.refund_item(&body, &ctx, outcome),
+            REFUND_V2 => self.refund_payment(&body, &ctx, outcome),
+            _ => self.cancel(&body, &ctx, outcome),
         }
     }
 
@@ -513,7 +583,7 @@ impl Inner {
         Ok(price)
     }
 
-    fn refund_item(&self, body: &OpBody, ctx: &Ctx) -> Response<Body> {
+    fn refund_item(&self, body: &OpBody, ctx: &Ctx, outcome: Outcome) -> Response<Body> {
         let Some(tx_id) = body.payment_transaction_id.as_deref() else {
             return failure("11", "Geçersiz istek: paymentTransactionId", ctx);
         };
@@ -542,13 +612,20 @@ impl Inner {
         }
         let refund_tx_id = format!("{}", 31_000_000 + state.next());
         let payment_id = state.payments[p].payment_id.clone();
-        state.payments[p].items[i].push(IyzicoRefund {
+        let refund = IyzicoRefund {
             refund_tx_id: refund_tx_id.clone(),
             conversation_id: ctx.conversation_id.clone(),
             price,
             via: "item",
             created_at: datetime(unix_now().as_secs()),
-        });
+            applied_at: Instant::now(),
+            error: outcome.error(),
+        };
+        if outcome == Outcome::Fail {
+            state.payments[p].items[i].failed_refunds.push(refund);
+            return declined(ctx);
+        }
+        state.payments[p].items[i].push(refund);
         drop(state);
         refund_success(
             &self.signer,
@@ -561,7 +638,7 @@ impl Inner {
         )
     }
 
-    fn refund_payment(&self, body: &OpBody, ctx: &Ctx) -> Response<Body> {
+    fn refund_payment(&self, body: &OpBody, ctx: &Ctx, outcome: Outcome) -> Response<Body> {
         let Some(payment_id) = body.payment_id.as_deref() else {
             return failure("11", "Geçersiz istek: paymentId", ctx);
         };
@@ -600,19 +677,29 @@ impl Inner {
             if first_tx.is_empty() {
                 first_tx.clone_from(&refund_tx_id);
             }
-            state.payments[p].items[i].push(IyzicoRefund {
+            let refund = IyzicoRefund {
                 refund_tx_id,
                 conversation_id: ctx.conversation_id.clone(),
                 price: take,
                 via: "payment",
                 created_at: created_at.clone(),
-            });
+                applied_at: Instant::now(),
+                error: outcome.error(),
+            };
+            // A refused v2 refund is listed, failed, on every line it would have touched.
+            match outcome {
+                Outcome::Apply => state.payments[p].items[i].push(refund),
+                Outcome::Fail => state.payments[p].items[i].failed_refunds.push(refund),
+            }
             left -= take;
             if left.is_zero() {
                 break;
             }
         }
         drop(state);
+        if outcome == Outcome::Fail {
+            return declined(ctx);
+        }
         refund_success(
             &self.signer,
             payment_id,
@@ -624,7 +711,7 @@ impl Inner {
         )
     }
 
-    fn cancel(&self, body: &OpBody, ctx: &Ctx) -> Response<Body> {
+    fn cancel(&self, body: &OpBody, ctx: &Ctx, outcome: Outcome) -> Response<Body> {
         let Some(payment_id) = body.payment_id.as_deref() else {
             return failure("11", "Geçersiz istek: paymentId", ctx);
         };
@@ -642,16 +729,23 @@ impl Inner {
                 ctx,
             );
         }
-        let cancel_tx_id = format!("{}", 32_000_000 + state.next());
+        let refund_id = format!("{}", 32_000_000 + state.next());
         let payment = &mut state.payments[p];
         let price = payment.paid_price();
         let currency = payment.currency;
-        payment.cancel = Some(IyzicoCancel {
-            cancel_tx_id,
+        let cancel = IyzicoCancel {
+            refund_id,
             conversation_id: ctx.conversation_id.clone(),
             price,
             created_at: datetime(unix_now().as_secs()),
-        });
+            applied_at: Instant::now(),
+            error: outcome.error(),
+        };
+        if outcome == Outcome::Fail {
+            payment.failed_cancels.push(cancel);
+            return declined(ctx);
+        }
+        payment.cancel = Some(cancel);
         drop(state);
         to_json(
             StatusCode::OK,
@@ -669,7 +763,22 @@ impl Inner {
         )
     }
 
+    /// The reporting lookup, shaped as the official SDKs model it: iyzipay-java
+    /// `model/PaymentDetail.java` with `itemTransactions[]` (`PaymentTxDetail`), their
+    /// `refunds[]` (`RefundTxDetail`) and `cancels[]` (`RefundDetail`). Entries younger than the
+    /// lookup lag are left out, and `paymentRefundStatus` is computed from what is shown.
     fn details(&self, req: &Req, ctx: &Ctx) -> Response<Body> {
+        // The reporting GET carries its conversationId in the query; the docs say it is
+        // "echoed back in the response as-is".
+        let conversation_id = req
+            .query_param("conversationId")
+            .or_else(|| ctx.conversation_id.clone());
+        let ctx = &Ctx {
+            locale: req
+                .query_param("locale")
+                .unwrap_or_else(|| ctx.locale.clone()),
+            conversation_id,
+        };
         let state = lock(&self.state);
         let found = match (
             req.query_param("paymentId"),
@@ -686,22 +795,39 @@ impl Inner {
         };
         let payment = &state.payments[p];
         let currency = payment.currency.code();
+        let visible = |at: Instant| self.common.visible(at);
+        let mut shown_refunded = Decimal::ZERO;
         let items: Vec<Value> = payment
             .items
             .iter()
             .map(|item| {
-                let refunds: Vec<Value> = item
+                let mut entries: Vec<&IyzicoRefund> = item
                     .refunds
                     .iter()
+                    .chain(&item.failed_refunds)
+                    .filter(|r| visible(r.applied_at))
+                    .collect();
+                entries.sort_by_key(|r| r.applied_at);
+                shown_refunded += entries
+                    .iter()
+                    .filter(|r| r.error.is_none())
+                    .map(|r| r.price)
+                    .sum::<Decimal>();
+                let refunds: Vec<Value> = entries
+                    .into_iter()
                     .map(|r| {
-                        serde_json::json!({
+                        let mut entry = serde_json::json!({
                             "refundTxId": r.refund_tx_id,
                             "refundConversationId": r.conversation_id,
-                            "refundPrice": number(format_decimal(r.price)),
-                            "currencyCode": currency,
-                            "refundStatus": 1,
-                            "createdDate": r.created_at,
-                        })
+                        });
+                        entry_fields(
+                            &mut entry,
+                            r.price,
+                            r.error.as_ref(),
+                            &r.created_at,
+                            currency,
+                        );
+                        entry
                     })
                     .collect();
                 serde_json::json!({
@@ -713,18 +839,28 @@ impl Inner {
                 })
             })
             .collect();
-        let cancels: Vec<Value> = payment
+        let mut cancels: Vec<&IyzicoCancel> = payment
             .cancel
             .iter()
+            .chain(&payment.failed_cancels)
+            .filter(|c| visible(c.applied_at))
+            .collect();
+        cancels.sort_by_key(|c| c.applied_at);
+        let cancels: Vec<Value> = cancels
+            .into_iter()
             .map(|c| {
-                serde_json::json!({
-                    "cancelTxId": c.cancel_tx_id,
+                let mut entry = serde_json::json!({
+                    "refundId": c.refund_id,
                     "cancelConversationId": c.conversation_id,
-                    "price": number(format_decimal(c.price)),
-                    "currencyCode": currency,
-                    "cancelStatus": 1,
-                    "createdDate": c.created_at,
-                })
+                });
+                entry_fields(
+                    &mut entry,
+                    c.price,
+                    c.error.as_ref(),
+                    &c.created_at,
+                    currency,
+                );
+                entry
             })
             .collect();
         let paid = number(format_decimal(payment.paid_price()));
@@ -732,13 +868,16 @@ impl Inner {
             "status": "success",
             "locale": ctx.locale,
             "systemTime": system_time(),
+            "conversationId": ctx.conversation_id,
             "payments": [{
                 "paymentId": payment.payment_id,
                 "paymentStatus": 1,
-                "paymentRefundStatus": payment.refund_status(),
+                "paymentRefundStatus": refund_status(shown_refunded, payment.paid_price()),
                 "price": paid,
                 "paidPrice": paid,
                 "currency": currency,
+                "paymentConversationId": payment.conversation_id,
+                // Not in the SDK models; kept for the simulator's own earlier users.
                 "conversationId": payment.conversation_id,
                 "itemTransactions": items,
                 "cancels": cancels,
@@ -834,9 +973,23 @@ impl Inner {
                     })).collect::<Vec<_>>(),
                     "cancel": p.cancel.as_ref().map(|c| serde_json::json!({
                         "amount": fixed(c.price, scale),
-                        "cancelTxId": c.cancel_tx_id,
+                        "refundId": c.refund_id,
                         "conversationId": c.conversation_id,
                     })),
+                    // Refused by the bank (`Fault::Fail`): listed, no money moved.
+                    "failed_refunds": p.items.iter().flat_map(|item| item.failed_refunds.iter().map(move |r| serde_json::json!({
+                        "amount": fixed(r.price, scale),
+                        "refundTxId": r.refund_tx_id,
+                        "conversationId": r.conversation_id,
+                        "paymentTransactionId": item.payment_transaction_id,
+                        "via": r.via,
+                        "created_at": r.created_at,
+                    }))).collect::<Vec<_>>(),
+                    "failed_cancels": p.failed_cancels.iter().map(|c| serde_json::json!({
+                        "amount": fixed(c.price, scale),
+                        "refundId": c.refund_id,
+                        "conversationId": c.conversation_id,
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -891,7 +1044,17 @@ impl Simulator for Inner {
                 &serde_json::json!({"status": "failure", "errorCode": "405", "errorMessage": "Method Not Allowed", "locale": "tr", "systemTime": system_time()}),
             );
         }
-        self.operation(req)
+        self.operation(req, Outcome::Apply)
+    }
+
+    fn handle_failed(&self, req: &Req) -> Response<Body> {
+        // Only refunds and cancels involve the bank: a lookup (or a wrong method or path)
+        // under `Fault::Fail` gets the answer it would get without the fault.
+        if req.parts.method == Method::POST && matches!(req.path(), REFUND | REFUND_V2 | CANCEL) {
+            self.operation(req, Outcome::Fail)
+        } else {
+            self.handle(req)
+        }
     }
 
     fn token_expired(&self) -> Response<Body> {
@@ -912,10 +1075,49 @@ struct Failure<'a> {
     status: &'static str,
     error_code: &'a str,
     error_message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_group: Option<&'a str>,
     locale: &'a str,
     system_time: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     conversation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retryable: Option<bool>,
+}
+
+/// Whether a money operation is applied or refused by the bank ([`Fault::Fail`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Apply,
+    Fail,
+}
+
+impl Outcome {
+    fn error(self) -> Option<IyzicoEntryError> {
+        match self {
+            Outcome::Apply => None,
+            Outcome::Fail => Some(IyzicoEntryError::BANK_DECLINED),
+        }
+    }
+}
+
+/// iyzico's answer to a refund or cancel the bank refused: `status: failure`, errorCode 10246,
+/// errorGroup `REFUND_DECLINE`, `retryable: true` (fixture `failure_refund_declined`).
+fn declined(ctx: &Ctx) -> Response<Body> {
+    let e = IyzicoEntryError::BANK_DECLINED;
+    to_json(
+        StatusCode::OK,
+        &Failure {
+            status: "failure",
+            error_code: e.code,
+            error_message: e.message,
+            error_group: Some(e.group),
+            locale: &ctx.locale,
+            system_time: system_time(),
+            conversation_id: ctx.conversation_id.as_deref(),
+            retryable: Some(true),
+        },
+    )
 }
 
 fn failure(code: &str, message: &str, ctx: &Ctx) -> Response<Body> {
@@ -925,11 +1127,52 @@ fn failure(code: &str, message: &str, ctx: &Ctx) -> Response<Body> {
             status: "failure",
             error_code: code,
             error_message: message,
+            error_group: None,
             locale: &ctx.locale,
             system_time: system_time(),
             conversation_id: ctx.conversation_id.as_deref(),
+            retryable: None,
         },
     )
+}
+
+/// The fields iyzipay-java's `RefundTxDetail` and `RefundDetail` share, after the id and the
+/// conversation id: `refundPrice`, `refundStatus` (1 done, 0 failed: the simulator's reading,
+/// no source documents the values), `isAfterSettlement`, `createdDate`, `currencyCode`,
+/// `authCode`, `hostReference`, and for a failed entry `errorGroup`, `errorCode`,
+/// `errorMessage`.
+fn entry_fields(
+    entry: &mut Value,
+    price: Decimal,
+    error: Option<&IyzicoEntryError>,
+    created_at: &str,
+    currency: &str,
+) {
+    let Some(map) = entry.as_object_mut() else {
+        return;
+    };
+    let mut put = |key: &str, value: Value| {
+        map.insert(key.to_owned(), value);
+    };
+    put(
+        "refundPrice",
+        serde_json::json!(number(format_decimal(price))),
+    );
+    put("refundStatus", Value::from(u8::from(error.is_none())));
+    put("isAfterSettlement", Value::Bool(false));
+    put("createdDate", Value::from(created_at));
+    put("currencyCode", Value::from(currency));
+    match error {
+        None => {
+            put("authCode", Value::from(auth_code(price)));
+            put("hostReference", Value::from("sim00000iyzihostrfn"));
+        }
+        Some(e) => {
+            put("errorGroup", Value::from(e.group));
+            put("errorCode", Value::from(e.code));
+            put("errorMessage", Value::from(e.message));
+        }
+    }
 }
 
 #[derive(Serialize)]
