@@ -26,15 +26,27 @@ enum Expect {
     Pending,
     Declined(&'static str, bool),
     Authentication(&'static str),
-    /// Check status: refunded total, and how a lookup of `rf-2026-0001` resolves.
-    State(&'static str, Lookup),
+    /// `DuplicateReference` with this code: look it up, never a decline.
+    Duplicate(&'static str),
+    /// `OutcomeUnknown`: the answer says nothing sure about the money.
+    Unknown,
+    /// Check status: refunded total, how a lookup of `rf-2026-0001` resolves, and whether
+    /// the answer says how much was refunded at all.
+    State(&'static str, Lookup, Determined),
 }
 
 #[derive(Debug)]
 enum Lookup {
     Applied,
+    Failed,
     NotFound,
     Undetermined,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Determined {
+    Yes,
+    No,
 }
 
 fn expected(f: &Fixture) -> Option<Expect> {
@@ -47,12 +59,14 @@ fn expected(f: &Fixture) -> Option<Expect> {
         // The generic description lists every cause, the 30-second wait among them: which
         // one applied is unknown, so not retryable.
         "refund_failed_long_description" => Declined("49", false),
-        "refund_duplicate_transaction_id" => Declined("104", false),
+        "refund_duplicate_transaction_id" => Duplicate("104"),
         "refund_partial_not_allowed" => Declined("110", false),
         "refund_transaction_not_found" => Declined("31", false),
         "refund_invalid_invoice_id" => Declined("32", false),
         "refund_validation_error" => Declined("1", false),
-        "refund_unknown_status_code" => Declined("777", false),
+        "refund_unknown_status_code" => Unknown,
+        "refund_unknown_error" => Unknown,
+        "refund_partially_successful" => Unknown,
         "refund_invalid_credentials" => Authentication("30"),
         "refund_hash_mismatch" => Authentication("68"),
         "refund_invalid_hash" => Authentication("90"),
@@ -61,10 +75,18 @@ fn expected(f: &Fixture) -> Option<Expect> {
         "token_invalid_credentials" => Authentication("30"),
         "token_validation_error" => Authentication("1"),
         "unauthenticated" => Authentication("HTTP 401"),
-        "check_status_completed" => State("0.00", Lookup::NotFound),
-        "check_status_partially_refunded" => State("35.50", Lookup::Applied),
-        "check_status_refunded" => State("100.00", Lookup::Applied),
-        "check_status_refund_info_untagged" => State("35.50", Lookup::Undetermined),
+        "check_status_completed" => State("0.00", Lookup::NotFound, Determined::Yes),
+        "check_status_partially_refunded" => State("35.50", Lookup::Applied, Determined::Yes),
+        "check_status_refunded" => State("100.00", Lookup::Applied, Determined::Yes),
+        // The status-less entry is deduced refunded (25 + 10.50 make the total), but the
+        // entries carry no references, so absence cannot be proven.
+        "check_status_refund_info_untagged" => {
+            State("35.50", Lookup::Undetermined, Determined::Yes)
+        }
+        "check_status_no_refund_figures" => State("0.00", Lookup::Undetermined, Determined::No),
+        "check_status_refund_info_failed_entry" => State("10.50", Lookup::Failed, Determined::Yes),
+        "check_status_total_only" => State("35.50", Lookup::Undetermined, Determined::Yes),
+        "check_status_refund_contradicted" => State("35.50", Lookup::Undetermined, Determined::No),
         "check_status_not_found" => Declined("31", false),
         _ => return None,
     })
@@ -140,6 +162,23 @@ fn check_error(name: &str, e: &RefundError, expect: &Expect) {
             assert_eq!(e.provider_code(), Some(*code), "{name}");
             assert!(!e.is_retryable(), "{name}");
         }
+        Expect::Duplicate(code) => {
+            assert!(
+                matches!(e, RefundError::DuplicateReference { .. }),
+                "{name}: {e}"
+            );
+            assert_eq!(e.provider_code(), Some(*code), "{name}");
+            assert!(!e.is_outcome_known() && !e.is_retryable(), "{name}: {e}");
+            return;
+        }
+        Expect::Unknown => {
+            assert!(
+                matches!(e, RefundError::OutcomeUnknown { .. }),
+                "{name}: {e}"
+            );
+            assert!(!e.is_retryable(), "{name}: {e}");
+            return;
+        }
         other => panic!("{name}: expected {other:?}, got error {e}"),
     }
     assert!(e.is_outcome_known(), "{name}: {e}");
@@ -187,12 +226,19 @@ async fn run(f: &'static Fixture) {
                 .refund_state(&PaymentRef::payment(DEFAULT_INVOICE))
                 .await;
             match (&expect, result) {
-                (Expect::State(total, lookup), Ok(state)) => {
+                (Expect::State(total, lookup, determined), Ok(state)) => {
                     assert_eq!(state.refunded.amount().to_string(), *total, "{}", f.name);
                     assert_eq!(state.refunded.currency(), Currency::Try);
+                    let is_determined = if state.is_determined() {
+                        Determined::Yes
+                    } else {
+                        Determined::No
+                    };
+                    assert_eq!(&is_determined, determined, "{}: {state:?}", f.name);
                     let found = state.find(&MerchantRef::new("rf-2026-0001").unwrap());
                     let ok = match lookup {
                         Lookup::Applied => matches!(found, Reconciliation::Applied(_)),
+                        Lookup::Failed => matches!(found, Reconciliation::Failed(_)),
                         Lookup::NotFound => found == Reconciliation::NotFound,
                         Lookup::Undetermined => found == Reconciliation::Undetermined,
                     };
@@ -221,6 +267,39 @@ fn every_sipay_fixture_has_an_expected_outcome() {
 async fn every_sipay_fixture_maps_to_the_right_outcome() {
     for f in sipay::ALL {
         run(f).await;
+    }
+}
+
+/// Issue 12: every fixture says where its shape comes from. Each `; `-separated part of its
+/// source starts with a seed (`seeds/`), an SDK file (`sdk: <repo> <path>`), or `assumed:`.
+#[test]
+fn every_sipay_fixture_says_where_its_shape_comes_from() {
+    for f in sipay::ALL {
+        for part in f.source.split("; ") {
+            assert!(
+                part.starts_with("seeds/")
+                    || part.starts_with("sdk: ")
+                    || part.starts_with("assumed: "),
+                "{}: source part {part:?} names no seed, SDK file or assumption",
+                f.name
+            );
+            if let Some(sdk) = part.strip_prefix("sdk: ") {
+                assert!(
+                    sdk.contains('/'),
+                    "{}: {part:?} names no repository or path",
+                    f.name
+                );
+            }
+        }
+        if !f.documented {
+            // Only the seed's verbatim copies need no assumption or SDK file.
+            assert!(
+                f.source.contains("sdk: ") || f.source.contains("assumed: "),
+                "{}: {}",
+                f.name,
+                f.source
+            );
+        }
     }
 }
 

@@ -99,6 +99,18 @@ macro_rules! fixtures {
 ///
 /// Whether SiPay sends failures with HTTP 200 or 4xx is not documented; these fixtures use 200
 /// and put the outcome in `status_code`, which is what a client must read either way.
+///
+/// Every SiPay fixture's [`Fixture::source`] names where its shape comes from, in up to three
+/// parts separated by `; `:
+/// - `seeds/<file>.md: …`: copied from (or shaped after) a seed document;
+/// - `sdk: <repo> <path>: …`: an official or community SDK file (paths as in
+///   `../shared/providers/sdk-models.md`, Sources: `sipay-tr/sipay-php-sdk` is SiPay's
+///   official PHP SDK, `muhammedaksam/sipay-node` an unofficial node SDK);
+/// - `assumed: …`: what no source documents (wording, entry shapes, status words). A test
+///   checks every source has at least one of the three.
+///
+/// Descriptions marked "the PHP SDK's text" are `ResponseStatusCode::DESCRIPTIONS` verbatim:
+/// the SDK's own text for the code, not necessarily what the server sends.
 pub mod sipay {
     use super::Fixture;
 
@@ -114,67 +126,91 @@ pub mod sipay {
             "seeds/sipay-refund-tr.md: \"Başarısız Yanıt\"";
         /// Token issued.
         TOKEN_SUCCESS = "token_success", "token", 200, false,
-            "providers/sipay.md (SiPay PHP SDK fixtures): status_code 100 with data.token, is_3d, expires_at; the token is a made-up JWT";
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Resources/Mapper/TokenMapper.php (data.token) and tests/Sipay/Resources/TokenTest.php (status_code 100, data.token, is_3d 1, expires_at \"2025-01-14 22:53:53\"); assumed: the English status_description (the SDK's test says \"Successful\") and the token, a made-up JWT";
         /// Token refused: status_code 30 "Invalid Credentials", `data: null`.
         TOKEN_INVALID_CREDENTIALS = "token_invalid_credentials", "token", 200, false,
-            "providers/sipay.md (SiPay PHP SDK tests): status_code 30 Invalid Credentials, data null";
+            "sdk: sipay-tr/sipay-php-sdk tests/Sipay/Resources/TokenTest.php testRetrieveWithInvalidCredentials (status_code 30, data null); assumed: the English wording (the SDK's test says \"Geçersiz kimlik bilgileri\")";
         /// Token refused: status_code 1, validation error (missing app_id).
         TOKEN_VALIDATION_ERROR = "token_validation_error", "token", 200, false,
-            "providers/sipay.md (SiPay PHP SDK tests): missing app_id gives status_code 1; the wording is Laravel's default, our guess";
+            "sdk: sipay-tr/sipay-php-sdk tests/Sipay/Resources/TokenTest.php testRetrieveWithMissingAppId (status_code 1, data null); assumed: the English wording, Laravel's default (the SDK's test says \"app id alanı gereklidir.\")";
         /// HTTP 401 for an expired or unknown bearer token.
         UNAUTHENTICATED = "unauthenticated", "any", 401, false,
-            "assumption (brief, providers/sipay.md): SiPay runs Laravel Passport, whose 401 body is {\"message\":\"Unauthenticated.\"}";
+            "assumed: SiPay runs Laravel Passport, whose 401 body is {\"message\":\"Unauthenticated.\"} (SiPay's docs list 401 only as \"Authentication error\"); sdk: sipay-tr/sipay-php-sdk src/Sipay/SipayResource.php (handleErrorResponse: HTTP 401 is AuthenticationException)";
         /// Refund failure 49 with the long English description of its causes.
         REFUND_FAILED_LONG_DESCRIPTION = "refund_failed_long_description", "refund", 200, false,
-            "providers/sipay.md (docs status page): 49 covers over-refund, no sale, balance, non-refundable status, 30 s between refunds; wording ours";
+            "seeds/sipay-refund-tr.md: \"Başarısız Yanıt\" (shape); sdk: muhammedaksam/sipay-node src/types/status-codes.ts (49's English causes: over-refund, no sale, balance, non-refundable status, 30 s between refunds); assumed: the exact wording";
         /// Refund accepted and pending: status_code 101 "Refund request created".
         REFUND_PENDING = "refund_pending", "refund", 200, false,
-            "providers/sipay.md (PHP SDK ResponseStatusCode): 101 refund request created (pending); shape as the seed's success";
-        /// Duplicate refund_transaction_id: status_code 104.
+            "seeds/sipay-refund-tr.md: \"Başarısız Yanıt\" (shape); sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (101 REFUND_REQUEST_CREATED); assumed: the English wording";
+        /// Duplicate refund_transaction_id: status_code 104. A client answers
+        /// `DuplicateReference` (look it up), never a decline.
         REFUND_DUPLICATE_TRANSACTION_ID = "refund_duplicate_transaction_id", "refund", 200, false,
-            "providers/sipay.md (EN reference page, PHP SDK): 104 refund_transaction_id not unique; wording ours";
+            "seeds/sipay-refund-tr.md: \"Başarısız Yanıt\" (shape); sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (104 REFUND_TRANSACTION_ID_NOT_UNIQUE, \"İade işlem ID si benzersiz olmalı\"); assumed: the English wording, and that the answer carries no data of the first refund";
         /// Partial refund not allowed: status_code 110.
         REFUND_PARTIAL_NOT_ALLOWED = "refund_partial_not_allowed", "refund", 200, false,
-            "providers/sipay.md (docs status page): 110 partial refund not allowed; wording ours";
+            "seeds/sipay-refund-tr.md: \"Başarısız Yanıt\" (shape); sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (110 PARTIAL_REFUND_NOT_ALLOWED); assumed: the English wording";
         /// No such transaction: status_code 31.
         REFUND_TRANSACTION_NOT_FOUND = "refund_transaction_not_found", "refund", 200, false,
-            "providers/sipay.md (PHP SDK ResponseStatusCode): 31 transaction not found; wording ours";
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (31 TRANSACTION_NOT_FOUND) and src/Sipay/Resources/Mapper/SipayResourceMapper.php (status_code, status_description); assumed: the English wording and the echoed invoice_id";
         /// Invalid invoice id: status_code 32.
         REFUND_INVALID_INVOICE_ID = "refund_invalid_invoice_id", "refund", 200, false,
-            "providers/sipay.md (PHP SDK ResponseStatusCode): 32 invalid invoice id; wording ours";
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (32 INVALID_INVOICE_ID); assumed: the English wording and the empty invoice_id";
         /// Wrong app_id/app_secret on a refund: status_code 30.
         REFUND_INVALID_CREDENTIALS = "refund_invalid_credentials", "refund", 200, false,
-            "providers/sipay.md (PHP SDK ResponseStatusCode): 30 invalid credentials; wording ours";
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (30 INVALID_CREDENTIALS); assumed: the English wording";
         /// hash_key does not match amount/currency/invoice: status_code 68.
         REFUND_HASH_MISMATCH = "refund_hash_mismatch", "refund", 200, false,
-            "providers/sipay.md (PHP SDK ResponseStatusCode): 68 hash mismatch (amount, currency, invoice); wording ours";
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (68 HASH_KEY_MISMATCH); sdk: muhammedaksam/sipay-node src/types/status-codes.ts (68's causes); assumed: the English wording";
         /// hash_key cannot be decrypted: status_code 90.
         REFUND_INVALID_HASH = "refund_invalid_hash", "refund", 200, false,
-            "providers/sipay.md (PHP SDK ResponseStatusCode): 90 invalid hash; wording ours";
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (90 INVALID_HASH_KEY); assumed: the English wording";
         /// hash_key's merchant key differs from the body's: status_code 91.
         REFUND_HASH_MERCHANT_KEY_MISMATCH = "refund_hash_merchant_key_mismatch", "refund", 200, false,
-            "providers/sipay.md (PHP SDK ResponseStatusCode): 91 hash / merchant key mismatch; wording ours";
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (91 HASH_KEY_MERCHANT_KEY_MISMATCH); assumed: the English wording";
         /// A missing field: status_code 1.
         REFUND_VALIDATION_ERROR = "refund_validation_error", "refund", 200, false,
-            "providers/sipay.md (PHP SDK ResponseStatusCode): 1 validation error; wording is Laravel's default, our guess";
-        /// A status code no document lists (777): clients must keep it raw.
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (1 BASIC_VALIDATION); assumed: the wording, Laravel's default";
+        /// A status code outside SiPay's table (777): on a refund a client must answer
+        /// OutcomeUnknown with the raw code, never a known decline.
         REFUND_UNKNOWN_STATUS_CODE = "refund_unknown_status_code", "refund", 200, false,
-            "invented: tests that unknown codes are kept raw and not treated as success";
+            "seeds/sipay-refund-tr.md: \"Başarısız Yanıt\" (shape); assumed: code 777 and its wording, chosen to be outside the 67 codes of sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php";
+        /// "Unknown error": status_code 99. On a refund: OutcomeUnknown.
+        REFUND_UNKNOWN_ERROR = "refund_unknown_error", "refund", 200, false,
+            "seeds/sipay-refund-tr.md: \"Başarısız Yanıt\" (shape); sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (99 UNKNOWN_ERROR, the description being the PHP SDK's text); assumed: that a refund can answer it";
+        /// "Partially successful": status_code 112. On a refund: OutcomeUnknown.
+        REFUND_PARTIALLY_SUCCESSFUL = "refund_partially_successful", "refund", 200, false,
+            "seeds/sipay-refund-tr.md: \"Başarısız Yanıt\" (shape); sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (112 PARTIALLY_SUCCESSFUL, the description being the PHP SDK's text); assumed: that a refund can answer it";
         /// Check status of a payment with nothing refunded; amounts as JSON numbers.
         CHECK_STATUS_COMPLETED = "check_status_completed", "check_status", 200, false,
-            "providers/sipay.md (PHP and Node SDKs): top-level fields; transaction_status wording is our assumption";
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Resources/Mapper/TransactionStatusMapper.php and muhammedaksam/sipay-node src/types/index.ts PaymentStatusResponse (top-level fields, total_refunded_amount and transaction_amount as numbers); assumed: transaction_status \"Completed\" for an unrefunded sale (the refund webhook's word), currency_code (no SDK maps one), refund_info [] (only node types it, any[])";
         /// Check status after two partial refunds, with `refund_info`.
         CHECK_STATUS_PARTIALLY_REFUNDED = "check_status_partially_refunded", "check_status", 200, false,
-            "brief + providers/sipay.md: total_refunded_amount, refund_info[]; the refund_info item shape is OUR ASSUMPTION";
+            "seeds/sipay-refund-en.md: Partial Refunds (transaction_status partially_refund); sdk: sipay-tr/sipay-php-sdk src/Sipay/Resources/Mapper/TransactionStatusMapper.php (top-level fields), muhammedaksam/sipay-node src/types/index.ts (refund_info?: any[]); assumed: the refund_info entry shape (refund_transaction_id, amount, status \"success\", created_at)";
         /// Check status after a full refund.
         CHECK_STATUS_REFUNDED = "check_status_refunded", "check_status", 200, false,
-            "brief + providers/sipay.md: transaction_status refund; the refund_info item shape is OUR ASSUMPTION";
-        /// Check status whose `refund_info` entries carry no refund_transaction_id and numeric amounts.
+            "seeds/sipay-refund-en.md: a full refund sets transaction_status to refund; sdk: sipay-tr/sipay-php-sdk src/Sipay/Resources/Mapper/TransactionStatusMapper.php (top-level fields); assumed: the refund_info entry shape";
+        /// Check status whose `refund_info` entries carry no refund_transaction_id and
+        /// numeric amounts, one without a status.
         CHECK_STATUS_REFUND_INFO_UNTAGGED = "check_status_refund_info_untagged", "check_status", 200, false,
-            "brief: clients must accept refund_info entries without refund_transaction_id and amounts as numbers";
+            "sdk: muhammedaksam/sipay-node src/types/index.ts (refund_info?: any[], no entry shape); assumed: entries without refund_transaction_id, amounts as numbers, one entry without a status (clients must not guess)";
         /// Check status for an unknown invoice: status_code 31.
         CHECK_STATUS_NOT_FOUND = "check_status_not_found", "check_status", 200, false,
-            "providers/sipay.md (PHP SDK ResponseStatusCode): 31 transaction not found; wording ours";
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Enums/ResponseStatusCode.php (31 TRANSACTION_NOT_FOUND); assumed: the English wording and the echoed invoice_id";
+        /// Check status with neither `total_refunded_amount` nor `refund_info`: a lookup
+        /// that says nothing about refunds (undetermined, never "0 refunded").
+        CHECK_STATUS_NO_REFUND_FIGURES = "check_status_no_refund_figures", "check_status", 200, false,
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Resources/Mapper/TransactionStatusMapper.php (top-level fields); assumed: that SiPay may leave both refund figures out (nothing documents when it does: sdk-models.md §0.3, §3)";
+        /// Check status whose `refund_info` lists a failed refund (not counted in the total).
+        CHECK_STATUS_REFUND_INFO_FAILED_ENTRY = "check_status_refund_info_failed_entry", "check_status", 200, false,
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Resources/Mapper/TransactionStatusMapper.php (top-level fields), muhammedaksam/sipay-node src/types/index.ts (refund_info?: any[]); assumed: the entry shape, the status word \"failed\", and that a failed refund is listed at all and left out of total_refunded_amount";
+        /// Check status with a total and no `refund_info`, as the official PHP SDK reads it
+        /// (it never sends `show_refund_info`).
+        CHECK_STATUS_TOTAL_ONLY = "check_status_total_only", "check_status", 200, false,
+            "sdk: sipay-tr/sipay-php-sdk src/Sipay/Resources/Mapper/TransactionStatusMapper.php (the fields it maps, no refund_info) and src/Sipay/Requests/CheckTransactionStatusRequest.php (no show_refund_info); assumed: the values, total_refunded_amount as a number (node's type)";
+        /// Check status whose `transaction_status` "refund" (fully refunded) contradicts a total
+        /// below what was paid.
+        CHECK_STATUS_REFUND_CONTRADICTED = "check_status_refund_contradicted", "check_status", 200, false,
+            "seeds/sipay-refund-en.md: a full refund sets transaction_status to refund; sdk: sipay-tr/sipay-php-sdk src/Sipay/Resources/Mapper/TransactionStatusMapper.php; assumed: the contradiction itself (a lagging or inconsistent answer) and the refund_info entry shape";
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,17 +46,21 @@ impl fmt::Debug for SipayCredentials {
     }
 }
 
-/// One refund in the SiPay ledger.
+/// One refund in the SiPay ledger: applied ([`SipayPayment::refunds`]) or refused by the bank
+/// ([`SipayPayment::failed_refunds`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SipayRefund {
     /// The merchant's `refund_transaction_id`, when the request carried one.
     pub refund_transaction_id: Option<String>,
-    /// The amount refunded.
+    /// The amount refunded (or, for a failed refund, asked for).
     pub amount: Decimal,
-    /// The `ref_number` the success answer carried.
+    /// The `ref_number` the success answer carried (empty for a failed refund).
     pub ref_number: String,
     /// When it was made, `YYYY-MM-DD HH:MM:SS` UTC.
     pub created_at: String,
+    /// When the simulator applied (or failed) it. Check status shows it only once it is
+    /// older than the lookup lag ([`SipaySim::set_lookup_lag`]).
+    pub applied_at: Instant,
 }
 
 /// One payment (invoice) in the SiPay ledger.
@@ -70,8 +74,11 @@ pub struct SipayPayment {
     pub amount: Decimal,
     /// The currency paid in.
     pub currency: Currency,
-    /// Refunds, oldest first.
+    /// Applied refunds, oldest first. Failed ones are not here: see `failed_refunds`.
     pub refunds: Vec<SipayRefund>,
+    /// Refunds the bank refused ([`Fault::Fail`]), oldest first: no money moved, and check
+    /// status lists them in `refund_info` with status `failed`.
+    pub failed_refunds: Vec<SipayRefund>,
     /// The sum of `refunds`, kept up to date so a refund costs O(1) however many came before.
     refunded_total: Decimal,
 }
@@ -148,11 +155,13 @@ impl State {
             amount,
             currency,
             refunds: Vec::new(),
+            failed_refunds: Vec::new(),
             refunded_total: Decimal::ZERO,
         };
         match self.index.get(&invoice_id) {
             Some(&i) => {
-                for refund in &self.payments[i].refunds {
+                let old = &self.payments[i];
+                for refund in old.refunds.iter().chain(&old.failed_refunds) {
                     if let Some(id) = &refund.refund_transaction_id {
                         self.refund_ids.remove(id);
                     }
@@ -174,6 +183,7 @@ pub(crate) struct Inner {
     signer: HashKeySigner,
     token_ttl_ms: AtomicU64,
     token_requests: AtomicU64,
+    omit_refund_figures: AtomicBool,
 }
 
 /// A stateful SiPay simulator on `127.0.0.1` (see the [module docs](super)).
@@ -181,11 +191,29 @@ pub(crate) struct Inner {
 /// It issues bearer tokens (`POST /ccpayment/api/token`), verifies every refund's `hash_key`
 /// by decrypting it with the app secret, keeps a ledger, allows repeated partial refunds up to
 /// the paid amount, and answers `POST /ccpayment/api/checkstatus`. Status codes follow
-/// SiPay's: 100 success, 49 refund failed (over-refund), 31 transaction not found, 104
-/// duplicate `refund_transaction_id`, 30 invalid credentials, 1 validation error, 90 hash_key
-/// that does not decrypt, 91 hash_key over another merchant key, 68 hash_key over other
-/// amount/invoice; HTTP 401 `{"message":"Unauthenticated."}` for a missing, unknown or
+/// SiPay's (the official PHP SDK's `ResponseStatusCode`): 100 success, 49 refund failed
+/// (over-refund, or the bank refused under [`Fault::Fail`]), 31 transaction not found, 104
+/// `refund_transaction_id` not unique, 30 invalid credentials, 1 validation error, 90
+/// hash_key that does not decrypt, 91 hash_key over another merchant key, 68 hash_key over
+/// other amount/invoice; HTTP 401 `{"message":"Unauthenticated."}` for a missing, unknown or
 /// expired bearer token. Dropping the handle stops the server.
+///
+/// Behaving like a slow provider:
+/// - **Reused references.** A `refund_transaction_id` seen before is refused with 104,
+///   including the reference of a refund the bank refused. That SiPay refuses every reuse,
+///   however old, and the reuse of a failed refund's id too, is **assumed**: the code's name
+///   is the only source (`REFUND_TRANSACTION_ID_NOT_UNIQUE`).
+/// - **Failed refunds** ([`Fault::Fail`]): recorded in [`SipayPayment::failed_refunds`] with
+///   their reference and answered 49; check status lists them in `refund_info` with status
+///   `failed` (entry shape and status word **assumed**, as in the fixtures). An over-refund
+///   refused by SiPay's own checks (49) is not recorded and does not use up its reference.
+/// - **Lookup lag** ([`SipaySim::set_lookup_lag`], admin `{"lookup_lag_ms": N}`): a refund
+///   (applied or failed) is hidden from check status, both from `total_refunded_amount` and
+///   from `refund_info`, until it is that old; `transaction_status` follows the visible total.
+/// - **No figures** ([`SipaySim::omit_refund_figures`], admin
+///   `{"omit_refund_figures": true}`): check status answers without `total_refunded_amount`
+///   and `refund_info`. Nothing documents when SiPay does that; a client must not read it as
+///   zero.
 pub struct SipaySim {
     inner: Arc<Inner>,
     running: Running,
@@ -228,6 +256,7 @@ impl SipaySim {
             signer: HashKeySigner::new(SipaySim::APP_SECRET),
             token_ttl_ms: AtomicU64::new(millis(SipaySim::DEFAULT_TOKEN_TTL)),
             token_requests: AtomicU64::new(0),
+            omit_refund_figures: AtomicBool::new(false),
         });
         let running = server::start(addr, Arc::clone(&inner)).await?;
         Ok(SipaySim { inner, running })
@@ -306,6 +335,24 @@ impl SipaySim {
         lock(&self.inner.state).tokens.clear();
     }
 
+    /// Hides refunds younger than `lag` from check status (from the total and from
+    /// `refund_info`), as a lagging provider's lookup does. Zero (the default) shows every
+    /// refund at once.
+    pub fn set_lookup_lag(&self, lag: Duration) {
+        self.inner.common.set_lookup_lag(lag);
+    }
+
+    /// The lookup lag ([`set_lookup_lag`](Self::set_lookup_lag)).
+    pub fn lookup_lag(&self) -> Duration {
+        self.inner.common.lookup_lag()
+    }
+
+    /// When `on`, check status answers carry neither `total_refunded_amount` nor `refund_info`
+    /// (off by default).
+    pub fn omit_refund_figures(&self, on: bool) {
+        self.inner.omit_refund_figures.store(on, Ordering::SeqCst);
+    }
+
     /// Applies `fault` to the next `count` refund/check-status requests (after any faults
     /// armed before).
     pub fn arm(&self, fault: Fault, count: usize) {
@@ -322,7 +369,8 @@ impl SipaySim {
         self.inner.common.disarm();
     }
 
-    /// Forgets payments, refunds, tokens, faults, recorded requests and the token count.
+    /// Forgets payments, refunds, tokens, faults, recorded requests and the token count, and
+    /// turns the lookup lag and omitted figures off.
     pub fn reset(&self) {
         self.inner.reset();
     }
@@ -333,6 +381,7 @@ impl Inner {
         *lock(&self.state) = State::default();
         self.common.reset();
         self.token_requests.store(0, Ordering::SeqCst);
+        self.omit_refund_figures.store(false, Ordering::SeqCst);
     }
 
     fn token(&self, req: &Req) -> Response<Body> {
@@ -429,12 +478,15 @@ impl Inner {
         Ok(())
     }
 
-    fn refund(&self, req: &Req) -> Response<Body> {
+    /// Everything a refund request must pass before the ledger is touched: the bearer token,
+    /// the body, the credentials, the hash_key and the amount. `Err` is SiPay's answer.
+    #[allow(clippy::result_large_err)] // the Err is the answer itself, built once per rejected request
+    fn refund_input(&self, req: &Req) -> Result<RefundInput, Response<Body>> {
         if let Some(denied) = self.unauthenticated(req) {
-            return denied;
+            return Err(denied);
         }
         let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-            return status(1, "The given data was invalid.", None);
+            return Err(status(1, "The given data was invalid.", None));
         };
         let invoice_id = text(&body, "invoice_id");
         let amount_text = text(&body, "amount");
@@ -447,46 +499,74 @@ impl Inner {
             ("hash key", text(&body, "hash_key").is_some()),
         ];
         if let Some((missing, _)) = fields.iter().find(|(_, present)| !present) {
-            return status(
+            return Err(status(
                 1,
                 &format!("The {missing} field is required."),
                 invoice_id.as_deref(),
-            );
+            ));
         }
         let (Some(invoice_id), Some(amount_text)) = (invoice_id, amount_text) else {
-            return status(1, "The given data was invalid.", None);
+            return Err(status(1, "The given data was invalid.", None));
         };
         if text(&body, "app_id").as_deref() != Some(SipaySim::APP_ID)
             || text(&body, "app_secret").as_deref() != Some(SipaySim::APP_SECRET)
             || text(&body, "merchant_key").as_deref() != Some(SipaySim::MERCHANT_KEY)
         {
-            return status(30, "Invalid Credentials", Some(&invoice_id));
+            return Err(status(30, "Invalid Credentials", Some(&invoice_id)));
         }
         let hash_key = text(&body, "hash_key").unwrap_or_default();
-        if let Err(answer) = self.check_hash(
+        self.check_hash(
             &hash_key,
             &[&amount_text, &invoice_id, SipaySim::MERCHANT_KEY],
             &invoice_id,
-        ) {
-            return answer;
-        }
+        )?;
         let amount = match Decimal::from_str(amount_text.trim()) {
             Ok(a) if a > Decimal::ZERO && a.normalize().scale() <= 2 => a,
             _ => {
-                return status(
+                return Err(status(
                     1,
                     "The amount must be a number greater than 0 with at most 2 decimals.",
                     Some(&invoice_id),
-                );
+                ));
             }
         };
         let refund_transaction_id =
             text(&body, "refund_transaction_id").filter(|id| !id.is_empty());
+        Ok(RefundInput {
+            invoice_id,
+            amount,
+            refund_transaction_id,
+        })
+    }
 
+    fn refund(&self, req: &Req) -> Response<Body> {
+        match self.refund_input(req) {
+            Ok(input) => self.apply(input, Bank::Pays),
+            Err(answer) => answer,
+        }
+    }
+
+    /// [`Fault::Fail`]: the refund passes SiPay's checks and the bank refuses it.
+    fn refund_failed(&self, req: &Req) -> Response<Body> {
+        match self.refund_input(req) {
+            Ok(input) => self.apply(input, Bank::Refuses),
+            Err(answer) => answer,
+        }
+    }
+
+    /// The ledger step of a refund that passed [`refund_input`](Self::refund_input).
+    fn apply(&self, input: RefundInput, bank: Bank) -> Response<Body> {
+        let RefundInput {
+            invoice_id,
+            amount,
+            refund_transaction_id,
+        } = input;
         let mut state = lock(&self.state);
         let Some(&index) = state.index.get(&invoice_id) else {
             return status(31, "Transaction not found", Some(&invoice_id));
         };
+        // A reference seen before is refused whether its refund was applied or failed (the
+        // latter assumed; see the type's docs).
         if let Some(id) = &refund_transaction_id
             && state.refund_ids.contains(id)
         {
@@ -500,25 +580,37 @@ impl Inner {
             );
         }
         let payment = &state.payments[index];
-        if amount > payment.remaining() {
+        if bank == Bank::Pays && amount > payment.remaining() {
             let order_no = payment.order_no.clone();
             return refund_answer(49, "Refund Failed", &order_no, &invoice_id, "");
         }
         let seq = state.next();
-        let ref_number = format!("{:012}", 602_800_000_000_u64 + seq);
         let created_at = datetime(unix_now().as_secs());
         if let Some(id) = &refund_transaction_id {
             state.refund_ids.insert(id.clone());
         }
         let payment = &mut state.payments[index];
+        let order_no = payment.order_no.clone();
+        if bank == Bank::Refuses {
+            payment.failed_refunds.push(SipayRefund {
+                refund_transaction_id,
+                amount,
+                ref_number: String::new(),
+                created_at,
+                applied_at: Instant::now(),
+            });
+            drop(state);
+            return refund_answer(49, "Refund Failed", &order_no, &invoice_id, "");
+        }
+        let ref_number = format!("{:012}", 602_800_000_000_u64 + seq);
         payment.refunded_total += amount;
         payment.refunds.push(SipayRefund {
             refund_transaction_id,
             amount,
             ref_number: ref_number.clone(),
             created_at,
+            applied_at: Instant::now(),
         });
-        let order_no = payment.order_no.clone();
         drop(state);
         refund_answer(
             100,
@@ -561,14 +653,41 @@ impl Inner {
             return status(31, "Transaction not found", Some(&invoice_id));
         };
         let payment = &state.payments[index];
-        let refund_info = show_refunds.then(|| {
-            payment
+        // What a lagging lookup shows: refunds (applied or failed) older than the lag.
+        let visible = |r: &&SipayRefund| self.common.visible(r.applied_at);
+        let refunded: Decimal = payment
+            .refunds
+            .iter()
+            .filter(visible)
+            .map(|r| r.amount)
+            .sum();
+        let transaction_status = if refunded.is_zero() {
+            "Completed"
+        } else if refunded >= payment.amount {
+            "refund"
+        } else {
+            "partially_refund"
+        };
+        let omit = self.omit_refund_figures.load(Ordering::SeqCst);
+        let refund_info = (show_refunds && !omit).then(|| {
+            let applied = payment
                 .refunds
                 .iter()
-                .map(|r| RefundInfo {
+                .filter(visible)
+                .map(|r| (r, "success"));
+            let failed = payment
+                .failed_refunds
+                .iter()
+                .filter(visible)
+                .map(|r| (r, "failed"));
+            let mut entries: Vec<(&SipayRefund, &'static str)> = applied.chain(failed).collect();
+            entries.sort_by_key(|(r, _)| r.applied_at);
+            entries
+                .into_iter()
+                .map(|(r, status)| RefundInfo {
                     refund_transaction_id: r.refund_transaction_id.as_deref(),
                     amount: fixed(r.amount, 2),
-                    status: "success",
+                    status,
                     created_at: &r.created_at,
                 })
                 .collect::<Vec<_>>()
@@ -576,14 +695,18 @@ impl Inner {
         let answer = CheckStatus {
             status_code: 100,
             status_description: "Successfully completed",
-            transaction_status: payment.state(),
+            transaction_status,
             order_id: &payment.order_no,
             transaction_id: payment.order_no.get(2..).unwrap_or_default(),
             message: "",
             reason: "",
             bank_status_code: "00",
             invoice_id: &payment.invoice_id,
-            total_refunded_amount: number(fixed(payment.refunded(), 2)),
+            total_refunded_amount: if omit {
+                None
+            } else {
+                number(fixed(refunded, 2))
+            },
             product_price: fixed(payment.amount, 2),
             transaction_amount: number(fixed(payment.amount, 2)),
             transaction_type: "Auth",
@@ -657,6 +780,11 @@ impl Inner {
                         "ref_number": r.ref_number,
                         "created_at": r.created_at,
                     })).collect::<Vec<_>>(),
+                    "failed_refunds": p.failed_refunds.iter().map(|r| serde_json::json!({
+                        "refund_transaction_id": r.refund_transaction_id,
+                        "amount": fixed(r.amount, scale),
+                        "created_at": r.created_at,
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -666,6 +794,7 @@ impl Inner {
             &serde_json::json!({
                 "payments": payments,
                 "token_requests": self.token_requests.load(Ordering::SeqCst),
+                "omit_refund_figures": self.omit_refund_figures.load(Ordering::SeqCst),
             }),
         )
     }
@@ -727,6 +856,43 @@ impl Simulator for Inner {
         lock(&self.state).tokens.clear();
         unauthenticated()
     }
+
+    /// [`Fault::Fail`] on a refund: checked like any refund, then recorded as failed with its
+    /// reference and answered 49 "Refund Failed". Other requests (check status) are answered
+    /// as usual: a bank refusal is about refunds.
+    fn handle_failed(&self, req: &Req) -> Response<Body> {
+        if req.path() == REFUND_PATH && req.parts.method == Method::POST {
+            self.refund_failed(req)
+        } else {
+            self.handle(req)
+        }
+    }
+
+    /// SiPay's own key: `"omit_refund_figures": bool`.
+    fn behaviour(&self, body: &Value) -> Result<(), String> {
+        match body.get("omit_refund_figures") {
+            None => Ok(()),
+            Some(Value::Bool(on)) => {
+                self.omit_refund_figures.store(*on, Ordering::SeqCst);
+                Ok(())
+            }
+            Some(_) => Err("omit_refund_figures must be true or false".to_owned()),
+        }
+    }
+}
+
+/// A refund request that passed SiPay's checks.
+struct RefundInput {
+    invoice_id: String,
+    amount: Decimal,
+    refund_transaction_id: Option<String>,
+}
+
+/// What the bank does with a refund that passed SiPay's checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bank {
+    Pays,
+    Refuses,
 }
 
 #[derive(Serialize)]
@@ -749,6 +915,7 @@ struct CheckStatus<'a> {
     reason: &'static str,
     bank_status_code: &'static str,
     invoice_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     total_refunded_amount: Option<Box<RawValue>>,
     product_price: String,
     transaction_amount: Option<Box<RawValue>>,
