@@ -959,11 +959,17 @@ fn unclear_statuses(entries: &[RefundInfo], secrets: &[&str]) -> String {
 
 /// `transaction_status` against the figures; the reason when they contradict each other.
 ///
-/// Only two values have a source: `refund` (SiPay's refund page: "If the full transaction
-/// amount is submitted in the refund request, the transaction status will be updated as
-/// refund") and `partially_refund` (the seed's "Partial Refunds": 7 of 10 TRY refunded).
-/// Other values are not checked: nobody lists them. More refunded than paid contradicts
-/// itself whatever the status.
+/// Only two values have a source, the seed's "Partial Refunds" (`seeds/sipay-refund-en.md`,
+/// also SiPay's refund page): "If the full transaction amount is submitted in the refund
+/// request, the transaction status will be updated as refund", and 7 of 10 TRY refunded
+/// makes it `partially_refund`. So:
+/// - `refund` with figures below what was paid (or zero): undetermined. The status says
+///   money went back that the figures do not show, e.g. figures lagging behind.
+/// - `partially_refund` with nothing refunded: undetermined, for the same reason. Whether
+///   partial refunds that add up to the whole turn it into `refund` is not documented, so
+///   `partially_refund` with everything refunded is not a contradiction.
+/// - Other values are not checked: nobody lists them. More refunded than paid contradicts
+///   itself whatever the status.
 fn contradiction(r: &CheckStatusResponse, refunded: Money, paid: Option<Money>) -> Option<String> {
     let of_paid = || paid.map_or_else(|| "an unknown amount".to_owned(), |p| p.to_string());
     if let Some(paid) = paid
@@ -973,19 +979,19 @@ fn contradiction(r: &CheckStatusResponse, refunded: Money, paid: Option<Money>) 
             "total refunded {refunded} is more than transaction_amount {paid}"
         ));
     }
-    // What "everything" is: transaction_amount or product_price, since no source says which
-    // one a full refund brings total_refunded_amount to (transaction_amount may include
-    // commission).
-    let whole: Vec<Decimal> = [paid.map(|p| p.amount()), r.product_price]
-        .into_iter()
-        .flatten()
-        .collect();
     let status = r
         .transaction_status
         .as_deref()
         .map(|s| s.trim().to_ascii_lowercase());
     match status.as_deref() {
         Some("refund") => {
+            // "Everything" is transaction_amount or product_price: no source says which one a
+            // full refund brings total_refunded_amount to (transaction_amount may include
+            // commission).
+            let whole: Vec<Decimal> = [paid.map(|p| p.amount()), r.product_price]
+                .into_iter()
+                .flatten()
+                .collect();
             let full = whole.is_empty() || whole.contains(&refunded.amount());
             (refunded.is_zero() || !full).then(|| {
                 format!(
@@ -995,16 +1001,13 @@ fn contradiction(r: &CheckStatusResponse, refunded: Money, paid: Option<Money>) 
                 )
             })
         }
-        Some("partially_refund") => {
-            let all = whole.iter().any(|w| refunded.amount() >= *w);
-            (refunded.is_zero() || all).then(|| {
-                format!(
-                    "transaction_status \"partially_refund\" says partly refunded, but the \
-                     figures say {refunded} of {}",
-                    of_paid()
-                )
-            })
-        }
+        Some("partially_refund") => refunded.is_zero().then(|| {
+            format!(
+                "transaction_status \"partially_refund\" says partly refunded, but the figures \
+                 say nothing of {} was",
+                of_paid()
+            )
+        }),
         _ => None,
     }
 }

@@ -142,9 +142,9 @@ pub(crate) struct CheckStatusResponse {
     pub(crate) status_description: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     pub(crate) message: Option<String>,
-    /// Cross-checked against the figures. No source enumerates its values: SiPay's refund page
-    /// says a full refund sets it to `refund`, the seed's "Partial Refunds" section that a part
-    /// sets it to `partially_refund`.
+    /// Cross-checked against the figures. No source enumerates its values; the seed's "Partial
+    /// Refunds" (`seeds/sipay-refund-en.md`, also SiPay's refund page) says a full refund sets
+    /// it to `refund` and a part to `partially_refund`.
     #[serde(default, deserialize_with = "opt_text")]
     pub(crate) transaction_status: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
