@@ -7,9 +7,14 @@
 //!
 //! - [`hash_key`]: the documented AES-256-CBC scheme, checked against openssl-made vectors;
 //! - [`SipayConfig`] / [`Environment`]: credentials (secrets never printed), base URLs, timeouts;
-//! - [`Sipay`]: the provider. One bearer token shared by all calls, refreshed single-flight,
-//!   one refresh and resend on HTTP 401; refunds by `invoice_id` with the request's reference
-//!   as `refund_transaction_id`; lookups through check status for reconciliation.
+//! - [`Sipay`]: the provider. One bearer token shared by all calls, refreshed single-flight
+//!   (a failed fetch is shared by every caller that waited on it), one refresh and resend on
+//!   HTTP 401; refunds by `invoice_id` with the request's reference as
+//!   `refund_transaction_id` (SiPay refuses a reused one with 104, reported as
+//!   `RefundError::DuplicateReference`); lookups through check status that never guess
+//!   (`RefundState::undetermined` when the answer cannot say what was refunded);
+//! - [`status_code`]: SiPay's whole status-code table (the official PHP SDK's 67 codes) and
+//!   what each means on a refund; a code outside it is an unknown outcome.
 //!
 //! ```
 //! use refund_core::RefundProvider;
