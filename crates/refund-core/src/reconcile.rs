@@ -118,7 +118,8 @@ impl Reconciler {
     }
 
     /// Judges the attempt with `reference` made at `attempted_at`, from a lookup's `state`
-    /// taken at `now`. A clock that went backwards counts as no time passed.
+    /// taken at `now`, when it is the first attempt with that reference. A clock that went
+    /// backwards counts as no time passed.
     pub fn judge(
         &self,
         state: &RefundState,
@@ -126,23 +127,43 @@ impl Reconciler {
         attempted_at: SystemTime,
         now: SystemTime,
     ) -> Verdict {
-        match state.find(reference) {
-            Reconciliation::Applied(record) => Verdict::Applied(record.clone()),
-            Reconciliation::Failed(record) => Verdict::NotApplied(record.clone()),
-            Reconciliation::NotFound => {
-                let elapsed = now.duration_since(attempted_at).unwrap_or(Duration::ZERO);
-                match self.settle_time.checked_sub(elapsed) {
-                    Some(left) if !left.is_zero() => Verdict::NotYetKnown { settles_in: left },
-                    _ => Verdict::SafeToResend,
-                }
+        self.judge_after(state, reference, 0, attempted_at, now)
+    }
+
+    /// [`judge`](Self::judge) for an attempt that followed `earlier_failures` attempts with the
+    /// same reference which the provider answered with a decline (each may have left a failed
+    /// record). Only a failed record *beyond* those proves that this attempt failed too; a
+    /// failed record from an earlier attempt says nothing about the latest one.
+    pub fn judge_after(
+        &self,
+        state: &RefundState,
+        reference: &MerchantRef,
+        earlier_failures: usize,
+        attempted_at: SystemTime,
+        now: SystemTime,
+    ) -> Verdict {
+        let absent = match state.find(reference) {
+            Reconciliation::Applied(record) => return Verdict::Applied(record.clone()),
+            Reconciliation::Failed(record) if state.failed_count(reference) > earlier_failures => {
+                return Verdict::NotApplied(record.clone());
             }
-            _ => Verdict::Undetermined(match &state.undetermined {
+            Reconciliation::Failed(_) => state.applied_records_add_up(),
+            Reconciliation::NotFound => true,
+            _ => false,
+        };
+        if !absent {
+            return Verdict::Undetermined(match &state.undetermined {
                 Some(why) => format!("the lookup cannot say what was refunded: {why}"),
                 None => format!(
                     "the lookup lists {} refunded without a reference for every refund",
                     state.refunded
                 ),
-            }),
+            });
+        }
+        let elapsed = now.duration_since(attempted_at).unwrap_or(Duration::ZERO);
+        match self.settle_time.checked_sub(elapsed) {
+            Some(left) if !left.is_zero() => Verdict::NotYetKnown { settles_in: left },
+            _ => Verdict::SafeToResend,
         }
     }
 
@@ -231,6 +252,27 @@ mod tests {
         );
         assert!(matches!(
             POLICY.judge(&failed, &reference(), at(100), at(100)),
+            Verdict::NotApplied(_)
+        ));
+    }
+
+    #[test]
+    fn a_failed_record_of_an_earlier_attempt_says_nothing_about_the_latest() {
+        let failed_once = RefundState::new(PaymentRef::payment("I"), tl("0")).with_record(
+            RefundRecord::new(tl("5"))
+                .with_reference("r-1")
+                .with_status(RefundStatus::Failed),
+        );
+        assert!(matches!(
+            POLICY.judge_after(&failed_once, &reference(), 1, at(100), at(100)),
+            Verdict::NotYetKnown { .. }
+        ));
+        assert_eq!(
+            POLICY.judge_after(&failed_once, &reference(), 1, at(100), at(200)),
+            Verdict::SafeToResend
+        );
+        assert!(matches!(
+            POLICY.judge_after(&failed_once, &reference(), 0, at(100), at(100)),
             Verdict::NotApplied(_)
         ));
     }

@@ -191,6 +191,7 @@ impl<P: RefundProvider> Retrying<P> {
         &self,
         request: &RefundRequest,
         error: RefundError,
+        earlier_failures: usize,
         attempted_at: SystemTime,
     ) -> Result<Result<RefundReceipt, RefundError>, RefundError> {
         let reconciler = Reconciler::for_provider(&self.inner);
@@ -201,7 +202,13 @@ impl<P: RefundProvider> Retrying<P> {
         loop {
             tokio::time::sleep(wait).await;
             let seen = match self.lookup(request.payment()).await {
-                Ok(state) => reconciler.judge(&state, reference, attempted_at, SystemTime::now()),
+                Ok(state) => reconciler.judge_after(
+                    &state,
+                    reference,
+                    earlier_failures,
+                    attempted_at,
+                    SystemTime::now(),
+                ),
                 Err(lookup) => Verdict::Undetermined(format!("the lookup failed ({lookup})")),
             };
             tracing::info!(provider = self.inner.name(), %reference, verdict = seen.kind(), "reconciling");
@@ -301,6 +308,9 @@ impl<P: RefundProvider> RefundProvider for Retrying<P> {
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
         let mut attempt = 1;
+        // Declined attempts with this reference: each may have left a failed record that a
+        // later lookup must not mistake for the fate of a later attempt.
+        let mut declined = 0;
         loop {
             let attempted_at = SystemTime::now();
             match self.inner.refund(request).await {
@@ -315,7 +325,7 @@ impl<P: RefundProvider> RefundProvider for Retrying<P> {
                         error = %e,
                         "outcome unknown; reconciling through a lookup"
                     );
-                    match self.reconcile(request, e, attempted_at).await {
+                    match self.reconcile(request, e, declined, attempted_at).await {
                         Ok(result) => return result,
                         Err(e) if attempt >= self.policy.max_attempts => {
                             return Err(with_note(
@@ -330,7 +340,10 @@ impl<P: RefundProvider> RefundProvider for Retrying<P> {
                         ),
                     }
                 }
-                Err(e) => self.pause_or_give_up(attempt, e).await?,
+                Err(e) => {
+                    declined += usize::from(matches!(e, RefundError::Declined { .. }));
+                    self.pause_or_give_up(attempt, e).await?;
+                }
             }
             attempt += 1;
         }

@@ -179,15 +179,32 @@ impl RefundState {
         if let Some(record) = failed {
             return Reconciliation::Failed(record);
         }
+        if self.applied_records_add_up() {
+            Reconciliation::NotFound
+        } else {
+            Reconciliation::Undetermined
+        }
+    }
+
+    /// How many records carry `reference` with [`RefundStatus::Failed`].
+    pub fn failed_count(&self, reference: &MerchantRef) -> usize {
+        self.refunds
+            .iter()
+            .filter(|r| {
+                r.status == RefundStatus::Failed && r.reference.as_deref() == Some(reference.as_str())
+            })
+            .count()
+    }
+
+    /// Whether the completed and pending records all carry references and add up to
+    /// `refunded`: only then does a reference missing from them prove anything.
+    pub(crate) fn applied_records_add_up(&self) -> bool {
         let applied = || self.refunds.iter().filter(|r| r.status.is_applied());
         let all_referenced = applied().all(|r| r.reference.is_some());
         let listed = applied().try_fold(Money::zero(self.refunded.currency()), |sum, r| {
             sum.checked_add(&r.amount)
         });
-        match listed {
-            Ok(sum) if all_referenced && sum == self.refunded => Reconciliation::NotFound,
-            _ => Reconciliation::Undetermined,
-        }
+        self.is_determined() && all_referenced && listed.is_ok_and(|sum| sum == self.refunded)
     }
 }
 

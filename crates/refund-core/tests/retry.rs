@@ -427,3 +427,30 @@ fn the_wrapper_is_itself_a_shareable_provider() {
     assert_eq!(registry.names().collect::<Vec<_>>(), ["scripted"]);
     assert_eq!(registry.len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_record_left_by_an_earlier_declined_attempt_is_not_the_latest_attempts_fate() {
+    // Found by the randomized money-safety test: a temporary decline leaves a failed record
+    // with the reference, the retry's answer is lost and it is applied later. The failed
+    // record must not make the applied retry read as "not applied".
+    let failed_first = |refunded: &str| {
+        RefundState::new(PaymentRef::payment("INV-1"), tl(refunded)).with_record(
+            RefundRecord::new(tl("10"))
+                .with_reference("ref-1")
+                .with_status(RefundStatus::Failed),
+        )
+    };
+    let applied_later =
+        failed_first("10").with_record(RefundRecord::new(tl("10")).with_reference("ref-1"));
+    let p = Retrying::new(
+        Scripted::new(vec![
+            Err(RefundError::declined_retryable("scripted", "10246", "bank")),
+            Err(RefundError::outcome_unknown("scripted", "lost response")),
+        ])
+        .with_lookups(vec![Ok(failed_first("0")), Ok(applied_later)]),
+        policy(),
+    );
+    let receipt = p.refund(&request()).await.unwrap();
+    assert!(receipt.reconciled);
+    assert_eq!(p.inner().refund_calls.load(Ordering::SeqCst), 2);
+}
