@@ -666,6 +666,30 @@ impl Inner {
             );
         }
         let created_at = datetime(unix_now().as_secs());
+        if outcome == Outcome::Fail {
+            // How iyzico lists a refused payment-level refund is not documented. The simulator
+            // records one failed entry per attempt, for the whole price, on the first line that
+            // has something left: one attempt, one failed record carrying its conversationId.
+            let first = state.payments[p]
+                .items
+                .iter()
+                .position(|item| item.remaining() > Decimal::ZERO);
+            if let Some(i) = first {
+                let refund_tx_id = format!("{}", 31_000_000 + state.next());
+                state.payments[p].items[i]
+                    .failed_refunds
+                    .push(IyzicoRefund {
+                        refund_tx_id,
+                        conversation_id: ctx.conversation_id.clone(),
+                        price,
+                        via: "payment",
+                        created_at,
+                        applied_at: Instant::now(),
+                        error: outcome.error(),
+                    });
+            }
+            return declined(ctx);
+        }
         let mut left = price;
         let mut first_tx = String::new();
         for i in 0..state.payments[p].items.len() {
@@ -677,29 +701,21 @@ impl Inner {
             if first_tx.is_empty() {
                 first_tx.clone_from(&refund_tx_id);
             }
-            let refund = IyzicoRefund {
+            state.payments[p].items[i].push(IyzicoRefund {
                 refund_tx_id,
                 conversation_id: ctx.conversation_id.clone(),
                 price: take,
                 via: "payment",
                 created_at: created_at.clone(),
                 applied_at: Instant::now(),
-                error: outcome.error(),
-            };
-            // A refused v2 refund is listed, failed, on every line it would have touched.
-            match outcome {
-                Outcome::Apply => state.payments[p].items[i].push(refund),
-                Outcome::Fail => state.payments[p].items[i].failed_refunds.push(refund),
-            }
+                error: None,
+            });
             left -= take;
             if left.is_zero() {
                 break;
             }
         }
         drop(state);
-        if outcome == Outcome::Fail {
-            return declined(ctx);
-        }
         refund_success(
             &self.signer,
             payment_id,
