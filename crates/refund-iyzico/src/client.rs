@@ -321,8 +321,12 @@ impl Iyzico {
     /// `Refund.verifySignature` uses for both refund versions (iyzipay-java
     /// `model/Refund.java`; `ResponseSignatureGenerator` turns null into "" and prints the
     /// price with `stripTrailingZeros().toPlainString()`, an older version with eight
-    /// decimals, `0.00000000`; both forms are accepted). The node SDK verifies nothing; no SDK
-    /// documents a signature on cancels, so a cancel signature is checked with the same list.
+    /// decimals, `0.00000000`; both forms are accepted). The SDKs disagree: the node SDK's
+    /// v2-refund sample checks only `paymentId:conversationId` (iyzipay-node
+    /// `samples/IyziPayRefundV2Samples.js`; shared/providers/sdk-models.md §0.5), PHP, .NET and
+    /// Python check nothing. We follow Java; an answer signed otherwise fails here and is
+    /// outcome-unknown (looked up, never trusted). No SDK documents a signature on cancels, so
+    /// a cancel signature is checked with the same list.
     fn verify_signature(&self, r: &OperationResponse) -> Result<(), RefundError> {
         let Some(signature) = r.signature.as_deref() else {
             return Ok(());
