@@ -22,7 +22,7 @@ use refund_core::{
     Capabilities, Currency, Money, Operation, PaymentRef, RefundError, RefundProvider,
     RefundReceipt, RefundRecord, RefundRequest, RefundState, RefundStatus, async_trait,
 };
-use refund_testkit::conformance::{Fault, Harness, HarnessError};
+use refund_testkit::conformance::{Fault, Harness, HarnessError, Scenario, Skip};
 use serde_json::{Value, json};
 
 const NAME: &str = "acme";
@@ -273,10 +273,21 @@ impl RefundProvider for Acme {
             .unwrap_or(&[])
         {
             let amount = money(&r["return_amount"])?;
-            refunded = refunded
-                .checked_add(&amount)
-                .map_err(|e| RefundError::outcome_unknown(NAME, e.to_string()))?;
-            let mut record = RefundRecord::new(amount);
+            let status = match r["status"].as_str() {
+                Some("success") => RefundStatus::Completed,
+                Some("failed") => RefundStatus::Failed,
+                // A status Acme does not document: the lookup cannot tell what happened.
+                _ => {
+                    return Ok(RefundState::new(payment.clone(), refunded)
+                        .with_undetermined("a return with an unknown status"));
+                }
+            };
+            if status.is_applied() {
+                refunded = refunded
+                    .checked_add(&amount)
+                    .map_err(|e| RefundError::outcome_unknown(NAME, e.to_string()))?;
+            }
+            let mut record = RefundRecord::new(amount).with_status(status);
             if let Some(reference) = r["reference_no"].as_str() {
                 record = record.with_reference(reference);
             }
@@ -302,6 +313,8 @@ fn sign(key: &str, salt: &str, fields: &[&str]) -> String {
 struct Payment {
     paid: Money,
     refunds: Vec<(String, Money)>,
+    /// Refunds the bank refused: listed by the lookup with `"status": "failed"`.
+    failed: Vec<(String, Money)>,
 }
 
 #[derive(Debug, Default)]
@@ -386,6 +399,19 @@ impl FakeAcmeApi {
         )
     }
 
+    /// The bank refused the refund: it is listed as failed, nothing is refunded.
+    fn fail_refund(&self, body: &Value) {
+        let field = |name: &str| body[name].as_str().unwrap_or_default();
+        let Ok(amount) = Money::parse(field("return_amount"), Currency::Try) else {
+            return;
+        };
+        if let Some(payment) = self.books().payments.get_mut(field("merchant_oid")) {
+            payment
+                .failed
+                .push((field("reference_no").to_owned(), amount));
+        }
+    }
+
     fn refund_status(&self, body: &Value) -> (u16, String) {
         let field = |name: &str| body[name].as_str().unwrap_or_default();
         let oid = field("merchant_oid");
@@ -404,12 +430,15 @@ impl FakeAcmeApi {
         let Some(payment) = books.payments.get(oid) else {
             return Self::error("004", "no payment with this merchant_oid");
         };
+        let entry = |status: &str, (reference, amount): &(String, Money)| {
+            json!({"reference_no": reference, "return_amount": amount.amount().to_string(),
+                   "status": status})
+        };
         let returns: Vec<Value> = payment
             .refunds
             .iter()
-            .map(|(reference, amount)| {
-                json!({"reference_no": reference, "return_amount": amount.amount().to_string()})
-            })
+            .map(|r| entry("success", r))
+            .chain(payment.failed.iter().map(|r| entry("failed", r)))
             .collect();
         (
             200,
@@ -443,6 +472,10 @@ impl Transport for FakeAcmeApi {
                         500,
                         "<html><body>Internal Server Error</body></html>".into(),
                     )),
+                    Some(Fault::FailedResponseLost) => {
+                        self.fail_refund(&body);
+                        Err(TransportError::Dropped)
+                    }
                     _ => Ok(self.refund(&body)),
                 }
             }
@@ -511,6 +544,7 @@ impl Harness for AcmeHarness {
             Payment {
                 paid: amount,
                 refunds: Vec::new(),
+                failed: Vec::new(),
             },
         );
         Ok(PaymentRef::payment(oid))
@@ -550,5 +584,16 @@ impl Harness for AcmeHarness {
 
     fn unreachable_provider(&self) -> Option<Arc<dyn RefundProvider>> {
         Some(Arc::new(Acme::new(self.config.clone(), Arc::new(Closed))))
+    }
+
+    fn skips(&self) -> Vec<Skip> {
+        // The in-memory transport runs inside the client's future: when the client gives up,
+        // the fake's work is dropped with it, so it can neither apply late nor lag.
+        let why = "acme's in-memory fake runs inside the client's future and cannot apply a \
+                   refund after the client gave up, nor hide one from lookups";
+        vec![
+            Skip::new(Scenario::LateApplicationIsNotResent, why),
+            Skip::new(Scenario::LaggingLookupIsNotProof, why),
+        ]
     }
 }

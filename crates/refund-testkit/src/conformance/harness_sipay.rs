@@ -98,6 +98,11 @@ impl Harness for SipayHarness {
         Ok(())
     }
 
+    async fn set_lookup_lag(&self, lag: Duration) -> Result<(), HarnessError> {
+        self.sim.set_lookup_lag(lag);
+        Ok(())
+    }
+
     fn requests_sent(&self) -> usize {
         self.sim.requests().len()
     }
@@ -144,5 +149,8 @@ fn sim_fault(fault: Fault) -> sim::Fault {
         Fault::Timeout => sim::Fault::Timeout,
         Fault::LostResponse => sim::Fault::LostResponse,
         Fault::ServerError => sim::Fault::Http500,
+        // Applied a second after the client's timeout, whether or not it is still listening.
+        Fault::AppliedAfterTimeout => sim::Fault::Delay(SipayHarness::TIMEOUT + Duration::from_secs(1)),
+        Fault::FailedResponseLost => sim::Fault::FailLostResponse,
     }
 }

@@ -100,6 +100,13 @@ pub enum Fault {
     /// The provider answers with a server error (HTTP 500 or the transport's equivalent)
     /// after the request reached it.
     ServerError,
+    /// The request reaches the provider, the client times out, and the provider applies the
+    /// refund *after* the client gave up (as real providers under load do). The harness must
+    /// make the fake apply it within a few seconds of the client's timeout.
+    AppliedAfterTimeout,
+    /// The provider processes the refund as one the bank refused, records it as *failed*
+    /// under its reference, and the answer is lost. A lookup must never turn it into a refund.
+    FailedResponseLost,
 }
 
 impl fmt::Display for Fault {
@@ -108,6 +115,8 @@ impl fmt::Display for Fault {
             Fault::Timeout => "a timeout",
             Fault::LostResponse => "a lost response",
             Fault::ServerError => "a server error",
+            Fault::AppliedAfterTimeout => "a refund applied after the client's timeout",
+            Fault::FailedResponseLost => "a failed refund whose answer was lost",
         })
     }
 }
@@ -206,6 +215,14 @@ pub trait Harness: Send + Sync {
         Err(HarnessError::unsupported(format!("arm {fault}")))
     }
 
+    /// Makes the fake's lookups lag: a refund applied less than `lag` ago is not shown by
+    /// [`RefundProvider::refund_state`] yet. `Duration::ZERO` turns the lag off. The default
+    /// answers unsupported, which fails the lag scenario unless it is declared skipped.
+    async fn set_lookup_lag(&self, lag: Duration) -> Result<(), HarnessError> {
+        let _ = lag;
+        Err(HarnessError::unsupported("make lookups lag"))
+    }
+
     /// Every request of any kind that has reached the fake so far (tokens, refunds, lookups).
     fn requests_sent(&self) -> usize;
 
@@ -270,6 +287,14 @@ pub enum Scenario {
     ConnectRefusedIsRetryable,
     /// [`lost_response_is_reconciled`].
     LostResponseIsReconciled,
+    /// [`late_application_is_not_resent`].
+    LateApplicationIsNotResent,
+    /// [`lagging_lookup_is_not_proof`].
+    LaggingLookupIsNotProof,
+    /// [`failed_entry_is_not_refunded`].
+    FailedEntryIsNotRefunded,
+    /// [`reused_reference_is_not_paid_twice`].
+    ReusedReferenceIsNotPaidTwice,
     /// [`secrets_never_leak`].
     SecretsNeverLeak,
     /// [`concurrent_refunds_never_exceed_paid`].
@@ -291,6 +316,10 @@ impl Scenario {
         Scenario::ServerErrorIsOutcomeUnknown,
         Scenario::ConnectRefusedIsRetryable,
         Scenario::LostResponseIsReconciled,
+        Scenario::LateApplicationIsNotResent,
+        Scenario::LaggingLookupIsNotProof,
+        Scenario::FailedEntryIsNotRefunded,
+        Scenario::ReusedReferenceIsNotPaidTwice,
         Scenario::SecretsNeverLeak,
         Scenario::ConcurrentRefundsNeverExceedPaid,
     ];
@@ -310,6 +339,10 @@ impl Scenario {
             Scenario::ServerErrorIsOutcomeUnknown => "server_error_is_outcome_unknown",
             Scenario::ConnectRefusedIsRetryable => "connect_refused_is_retryable",
             Scenario::LostResponseIsReconciled => "lost_response_is_reconciled",
+            Scenario::LateApplicationIsNotResent => "late_application_is_not_resent",
+            Scenario::LaggingLookupIsNotProof => "lagging_lookup_is_not_proof",
+            Scenario::FailedEntryIsNotRefunded => "failed_entry_is_not_refunded",
+            Scenario::ReusedReferenceIsNotPaidTwice => "reused_reference_is_not_paid_twice",
             Scenario::SecretsNeverLeak => "secrets_never_leak",
             Scenario::ConcurrentRefundsNeverExceedPaid => "concurrent_refunds_never_exceed_paid",
         }
@@ -341,6 +374,18 @@ impl Scenario {
             }
             Scenario::LostResponseIsReconciled => {
                 Box::pin(lost_response_is_reconciled(provider, harness)).await
+            }
+            Scenario::LateApplicationIsNotResent => {
+                Box::pin(late_application_is_not_resent(provider, harness)).await
+            }
+            Scenario::LaggingLookupIsNotProof => {
+                Box::pin(lagging_lookup_is_not_proof(provider, harness)).await
+            }
+            Scenario::FailedEntryIsNotRefunded => {
+                Box::pin(failed_entry_is_not_refunded(provider, harness)).await
+            }
+            Scenario::ReusedReferenceIsNotPaidTwice => {
+                Box::pin(reused_reference_is_not_paid_twice(provider, harness)).await
             }
             Scenario::SecretsNeverLeak => Box::pin(secrets_never_leak(provider, harness)).await,
             Scenario::ConcurrentRefundsNeverExceedPaid => {

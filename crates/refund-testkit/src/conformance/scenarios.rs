@@ -7,11 +7,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use refund_core::{
-    Currency, MerchantRef, Money, Operation, PaymentRef, Reconciliation, RefundError,
-    RefundProvider, RefundReceipt, RefundRequest, RetryPolicy, Retrying, ValidationError,
+    Currency, MerchantRef, Money, Operation, PaymentRef, Reconciler, Reconciliation, RefundError,
+    RefundProvider, RefundReceipt, RefundRequest, RetryPolicy, Retrying, ValidationError, Verdict,
     VoidRequest, VoidSupport,
 };
 
@@ -116,6 +116,7 @@ fn variant(e: &RefundError) -> &'static str {
         RefundError::RateLimited { .. } => "RateLimited",
         RefundError::Unreachable { .. } => "Unreachable",
         RefundError::OutcomeUnknown { .. } => "OutcomeUnknown",
+        RefundError::DuplicateReference { .. } => "DuplicateReference",
         RefundError::Unsupported { .. } => "Unsupported",
         RefundError::Configuration { .. } => "Configuration",
         _ => "other",
@@ -791,6 +792,218 @@ async fn lost_response_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
         );
     }
     ledger_is(h, &payment, amount, "after the lost response").await
+}
+
+/// How long the late-application and lag scenarios wait for the fake to catch up.
+const CATCH_UP: Duration = Duration::from_secs(15);
+
+/// Polls the fake's ledger until it shows `expected` for `payment`, for up to [`CATCH_UP`].
+async fn ledger_reaches(h: &dyn Harness, payment: &PaymentRef, expected: Money) -> Step<bool> {
+    let started = std::time::Instant::now();
+    loop {
+        if ledger(h, payment).await? == expected {
+            return Ok(true);
+        }
+        if started.elapsed() > CATCH_UP {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends one refund of 10.00 straight through the provider (no wrapper) with `fault` armed,
+/// and expects an error whose outcome is not known, with exactly one refund request sent.
+async fn unknown_once(
+    p: &dyn RefundProvider,
+    h: &dyn Harness,
+    fault: Fault,
+    tag: &str,
+) -> Step<(PaymentRef, RefundRequest, SystemTime)> {
+    let payment = seed(h, money(h, 10_000)?).await?;
+    let req = request_with_reference(&payment, money(h, 1_000)?, &unique_reference(tag))?;
+    arm(h, fault).await?;
+    let before = h.refund_requests_sent();
+    let attempted_at = SystemTime::now();
+    let result = p.refund(&req).await;
+    let sent = h.refund_requests_sent().saturating_sub(before);
+    ensure!(
+        matches!(&result, Err(e) if !e.is_outcome_known() && !e.is_retryable()),
+        "after {fault}, expected an error whose outcome is unknown and that is not retryable, got {}",
+        describe(&result)
+    );
+    ensure!(
+        sent == 1,
+        "after {fault}, {sent} refund requests reached the fake (expected exactly 1)"
+    );
+    Ok((payment, req, attempted_at))
+}
+
+async fn verdict(
+    p: &dyn RefundProvider,
+    req: &RefundRequest,
+    attempted_at: SystemTime,
+) -> Step<Verdict> {
+    Reconciler::for_provider(p)
+        .look_up(p, req.payment(), req.reference(), attempted_at)
+        .await
+        .map_err(|e| fail(format!("looking up {}: {} error: {e}", req.payment(), variant(&e))))
+}
+
+/// A refund the fake applies a few seconds *after* the client timed out: the client answers
+/// an outcome-unknown error and sends it once; the fake's ledger then shows it applied once;
+/// with lookups declared, reconciliation through the provider's lookup finds it
+/// ([`Verdict::Applied`]). Proves the client neither resends nor calls a late refund failed.
+pub async fn late_application_is_not_resent(p: &dyn RefundProvider, h: &dyn Harness) -> Outcome {
+    finish(late_application_steps(p, h).await)
+}
+
+async fn late_application_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
+    let (payment, req, attempted_at) =
+        unknown_once(p, h, Fault::AppliedAfterTimeout, "late").await?;
+    ensure!(
+        ledger_reaches(h, &payment, req.amount()).await?,
+        "the fake never applied the refund after the client's timeout: the harness must apply \
+         it late, as a real provider does"
+    );
+    if p.capabilities().refund_lookup {
+        let seen = verdict(p, &req, attempted_at).await?;
+        ensure!(
+            matches!(seen, Verdict::Applied(_)),
+            "the refund applied late is on the fake's books, but reconciliation answered {seen:?}"
+        );
+    }
+    ledger_is(h, &payment, req.amount(), "after the late application").await
+}
+
+/// Lookups that lag: a refund whose answer was lost is applied, but the fake's lookup hides
+/// it for 1.5 s. Looked up at once, the verdict must not be [`Verdict::SafeToResend`] or
+/// [`Verdict::NotApplied`] (the provider's settle time must cover its lookups' lag); after
+/// the lag, the lookup finds it ([`Verdict::Applied`]). Skipped in effect for providers
+/// without lookups (nothing to reconcile).
+pub async fn lagging_lookup_is_not_proof(p: &dyn RefundProvider, h: &dyn Harness) -> Outcome {
+    if !p.capabilities().refund_lookup {
+        return Outcome::Passed;
+    }
+    const LAG: Duration = Duration::from_millis(1_500);
+    if let Err(e) = h.set_lookup_lag(LAG).await {
+        return harness_failed("make the fake's lookups lag", &e);
+    }
+    let outcome = finish(lagging_lookup_steps(p, h, LAG).await);
+    if let Err(e) = h.set_lookup_lag(Duration::ZERO).await {
+        return harness_failed("turn the lookup lag off", &e);
+    }
+    outcome
+}
+
+async fn lagging_lookup_steps(p: &dyn RefundProvider, h: &dyn Harness, lag: Duration) -> Step {
+    let (payment, req, attempted_at) = unknown_once(p, h, Fault::LostResponse, "lag").await?;
+    ledger_is(h, &payment, req.amount(), "after the lost response").await?;
+    let early = verdict(p, &req, attempted_at).await?;
+    ensure!(
+        !matches!(early, Verdict::SafeToResend | Verdict::NotApplied(_)),
+        "right after the attempt, with the refund applied but not yet visible to lookups, \
+         reconciliation answered {early:?}: acting on it pays twice (settle time declared: {} s)",
+        p.capabilities().settle_time.as_secs()
+    );
+    tokio::time::sleep(lag + Duration::from_millis(300)).await;
+    let late = verdict(p, &req, attempted_at).await?;
+    ensure!(
+        matches!(late, Verdict::Applied(_)),
+        "after the lag, the refund should be found by reference {}, got {late:?}",
+        req.reference()
+    );
+    Ok(())
+}
+
+/// A refund the bank refused, whose answer was lost: the client answers an outcome-unknown
+/// error, the fake's ledger shows nothing refunded, and reconciliation never calls it applied
+/// (a provider that lists failed refunds answers [`Verdict::NotApplied`]).
+pub async fn failed_entry_is_not_refunded(p: &dyn RefundProvider, h: &dyn Harness) -> Outcome {
+    finish(failed_entry_steps(p, h).await)
+}
+
+async fn failed_entry_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
+    let (payment, req, attempted_at) =
+        unknown_once(p, h, Fault::FailedResponseLost, "failed").await?;
+    let zero = Money::zero(h.currency());
+    ledger_is(h, &payment, zero, "after a failed refund").await?;
+    if p.capabilities().refund_lookup {
+        let seen = verdict(p, &req, attempted_at).await?;
+        ensure!(
+            !matches!(seen, Verdict::Applied(_)),
+            "the fake has the refund only as failed, but reconciliation answered {seen:?}"
+        );
+        if let Ok(state) = p.refund_state(&payment).await {
+            ensure!(
+                !state.is_determined() || state.refunded == zero,
+                "the lookup counts {} refunded of {payment}, the fake's ledger shows nothing",
+                state.refunded
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A refund sent twice with the same reference. A provider that declares reference
+/// deduplication must not pay twice: the ledger shows one refund and the second call answers
+/// a receipt for the first (reconciled) or an error whose outcome is not known (for SiPay, a
+/// duplicate reference) — never a decline, which would claim the money did not move. A
+/// provider without deduplication pays whatever its fake pays, and the receipts must agree
+/// with the ledger.
+pub async fn reused_reference_is_not_paid_twice(
+    p: &dyn RefundProvider,
+    h: &dyn Harness,
+) -> Outcome {
+    finish(reused_reference_steps(p, h).await)
+}
+
+async fn reused_reference_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
+    let payment = seed(h, money(h, 10_000)?).await?;
+    let amount = money(h, 1_000)?;
+    let req = request_with_reference(&payment, amount, &unique_reference("reuse"))?;
+    let first = p.refund(&req).await;
+    ensure!(
+        first.is_ok(),
+        "the first refund failed: {}",
+        describe(&first)
+    );
+    let second = p.refund(&req).await;
+    let total = ledger(h, &payment).await?;
+    if p.capabilities().deduplicates_references {
+        ensure!(
+            total == amount,
+            "the capabilities declare reference deduplication, but after two refunds with one \
+             reference the ledger shows {total} refunded (one refund is {amount})"
+        );
+        match &second {
+            Ok(receipt) => {
+                ensure!(
+                    receipt.reconciled,
+                    "the second refund with a reused reference answered a fresh receipt: {}",
+                    describe(&second)
+                );
+            }
+            Err(e) => {
+                ensure!(
+                    !e.is_outcome_known(),
+                    "the second refund with a reused reference answered {}: a duplicate says \
+                     the first reached the provider, so its outcome is not known from this answer",
+                    describe(&second)
+                );
+            }
+        }
+    } else {
+        let expected = match &second {
+            Ok(_) => amount.checked_add(&amount).map_err(|e| fail(e.to_string()))?,
+            Err(_) => amount,
+        };
+        ensure!(
+            total == expected || second.as_ref().is_err_and(|e| !e.is_outcome_known()),
+            "after a reused reference answered {}, the ledger shows {total}",
+            describe(&second)
+        );
+    }
+    Ok(())
 }
 
 /// Secrets never appear in `Debug` of the provider, receipts or errors, in error messages
