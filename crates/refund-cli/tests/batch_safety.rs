@@ -1,0 +1,494 @@
+//! `refund batch` against providers that behave like slow, lagging payment systems (issue 12):
+//! a refund the provider applies after the client gave up and shows in lookups only later, a
+//! SiPay 104 on a resend, two runs on one journal, and a dry run that must not touch the
+//! journal. Each test runs the real binary against the in-process simulators, whose lookup
+//! lag is set through their admin API (`POST /__sandbox/behaviour`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use refund_core::{Currency, Decimal};
+use refund_testkit::sim::{Fault, IyzicoSim, SipaySim};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_refund");
+
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+type Env = Vec<(String, String)>;
+
+fn command(args: &[&str], env: &Env) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs the binary to completion, off the async runtime's threads.
+async fn run(args: &[&str], env: &Env) -> Out {
+    let mut cmd = command(args, env);
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run refund"))
+        .await
+        .unwrap();
+    Out {
+        code: output.status.code().expect("exited with a code"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn sipay_env(sim: &SipaySim) -> Env {
+    let c = sim.credentials();
+    vec![
+        ("SIPAY_BASE_URL".into(), c.base_url),
+        ("SIPAY_APP_ID".into(), c.app_id.into()),
+        ("SIPAY_APP_SECRET".into(), c.app_secret.into()),
+        ("SIPAY_MERCHANT_KEY".into(), c.merchant_key.into()),
+    ]
+}
+
+fn iyzico_env(sim: &IyzicoSim) -> Env {
+    let c = sim.credentials();
+    vec![
+        ("IYZICO_BASE_URL".into(), c.base_url),
+        ("IYZICO_API_KEY".into(), c.api_key.into()),
+        ("IYZICO_SECRET_KEY".into(), c.secret_key.into()),
+    ]
+}
+
+fn refund_requests(paths: impl IntoIterator<Item = String>) -> usize {
+    paths
+        .into_iter()
+        .filter(|p| p.contains("refund") || p.contains("cancel"))
+        .count()
+}
+
+fn sipay_refund_requests(sim: &SipaySim) -> usize {
+    refund_requests(sim.requests().into_iter().map(|r| r.path))
+}
+
+fn iyzico_refund_requests(sim: &IyzicoSim) -> usize {
+    refund_requests(sim.requests().into_iter().map(|r| r.path))
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("refund-cli-safety-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The journal's records, in order.
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The last record of the journal's only row.
+fn last_record(path: &Path) -> Value {
+    records(path).pop().expect("a journal record")
+}
+
+/// The time of the latest `sending` record (unix ms), when it has one.
+fn last_attempt_ms(path: &Path) -> Option<u64> {
+    records(path)
+        .iter()
+        .rev()
+        .find(|r| r["state"] == "sending")
+        .and_then(|r| r["at"].as_u64())
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// Sleeps until `ms` (unix ms) has passed.
+async fn sleep_until_ms(ms: u64) {
+    let now = now_ms();
+    if ms > now {
+        tokio::time::sleep(Duration::from_millis(ms - now)).await;
+    }
+}
+
+/// A minimal HTTP/1.1 POST over a raw socket (the admin API needs nothing more).
+fn http_post(base_url: &str, path: &str, body: &str) -> u16 {
+    let host = base_url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap()
+}
+
+/// Makes the simulator at `base_url` hide each refund from lookups for `lag` after applying it.
+async fn set_lookup_lag(base_url: String, lag: Duration) {
+    let body = format!(r#"{{"lookup_lag_ms":{}}}"#, lag.as_millis());
+    let status =
+        tokio::task::spawn_blocking(move || http_post(&base_url, "/__sandbox/behaviour", &body))
+            .await
+            .unwrap();
+    assert_eq!(status, 200, "the simulator accepts lookup_lag_ms");
+}
+
+fn summary(out: &Out) -> Value {
+    let line = out
+        .stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no summary: {out:?}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {out:?}"))
+}
+
+/// Issue 12, failure 1. iyzico applies a refund after the client timed out, and its lookup
+/// shows it only seconds later. An immediate rerun must not take the empty lookup for proof:
+/// nothing is sent again and the row stays unknown (exit 4) until the settle time has passed;
+/// the rerun after it finds the refund. The ledger ends with exactly one refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_rerun_inside_the_lookup_lag_sends_nothing_and_settles_after_the_settle_time() {
+    const SETTLE_SECS: u64 = 5;
+    let sim = IyzicoSim::start().await.unwrap();
+    let payment = sim.add_payment(Currency::Try, &[dec("60.0"), dec("40.0")]);
+    // Applied 2 s after the request arrived (the client gave up after 1 s), visible to
+    // lookups 2 s after that: at about 4 s, inside the 5 s settle time.
+    set_lookup_lag(sim.base_url(), Duration::from_secs(2)).await;
+    sim.arm(Fault::Delay(Duration::from_secs(2)), 1);
+
+    let dir = scratch("lag");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        format!(
+            "provider,payment,amount,currency\niyzico,{},15,TRY\n",
+            payment.payment_id
+        ),
+    )
+    .unwrap();
+    let settle = SETTLE_SECS.to_string();
+    let args = [
+        "batch",
+        "--input",
+        path_str(&input),
+        "--journal",
+        path_str(&journal),
+        "--timeout",
+        "1",
+        "--settle-time",
+        &settle,
+    ];
+    let env = iyzico_env(&sim);
+
+    // First run: the request times out; the lookup finds nothing yet.
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(summary(&out)["unknown"], 1, "{out:?}");
+    assert_eq!(iyzico_refund_requests(&sim), 1);
+    let attempted = last_attempt_ms(&journal);
+
+    // Rerun at once, while the refund is applied but not yet visible: nothing is sent.
+    let out = run(&args, &env).await;
+    assert_eq!(
+        out.code, 4,
+        "an immediate rerun leaves the row unknown: {out:?}"
+    );
+    assert_eq!(summary(&out)["unknown"], 1, "{out:?}");
+    assert_eq!(
+        iyzico_refund_requests(&sim),
+        1,
+        "an empty lookup inside the settle time is no proof: nothing resent"
+    );
+    let last = last_record(&journal);
+    assert_eq!(last["state"], "unknown", "{last}");
+    assert!(
+        last["note"].as_str().unwrap().contains("settles at"),
+        "the note says when to rerun: {last}"
+    );
+    assert!(
+        out.stderr.contains("settles at"),
+        "stderr says when to rerun: {out:?}"
+    );
+
+    // After the settle time the lookup shows the refund: refunded, still never resent.
+    let attempted = attempted.expect("the sending record carries its time");
+    sleep_until_ms(attempted + SETTLE_SECS * 1_000 + 200).await;
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(summary(&out)["refunded"], 1, "{out:?}");
+    assert_eq!(iyzico_refund_requests(&sim), 1, "never sent twice");
+    let ledger = sim.ledger();
+    let paid = ledger.payment(&payment.payment_id).unwrap();
+    let requests: std::collections::HashSet<_> = paid
+        .refunds()
+        .map(|(_, r)| r.conversation_id.clone())
+        .collect();
+    assert_eq!(
+        requests.len(),
+        1,
+        "exactly one refund request applied: {paid:?}"
+    );
+    assert_eq!(paid.refunded(), dec("15"), "refunded once: {paid:?}");
+    assert_eq!(last_record(&journal)["state"], "refunded");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 12, failure 2. The refund was applied but its answer lost, and the lookup lags
+/// beyond the settle time, so a rerun resends with the same `refund_transaction_id`; SiPay
+/// answers 104 (reference not unique). The customer was paid: the row must stay unknown for
+/// a later lookup, never be journaled declined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_sipay_104_on_a_resend_is_unknown_never_declined() {
+    let sim = SipaySim::start().await.unwrap();
+    sim.add_payment("INV-104", dec("100.00"), Currency::Try);
+    set_lookup_lag(sim.base_url(), Duration::from_secs(120)).await;
+    sim.arm(Fault::LostResponse, 1);
+
+    let dir = scratch("dup");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency,reference\nsipay,INV-104,10.00,TRY,ref-104\n",
+    )
+    .unwrap();
+    let args = [
+        "batch",
+        "--input",
+        path_str(&input),
+        "--journal",
+        path_str(&journal),
+        "--timeout",
+        "5",
+        "--settle-time",
+        "1",
+    ];
+    let env = sipay_env(&sim);
+
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(sipay_refund_requests(&sim), 1);
+    assert_eq!(sim.payment("INV-104").unwrap().refunds.len(), 1, "applied");
+
+    // After the settle time the (lagging) lookup still shows nothing: the resend with the same
+    // reference is answered 104.
+    sleep_until_ms(last_attempt_ms(&journal).unwrap_or_else(now_ms) + 1_200).await;
+    let out = run(&args, &env).await;
+    assert_eq!(
+        sipay_refund_requests(&sim),
+        2,
+        "resent with the same reference"
+    );
+    let sent: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("refund"))
+        .filter_map(|r| r.json())
+        .filter_map(|j| j["refund_transaction_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        sent,
+        ["ref-104", "ref-104"],
+        "the same reference both times"
+    );
+    assert_eq!(
+        out.code, 4,
+        "104 is an unknown outcome, not a decline: {out:?}"
+    );
+    let s = summary(&out);
+    assert_eq!(s["declined"], 0, "{s}");
+    assert_eq!(s["unknown"], 1, "{s}");
+    let last = last_record(&journal);
+    assert_eq!(last["state"], "unknown", "never declined: {last}");
+    assert!(
+        last["note"].as_str().unwrap().contains("(104)"),
+        "the note says SiPay answered 104: {last}"
+    );
+    assert!(
+        records(&journal).iter().all(|r| r["state"] != "declined"),
+        "{:?}",
+        records(&journal)
+    );
+    assert_eq!(
+        sim.payment("INV-104").unwrap().refunds.len(),
+        1,
+        "paid exactly once"
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 12, failure 3. While a run is still sending, a second run on the same journal
+/// exits 5 at once, naming the journal, and sends nothing; the first run finishes and every
+/// row is refunded exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_second_run_on_a_journal_in_use_exits_5_and_sends_nothing() {
+    let sim = SipaySim::start().await.unwrap();
+    let invoices = ["INV-L1", "INV-L2", "INV-L3"];
+    let mut csv = String::from("provider,payment,amount,currency\n");
+    for invoice in invoices {
+        sim.add_payment(invoice, dec("100.00"), Currency::Try);
+        csv.push_str(&format!("sipay,{invoice},10.00,TRY\n"));
+    }
+    // Every refund takes 2 s: the first run is mid-flight when the second starts.
+    sim.arm(Fault::Delay(Duration::from_secs(2)), invoices.len());
+
+    let dir = scratch("lock");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(&input, csv).unwrap();
+    let args = [
+        "batch",
+        "--input",
+        path_str(&input),
+        "--journal",
+        path_str(&journal),
+        "--timeout",
+        "10",
+    ];
+    let env = sipay_env(&sim);
+
+    let mut first = command(&args, &env);
+    first.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let first = first.spawn().unwrap();
+    // Wait until the first run has journaled its sends (its requests are then in flight).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        if text.matches("\"sending\"").count() == invoices.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never sent: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let journal_before = std::fs::read(&journal).unwrap();
+
+    let second = run(&args, &env).await;
+    assert_eq!(second.code, 5, "{second:?}");
+    assert!(
+        second.stderr.contains(path_str(&journal)),
+        "the message names the journal: {second:?}"
+    );
+    assert!(second.stderr.contains("in use"), "{second:?}");
+    assert!(second.stdout.is_empty(), "{second:?}");
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        journal_before,
+        "the second run wrote nothing"
+    );
+
+    let first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        sipay_refund_requests(&sim),
+        invoices.len(),
+        "only the first run sent"
+    );
+    for invoice in invoices {
+        let payment = sim.payment(invoice).unwrap();
+        assert_eq!(payment.refunds.len(), 1, "{invoice}: {payment:?}");
+    }
+    let states: Vec<Value> = records(&journal);
+    assert_eq!(states.len(), 2 * invoices.len(), "{states:?}");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--dry-run` neither creates the journal nor changes one that exists (a torn last line
+/// included), and sends nothing.
+#[tokio::test]
+async fn batch_dry_run_neither_creates_nor_writes_the_journal() {
+    let sim = SipaySim::start().await.unwrap();
+    sim.add_payment("INV-DR", dec("100.00"), Currency::Try);
+    let dir = scratch("dry");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency\nsipay,INV-DR,10.00,TRY\n",
+    )
+    .unwrap();
+    let args = [
+        "batch",
+        "--dry-run",
+        "--input",
+        path_str(&input),
+        "--journal",
+        path_str(&journal),
+    ];
+    let env = sipay_env(&sim);
+
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("would refund"), "{out:?}");
+    assert!(!journal.exists(), "a dry run creates no journal");
+
+    // An existing journal whose last line was torn by a kill: read, never repaired or written.
+    let torn = b"{\"key\":\"other\",\"reference\":\"r-1\",\"state\":\"refunded\"}\n{\"key\":\"x";
+    std::fs::write(&journal, torn).unwrap();
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        torn,
+        "the journal is untouched"
+    );
+    assert!(sim.requests().is_empty(), "nothing sent");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
