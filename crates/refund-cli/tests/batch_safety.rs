@@ -492,3 +492,69 @@ async fn batch_dry_run_neither_creates_nor_writes_the_journal() {
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A journal written before records carried times stays readable: its outcomes are kept,
+/// and an undated attempt counts as made now, so it is looked up but not resent until the
+/// settle time has passed from this run on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_reads_an_undated_journal_and_counts_its_attempts_as_made_now() {
+    let sim = SipaySim::start().await.unwrap();
+    sim.add_payment("INV-OLD1", dec("100.00"), Currency::Try);
+    sim.add_payment("INV-OLD2", dec("100.00"), Currency::Try);
+    let dir = scratch("undated");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency,reference\n\
+         sipay,INV-OLD1,10.00,TRY,old-1\n\
+         sipay,INV-OLD2,20.00,TRY,old-2\n",
+    )
+    .unwrap();
+    // The format before attempt times: OLD1 refunded; OLD2 sent, then the process died.
+    std::fs::write(
+        &journal,
+        "{\"key\":\"sipay|payment:INV-OLD1|10.00 TRY|old-1#1\",\"reference\":\"old-1\",\"state\":\"sending\"}\n\
+         {\"key\":\"sipay|payment:INV-OLD1|10.00 TRY|old-1#1\",\"reference\":\"old-1\",\"state\":\"refunded\"}\n\
+         {\"key\":\"sipay|payment:INV-OLD2|20.00 TRY|old-2#1\",\"reference\":\"old-2\",\"state\":\"sending\"}\n",
+    )
+    .unwrap();
+    let args = [
+        "batch",
+        "--input",
+        path_str(&input),
+        "--journal",
+        path_str(&journal),
+        "--timeout",
+        "5",
+        "--settle-time",
+        "1",
+    ];
+    let env = sipay_env(&sim);
+
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    let s = summary(&out);
+    assert_eq!(s["skipped"], 1, "OLD1 stays refunded: {s}");
+    assert_eq!(s["unknown"], 1, "OLD2 is looked up, not resent: {s}");
+    assert_eq!(sipay_refund_requests(&sim), 0, "nothing sent");
+    let last = last_record(&journal);
+    assert_eq!(last["state"], "unknown", "{last}");
+    let dated = last["at"].as_u64().expect("new records carry their time");
+
+    // Once the settle time has passed since this run first saw the attempt, nothing on record
+    // proves it did not take effect: resent once, with its reference.
+    sleep_until_ms(dated + 1_200).await;
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(sipay_refund_requests(&sim), 1);
+    let old2 = sim.payment("INV-OLD2").unwrap();
+    assert_eq!(old2.refunds.len(), 1, "{old2:?}");
+    assert_eq!(
+        old2.refunds[0].refund_transaction_id.as_deref(),
+        Some("old-2")
+    );
+    assert!(sim.payment("INV-OLD1").unwrap().refunds.is_empty());
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
