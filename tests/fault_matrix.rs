@@ -29,6 +29,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The client timeout every row uses: long enough for loopback, short enough for the test.
 const TIMEOUT: Duration = Duration::from_secs(1);
+/// When a late answer's refund is applied: after the client gave up.
+const LATE: Duration = Duration::from_millis(1_600);
 
 /// Where a row's requests go.
 enum Backend {
@@ -185,6 +187,18 @@ fn common_rows() -> Vec<Row> {
             action: RECONCILE,
         },
         Row {
+            fault: "answered after the client's timeout (applied at 1.6 s)",
+            backend: Backend::Sim(Fault::Delay(LATE)),
+            expect: UNKNOWN_APPLIED,
+            action: "reconcile: the provider applied it after the client gave up",
+        },
+        Row {
+            fault: "bank refused, answer lost (failed entry)",
+            backend: Backend::Sim(Fault::FailLostResponse),
+            expect: UNKNOWN_NOT_APPLIED,
+            action: "reconcile: the lookup lists it as failed",
+        },
+        Row {
             fault: "huge body (2 MiB, cap 1 MiB)",
             backend: Backend::Wiremock(ResponseTemplate::new(200).set_body_raw(
                 format!("{{\"pad\":\"{}\"}}", "x".repeat(2 << 20)),
@@ -205,17 +219,35 @@ fn sipay_rows() -> Vec<Row> {
         action: "nothing: the client refreshed its token once and resent",
     });
     rows.push(Row {
+        fault: "bank refused (49 answered, failed entry)",
+        backend: Backend::Sim(Fault::Fail),
+        expect: Expect {
+            code: Some("49"),
+            ..expect("declined", false, true, Some(false))
+        },
+        action: "show the provider's code and text; do not resend as is",
+    });
+    rows.push(Row {
+        fault: "reused refund_transaction_id (104)",
+        backend: Backend::Wiremock(ResponseTemplate::new(200).set_body_json(json!({
+            "status_code": 104,
+            "status_description": "Return transaction ID must be unique"
+        }))),
+        expect: Expect {
+            code: Some("104"),
+            ..expect("duplicate_reference", false, false, None)
+        },
+        action: "reconcile: an earlier attempt with this reference reached SiPay",
+    });
+    rows.push(Row {
         fault: "unknown status_code 777",
         backend: Backend::Wiremock(
             ResponseTemplate::new(200).set_body_json(
                 json!({"status_code": 777, "status_description": "Brand new failure"}),
             ),
         ),
-        expect: Expect {
-            code: Some("777"),
-            ..expect("declined", false, true, None)
-        },
-        action: "show the provider's code and text; do not resend as is",
+        expect: UNKNOWN_NO_LEDGER,
+        action: "reconcile: a code outside SiPay's table may have moved money",
     });
     rows
 }
@@ -240,6 +272,15 @@ fn iyzico_rows() -> Vec<Row> {
         action: "fix the credentials: nothing was processed",
     });
     rows.push(Row {
+        fault: "bank refused (10246 answered, failed entry)",
+        backend: Backend::Sim(Fault::Fail),
+        expect: Expect {
+            code: Some("10246"),
+            ..expect("declined", true, true, Some(false))
+        },
+        action: "retry later: iyzico marks the decline retryable",
+    });
+    rows.push(Row {
         fault: "unknown errorCode 99999",
         // The conversation id is the row's reference (see `iyzico_row`).
         backend: Backend::Wiremock(ResponseTemplate::new(200).set_body_json(json!({
@@ -253,6 +294,13 @@ fn iyzico_rows() -> Vec<Row> {
         action: "show the provider's code and text; do not resend as is",
     });
     rows
+}
+
+/// Waits until a late answer's refund has been applied, so the ledger tells the whole story.
+async fn settle(fault: Fault) {
+    if let Fault::Delay(delay) = fault {
+        tokio::time::sleep(delay.saturating_sub(TIMEOUT) + Duration::from_millis(300)).await;
+    }
 }
 
 fn closed_port_url() -> String {
@@ -356,6 +404,7 @@ async fn sipay_row(row: &Row) -> Seen {
             sim.add_payment("INV-FM", dec("100.00"), Currency::Try);
             sim.arm(*fault, 1);
             let result = client(&sim.base_url()).refund(&request).await.map(drop);
+            settle(*fault).await;
             let applied = sim
                 .payment("INV-FM")
                 .unwrap()
@@ -426,6 +475,7 @@ async fn iyzico_row(row: &Row) -> Seen {
                 .refund(&request(&item, &payment.payment_id))
                 .await
                 .map(drop);
+            settle(*fault).await;
             let applied = sim
                 .payment(&payment.payment_id)
                 .unwrap()
@@ -550,4 +600,120 @@ async fn iyzico_fault_matrix_classifies_every_fault() {
         seen.push(iyzico_row(row).await);
     }
     check("iyzico", &rows, &seen);
+}
+
+/// What reconciliation says about a lost answer while the provider's lookup lags 1 s behind:
+/// at once, "not yet known" (never "safe to resend"); after the lag, "applied". And about a
+/// refused refund whose answer was lost: "not applied". Printed as the lag table of
+/// `docs/reliability.md`.
+#[tokio::test]
+async fn lagging_lookups_and_failed_entries_reconcile_without_guessing() {
+    use refund_core::{Reconciler, Verdict};
+    use std::time::SystemTime;
+    const LAG: Duration = Duration::from_secs(1);
+    let settle = Duration::from_secs(5);
+
+    let sipay_sim = SipaySim::start().await.unwrap();
+    let sipay = Sipay::new(
+        SipayConfig::new(
+            SipaySim::APP_ID,
+            SipaySim::APP_SECRET,
+            SipaySim::MERCHANT_KEY,
+        )
+        .with_base_url(&sipay_sim.base_url())
+        .unwrap()
+        .with_timeout(TIMEOUT)
+        .with_settle_time(settle),
+    )
+    .unwrap();
+    let iyzico_sim = IyzicoSim::start().await.unwrap();
+    let iyzico = Iyzico::new(
+        IyzicoConfig::new(IyzicoSim::API_KEY, IyzicoSim::SECRET_KEY)
+            .with_base_url(&iyzico_sim.base_url())
+            .unwrap()
+            .with_timeout(TIMEOUT)
+            .with_settle_time(settle),
+    )
+    .unwrap();
+    sipay_sim.set_lookup_lag(LAG);
+    iyzico_sim.set_lookup_lag(LAG);
+
+    let mut table = String::from(
+        "\nreconciliation\n| provider | fault | verdict at once | verdict after the lag |\n|---|---|---|---|\n",
+    );
+    for (n, fault) in [Fault::LostResponse, Fault::FailLostResponse]
+        .into_iter()
+        .enumerate()
+    {
+        let invoice = format!("INV-LAG-{n}");
+        sipay_sim.add_payment(&invoice, dec("100.00"), Currency::Try);
+        let payment = iyzico_sim.add_payment(Currency::Try, &[dec("100.0")]);
+        let cases: [(&dyn RefundProvider, PaymentRef); 2] = [
+            (&sipay, PaymentRef::payment(invoice)),
+            (
+                &iyzico,
+                PaymentRef::item(payment.items[0].payment_transaction_id.clone())
+                    .in_payment(payment.payment_id.clone()),
+            ),
+        ];
+        for (provider, payment) in cases {
+            let request = RefundRequest::builder(
+                payment.clone(),
+                Money::parse("10.00", Currency::Try).unwrap(),
+            )
+            .reference(format!("lag-{}-{n}", provider.name()))
+            .build()
+            .unwrap();
+            sipay_sim.arm(fault, 1);
+            iyzico_sim.arm(fault, 1);
+            let attempted_at = SystemTime::now();
+            let result = provider.refund(&request).await;
+            sipay_sim.disarm();
+            iyzico_sim.disarm();
+            assert!(
+                matches!(&result, Err(e) if !e.is_outcome_known()),
+                "{result:?}"
+            );
+            let reconciler = Reconciler::for_provider(provider);
+            let look = || reconciler.look_up(provider, &payment, request.reference(), attempted_at);
+            let at_once = look().await.unwrap();
+            tokio::time::sleep(LAG + Duration::from_millis(200)).await;
+            let later = look().await.unwrap();
+            writeln!(
+                table,
+                "| {} | {fault} | {} | {} |",
+                provider.name(),
+                at_once.kind(),
+                later.kind()
+            )
+            .unwrap();
+            match fault {
+                Fault::LostResponse => {
+                    assert!(
+                        matches!(at_once, Verdict::NotYetKnown { .. }),
+                        "{}: {at_once:?}",
+                        provider.name()
+                    );
+                    assert!(
+                        matches!(later, Verdict::Applied(_)),
+                        "{}: {later:?}",
+                        provider.name()
+                    );
+                }
+                _ => {
+                    assert!(
+                        !matches!(at_once, Verdict::Applied(_) | Verdict::SafeToResend),
+                        "{}: {at_once:?}",
+                        provider.name()
+                    );
+                    assert!(
+                        matches!(later, Verdict::NotApplied(_)),
+                        "{}: {later:?}",
+                        provider.name()
+                    );
+                }
+            }
+        }
+    }
+    println!("{table}");
 }

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use refund_core::{
-    Currency, Decimal, Money, PaymentRef, Reconciler, RefundProvider, RefundRequest,
-    RetryPolicy, Retrying, Verdict,
+    Currency, Decimal, Money, PaymentRef, Reconciler, RefundProvider, RefundRequest, RetryPolicy,
+    Retrying, Verdict,
 };
 use refund_iyzico::{Iyzico, IyzicoConfig};
 use refund_sipay::{Sipay, SipayConfig};
@@ -145,7 +145,9 @@ impl Books for IyzicoBooks {
         Arc::clone(&self.client)
     }
     fn seed(&self, _row: usize) -> PaymentRef {
-        let payment = self.sim.add_payment(Currency::Try, &[Decimal::new(100_00, 2)]);
+        let payment = self
+            .sim
+            .add_payment(Currency::Try, &[Decimal::new(100_00, 2)]);
         PaymentRef::item(payment.items[0].payment_transaction_id.clone())
             .in_payment(payment.payment_id)
     }
@@ -190,8 +192,11 @@ async fn run(books: Arc<dyn Books>, seed: u64, rows: usize) -> (usize, usize, us
     let mut tasks = tokio::task::JoinSet::new();
     for row in 0..rows {
         let payment = books.seed(row);
-        let amount = Money::new(Decimal::new(rng.below(49_00) as i64 + 1_00, 2), Currency::Try)
-            .unwrap();
+        let amount = Money::new(
+            Decimal::new(rng.below(49_00) as i64 + 1_00, 2),
+            Currency::Try,
+        )
+        .unwrap();
         let reference = format!("ms-{name}-{seed}-{row}");
         let fault = pick_fault(&mut rng);
         let books = Arc::clone(&books);
@@ -256,21 +261,37 @@ async fn run(books: Arc<dyn Books>, seed: u64, rows: usize) -> (usize, usize, us
             Ended::Unknown(why) => {
                 reconciled += 1;
                 let verdict = reconciler
-                    .look_up(&*provider, &payment, request.reference(), attempted_long_ago)
+                    .look_up(
+                        &*provider,
+                        &payment,
+                        request.reference(),
+                        attempted_long_ago,
+                    )
                     .await
-                    .unwrap_or_else(|e| panic!("seed {seed}: {name} row {row}: lookup failed: {e}"));
+                    .unwrap_or_else(|e| {
+                        panic!("seed {seed}: {name} row {row}: lookup failed: {e}")
+                    });
                 let applied = books.applied(&payment, &reference);
                 match verdict {
                     Verdict::Applied(_) => {
-                        assert_eq!(applied, 1, "seed {seed}: {name} row {row} ({reference}) reconciled as applied, books show {applied} (was: {why})");
+                        assert_eq!(
+                            applied, 1,
+                            "seed {seed}: {name} row {row} ({reference}) reconciled as applied, books show {applied} (was: {why})"
+                        );
                         refunded += 1;
                     }
                     Verdict::NotApplied(_) => {
-                        assert_eq!(applied, 0, "seed {seed}: {name} row {row} ({reference}) reconciled as failed, books show {applied} (was: {why})");
+                        assert_eq!(
+                            applied, 0,
+                            "seed {seed}: {name} row {row} ({reference}) reconciled as failed, books show {applied} (was: {why})"
+                        );
                         not_refunded += 1;
                     }
                     Verdict::SafeToResend => {
-                        assert_eq!(applied, 0, "seed {seed}: {name} row {row} ({reference}) judged safe to resend while on the books: a resend pays twice (was: {why})");
+                        assert_eq!(
+                            applied, 0,
+                            "seed {seed}: {name} row {row} ({reference}) judged safe to resend while on the books: a resend pays twice (was: {why})"
+                        );
                         let receipt = Retrying::new(Arc::clone(&provider), policy())
                             .refund(&request)
                             .await;
@@ -300,11 +321,15 @@ async fn sipay_books() -> Arc<dyn Books> {
     let sim = SipaySim::start().await.unwrap();
     sim.set_lookup_lag(LAG);
     let client = Sipay::new(
-        SipayConfig::new(SipaySim::APP_ID, SipaySim::APP_SECRET, SipaySim::MERCHANT_KEY)
-            .with_base_url(&sim.base_url())
-            .unwrap()
-            .with_timeout(TIMEOUT)
-            .with_settle_time(SETTLE),
+        SipayConfig::new(
+            SipaySim::APP_ID,
+            SipaySim::APP_SECRET,
+            SipaySim::MERCHANT_KEY,
+        )
+        .with_base_url(&sim.base_url())
+        .unwrap()
+        .with_timeout(TIMEOUT)
+        .with_settle_time(SETTLE),
     )
     .unwrap();
     Arc::new(SipayBooks {
@@ -334,7 +359,9 @@ async fn iyzico_books() -> Arc<dyn Books> {
 async fn randomized_refunds_through_retrying_never_pay_twice_and_agree_with_the_ledger() {
     let seed = seed();
     let rows = rows();
-    println!("money_safety seed {seed} ({rows} rows per provider; replay with MONEY_SAFETY_SEED={seed})");
+    println!(
+        "money_safety seed {seed} ({rows} rows per provider; replay with MONEY_SAFETY_SEED={seed})"
+    );
     let started = std::time::Instant::now();
     let (sipay, iyzico) = tokio::join!(
         async { run(sipay_books().await, seed, rows).await },
@@ -344,8 +371,15 @@ async fn randomized_refunds_through_retrying_never_pay_twice_and_agree_with_the_
         println!(
             "{name}: {refunded} refunded, {not_refunded} not refunded, {reconciled} recovered by a lookup after an unknown outcome"
         );
-        assert_eq!(refunded + not_refunded, rows, "seed {seed}: {name} rows unaccounted for");
-        assert!(reconciled > 0, "seed {seed}: {name}: no row needed reconciling; the faults did not bite");
+        assert_eq!(
+            refunded + not_refunded,
+            rows,
+            "seed {seed}: {name} rows unaccounted for"
+        );
+        assert!(
+            reconciled > 0,
+            "seed {seed}: {name}: no row needed reconciling; the faults did not bite"
+        );
     }
     println!("took {:.1} s", started.elapsed().as_secs_f64());
 }
