@@ -212,7 +212,10 @@ impl<P: RefundProvider> Retrying<P> {
                 Err(lookup) => Verdict::Undetermined(format!("the lookup failed ({lookup})")),
             };
             tracing::info!(provider = self.inner.name(), %reference, verdict = seen.kind(), "reconciling");
-            wait = self.policy.delay_for(round, true).max(self.policy.reconcile_delay);
+            wait = self
+                .policy
+                .delay_for(round, true)
+                .max(self.policy.reconcile_delay);
             round += 1;
             let note = match seen {
                 Verdict::Applied(record) => {

@@ -191,7 +191,8 @@ impl RefundState {
         self.refunds
             .iter()
             .filter(|r| {
-                r.status == RefundStatus::Failed && r.reference.as_deref() == Some(reference.as_str())
+                r.status == RefundStatus::Failed
+                    && r.reference.as_deref() == Some(reference.as_str())
             })
             .count()
     }

@@ -157,7 +157,9 @@ fn sim_fault(fault: Fault) -> sim::Fault {
         Fault::LostResponse => sim::Fault::LostResponse,
         Fault::ServerError => sim::Fault::Http500,
         // Applied a second after the client's timeout, whether or not it is still listening.
-        Fault::AppliedAfterTimeout => sim::Fault::Delay(IyzicoHarness::TIMEOUT + Duration::from_secs(1)),
+        Fault::AppliedAfterTimeout => {
+            sim::Fault::Delay(IyzicoHarness::TIMEOUT + Duration::from_secs(1))
+        }
         Fault::FailedResponseLost => sim::Fault::FailLostResponse,
     }
 }

@@ -846,7 +846,13 @@ async fn verdict(
     Reconciler::for_provider(p)
         .look_up(p, req.payment(), req.reference(), attempted_at)
         .await
-        .map_err(|e| fail(format!("looking up {}: {} error: {e}", req.payment(), variant(&e))))
+        .map_err(|e| {
+            fail(format!(
+                "looking up {}: {} error: {e}",
+                req.payment(),
+                variant(&e)
+            ))
+        })
 }
 
 /// A refund the fake applies a few seconds *after* the client timed out: the client answers
@@ -994,7 +1000,9 @@ async fn reused_reference_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step
         }
     } else {
         let expected = match &second {
-            Ok(_) => amount.checked_add(&amount).map_err(|e| fail(e.to_string()))?,
+            Ok(_) => amount
+                .checked_add(&amount)
+                .map_err(|e| fail(e.to_string()))?,
             Err(_) => amount,
         };
         ensure!(
