@@ -191,12 +191,13 @@ fn summary(out: &Out) -> Value {
 /// the rerun after it finds the refund. The ledger ends with exactly one refund.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_rerun_inside_the_lookup_lag_sends_nothing_and_settles_after_the_settle_time() {
-    const SETTLE_SECS: u64 = 5;
+    const SETTLE_SECS: u64 = 6;
     let sim = IyzicoSim::start().await.unwrap();
     let payment = sim.add_payment(Currency::Try, &[dec("60.0"), dec("40.0")]);
     // Applied 2 s after the request arrived (the client gave up after 1 s), visible to
-    // lookups 2 s after that: at about 4 s, inside the 5 s settle time.
-    set_lookup_lag(sim.base_url(), Duration::from_secs(2)).await;
+    // lookups 3 s after that: at about 5 s, inside the 6 s settle time. The reruns below
+    // start at about 1.6 s, well inside the window where the lookup shows nothing.
+    set_lookup_lag(sim.base_url(), Duration::from_secs(3)).await;
     sim.arm(Fault::Delay(Duration::from_secs(2)), 1);
 
     let dir = scratch("lag");
