@@ -213,7 +213,10 @@ impl Sipay {
             .header(CONTENT_TYPE, http::APPLICATION_JSON)
             .body(body);
         if let Some(token) = token {
-            // reqwest marks the header sensitive (kept out of its Debug output).
+            // `Authorization: Bearer <token>`, as SiPay's docs ("The method should be
+            // “Bearer”") and the node SDK send it. The official PHP SDK disagrees: it sends
+            // the bare token (`sprintf("Authorization: %s", $token)`, sdk-models.md §1.1). We
+            // follow the docs. reqwest marks the header sensitive (kept out of its Debug output).
             request = request.bearer_auth(token.expose());
         }
         http::send(PROVIDER, request, self.inner.max_bytes).await

@@ -117,8 +117,12 @@ macro_rules! answer {
 }
 answer!(RefundResponse, CheckStatusResponse);
 
-/// `POST /ccpayment/api/checkstatus` (SiPay's PHP SDK and a Node SDK send these fields; the
-/// hash_key is over `invoice_id|merchant_key`).
+/// `POST /ccpayment/api/checkstatus`; the hash_key is over `invoice_id|merchant_key`.
+///
+/// The official PHP SDK (`CheckTransactionStatusRequest`) sends `merchant_key`, `invoice_id`,
+/// `include_pending_status` (a JSON boolean) and `hash_key`, and **no** `show_refund_info`;
+/// the unofficial node SDK adds `show_refund_info: 'Y'` (and `app_lang`). We send the flag,
+/// which only node knows, and cope when `refund_info` is missing (sdk-models.md §0.3, §1.3).
 #[derive(Serialize)]
 pub(crate) struct CheckStatusBody<'a> {
     pub(crate) merchant_key: &'a str,
