@@ -280,13 +280,22 @@ fn cross_check(
     cancels: &[RefundRecord],
 ) {
     let currency = reading.currency;
-    let (Ok(refunded), Ok(cancelled)) =
-        (completed(refunds, currency), completed(cancels, currency))
-    else {
-        reading.problems.push("the refund total overflows".into());
-        return;
+    let sums = completed(refunds, currency).and_then(|refunded| {
+        completed(cancels, currency).and_then(|cancelled| {
+            refunded
+                .amount()
+                .checked_add(cancelled.amount())
+                .map(|total| (refunded, total))
+                .ok_or_else(|| "the refund total overflows".to_owned())
+        })
+    });
+    let (refunded, total) = match sums {
+        Ok(sums) => sums,
+        Err(why) => {
+            reading.problems.push(why);
+            return;
+        }
     };
-    let total = refunded.amount() + cancelled.amount();
     let paid = detail.paid_price.or(detail.price);
     let status = detail.payment_refund_status.as_deref().map(str::trim);
     let contradiction = || {

@@ -426,3 +426,21 @@ fn iyzico_declares_no_reference_dedup_and_a_configurable_settle_time() {
     assert_eq!(Reconciler::for_provider(&slow).settle_time(), hour);
     assert!(format!("{:?}", slow.config()).contains("settle_time"));
 }
+
+#[test]
+fn totals_that_overflow_are_undetermined_never_a_panic() {
+    // Each fits a TRY amount (at most ~7.9e26 with two decimals); two of them do not.
+    let huge = json!("700000000000000000000000000");
+    let mut body = report();
+    payment(&mut body)["paymentRefundStatus"] = json!("PARTIALLY_REFUNDED");
+    line(&mut body, 0)["refunds"] = json!([refund(1, "rf-1", huge.clone(), json!(1))]);
+    payment(&mut body)["cancels"] = json!([cancel(9, "void-1", huge.clone(), json!(1))]);
+    assert_undetermined(&read(&body), "overflows");
+
+    let mut body = report();
+    line(&mut body, 0)["refunds"] = json!([
+        refund(1, "rf-1", huge.clone(), json!(1)),
+        refund(2, "rf-2", huge, json!(1))
+    ]);
+    assert_undetermined(&read(&body), "overflows");
+}
