@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
-use refund_core::{Currency, Money, PaymentRef, RefundRequest};
+use refund_core::{Currency, Money, PaymentRef, RefundRequest, RefundStatus};
 use refund_iyzico::{Iyzico, IyzicoConfig};
 use serde_json::{Value, json};
 
@@ -104,18 +104,42 @@ proptest! {
     }
 }
 
-/// Payment-details reports: payments with item transactions and refunds, every value random.
+/// Payment-details reports: payments with item transactions, refunds and cancels (the field
+/// names of iyzipay-java `RefundTxDetail` / `RefundDetail`), every value random.
 fn near_valid_lookup() -> impl Strategy<Value = Vec<u8>> {
+    let entry_value = || {
+        prop_oneof![
+            scalar(),
+            Just(json!(0)),
+            Just(json!(1)),
+            Just(json!("rf-1")),
+            Just(json!("5.5"))
+        ]
+    };
     let refund = proptest::collection::btree_map(
         proptest::sample::select(vec![
             "refundConversationId",
             "refundPrice",
             "refundTxId",
             "refundStatus",
-            "currency",
+            "currencyCode",
+            "errorCode",
+            "errorMessage",
         ]),
-        scalar(),
-        0..5,
+        entry_value(),
+        0..7,
+    );
+    let cancel = proptest::collection::btree_map(
+        proptest::sample::select(vec![
+            "cancelConversationId",
+            "refundPrice",
+            "refundId",
+            "refundStatus",
+            "currencyCode",
+            "errorCode",
+        ]),
+        entry_value(),
+        0..6,
     );
     let item = (
         proptest::collection::btree_map(
@@ -135,15 +159,26 @@ fn near_valid_lookup() -> impl Strategy<Value = Vec<u8>> {
                 "paymentId",
                 "currency",
                 "paidPrice",
+                "price",
                 "paymentRefundStatus",
             ]),
-            prop_oneof![scalar(), Just(json!("25180001"))],
-            0..4,
+            prop_oneof![
+                scalar(),
+                Just(json!("25180001")),
+                Just(json!("NOT_REFUNDED")),
+                Just(json!("PARTIALLY_REFUNDED")),
+                Just(json!("TOTALLY_REFUNDED ")),
+            ],
+            0..5,
         ),
         proptest::collection::vec(item, 0..3),
+        proptest::option::of(proptest::collection::vec(cancel, 0..2)),
     )
-        .prop_map(|(mut m, items)| {
+        .prop_map(|(mut m, items, cancels)| {
             m.insert("itemTransactions", serde_json::to_value(items).unwrap());
+            if let Some(cancels) = cancels {
+                m.insert("cancels", serde_json::to_value(cancels).unwrap());
+            }
             m
         });
     (
@@ -164,6 +199,17 @@ proptest! {
         for payment in [PaymentRef::payment("25180001"), PaymentRef::item("11433038").in_payment("25180001")] {
             if let Ok(state) = iyzico.interpret_lookup_answer(&payment, status, &body) {
                 prop_assert_eq!(&state.payment, &payment);
+                // Failed records never count; a determined state's total is its completed
+                // records, nothing guessed.
+                if state.is_determined() {
+                    let completed = state
+                        .refunds
+                        .iter()
+                        .filter(|r| r.status == RefundStatus::Completed)
+                        .try_fold(Money::zero(state.refunded.currency()), |sum, r| sum.checked_add(&r.amount));
+                    prop_assert_eq!(completed.ok(), Some(state.refunded));
+                    prop_assert!(state.refunds.iter().all(|r| matches!(r.status, RefundStatus::Completed | RefundStatus::Failed)));
+                }
             }
         }
     }
