@@ -96,6 +96,23 @@ async fn every_fault_on_a_sipay_refund_leaves_the_ledger_as_documented() {
                     seen(sipay_refund(&sim, &client, &token, &invoice, "10.00", "again").await);
                 assert!(matches!(again, Seen::Answer(401, _)), "{again:?}");
             }
+            Fault::Fail | Fault::FailLostResponse => {
+                if fault == Fault::Fail {
+                    assert!(
+                        matches!(&result, Seen::Answer(200, body) if json(body)["status_code"] == 49),
+                        "{result:?}"
+                    );
+                } else {
+                    assert!(matches!(result, Seen::ConnectionError), "{result:?}");
+                }
+                // The bank's refusal is on the books as a failed entry under the reference.
+                let failed = sim.payment(&invoice).unwrap().failed_refunds;
+                assert_eq!(failed.len(), 1, "{fault}");
+                assert_eq!(
+                    failed[0].refund_transaction_id.as_deref(),
+                    Some(format!("r{n}").as_str())
+                );
+            }
             other => panic!("untested fault {other}"),
         }
         assert!(sim.armed().is_empty(), "{fault} was consumed");
@@ -206,6 +223,13 @@ async fn every_fault_on_an_iyzico_refund_leaves_the_ledger_as_documented() {
                 matches!(&result, Seen::Answer(200, b) if json(b)["errorCode"] == "1000"),
                 "{result:?}"
             );
+        }
+        if matches!(fault, Fault::Fail | Fault::FailLostResponse) {
+            let failed = sim.payment(&payment.payment_id).unwrap().items[0]
+                .failed_refunds
+                .clone();
+            assert_eq!(failed.len(), 1, "{fault}: a failed entry is on the books");
+            assert_eq!(failed[0].conversation_id.as_deref(), Some("c"));
         }
     }
 }
