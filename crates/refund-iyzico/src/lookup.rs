@@ -103,6 +103,19 @@ struct Reading {
 }
 
 impl Reading {
+    /// How many problems the reason names; a report with thousands of unreadable entries
+    /// gives a reason of bounded length.
+    const SHOWN: usize = 5;
+
+    /// The problems, joined: the first [`Self::SHOWN`], and how many more.
+    fn reason(&self) -> String {
+        let mut why = self.problems[..self.problems.len().min(Self::SHOWN)].join("; ");
+        if self.problems.len() > Self::SHOWN {
+            why.push_str(&format!("; and {} more", self.problems.len() - Self::SHOWN));
+        }
+        why
+    }
+
     fn money(&mut self, what: &str, amount: Decimal) -> Option<Money> {
         match Money::new(amount, self.currency) {
             Ok(m) => Some(m),
@@ -257,7 +270,7 @@ pub(crate) fn state_from_detail(
         state = state.with_record(r);
     }
     if !reading.problems.is_empty() {
-        let why = reading.problems.join("; ");
+        let why = reading.reason();
         tracing::warn!(reason = %why, "the iyzico report cannot say what was refunded");
         state = state.with_undetermined(why);
     }

@@ -444,3 +444,19 @@ fn totals_that_overflow_are_undetermined_never_a_panic() {
     ]);
     assert_undetermined(&read(&body), "overflows");
 }
+
+#[test]
+fn the_reason_names_the_first_problems_and_counts_the_rest() {
+    let mut body = report();
+    payment(&mut body)["paymentRefundStatus"] = json!("PARTIALLY_REFUNDED");
+    let entries: Vec<Value> = (0..1000)
+        .map(|n| refund(n, &format!("rf-{n}"), json!(0.01), json!(7)))
+        .collect();
+    line(&mut body, 0)["refunds"] = json!(entries);
+    let state = read(&body);
+    let why = state.undetermined.unwrap();
+    assert!(why.contains("rf-0") && why.contains("rf-4"), "{why}");
+    assert!(!why.contains("rf-5 "), "{why}");
+    assert!(why.ends_with("and 996 more"), "{why}");
+    assert!(why.len() < 1000, "{}", why.len());
+}
