@@ -79,6 +79,10 @@ struct Entry {
     attempted_at: Option<u64>,
     /// Whether the latest `sending` record had no time, so a later record's time dates it.
     undated_attempt: bool,
+    /// How many `failed` records the row has with its current reference: an upper bound on
+    /// the attempts with that reference the provider refused, each of which may have left a
+    /// failed entry in its lookup that says nothing about a later attempt.
+    failures: usize,
 }
 
 /// What a journal said, by row key.
@@ -127,7 +131,14 @@ impl Index {
             last: record.clone(),
             attempted_at: None,
             undated_attempt: false,
+            failures: 0,
         });
+        if record.reference != entry.last.reference {
+            entry.failures = 0;
+        }
+        if record.state == RowState::Failed {
+            entry.failures += 1;
+        }
         if record.state == RowState::Sending {
             entry.attempted_at = record.at;
             entry.undated_attempt = record.at.is_none();
@@ -143,6 +154,13 @@ impl Index {
     /// The last record written for `key`.
     pub(crate) fn last(&self, key: &str) -> Option<&Record> {
         self.rows.get(key).map(|e| &e.last)
+    }
+
+    /// How many attempts of `key` with its current reference ended `failed`: refused or not
+    /// processed. A failed entry the lookup shows for the reference proves the latest attempt
+    /// failed only when there are more of them than this (`Reconciler::judge_after`).
+    pub(crate) fn failures(&self, key: &str) -> usize {
+        self.rows.get(key).map_or(0, |e| e.failures)
     }
 
     /// When the latest attempt for `key` was made. An attempt the journal cannot date counts
@@ -401,6 +419,29 @@ mod tests {
         assert_eq!(index.attempted_at("dated"), Some(from_millis(5000)));
         assert_eq!(index.attempted_at("done"), None, "never attempted");
         assert_eq!(index.attempted_at("absent"), None);
+    }
+
+    #[test]
+    fn failures_are_counted_per_reference() {
+        let rec = |state, reference: &str| Record {
+            key: "k".into(),
+            reference: reference.into(),
+            state,
+            note: None,
+            at: Some(1),
+        };
+        let index = Index::from_records([
+            rec(RowState::Sending, "bad"),
+            rec(RowState::Failed, "bad"),
+            rec(RowState::Sending, "r-1"),
+            rec(RowState::Failed, "r-1"),
+            rec(RowState::Sending, "r-1"),
+            rec(RowState::Failed, "r-1"),
+            rec(RowState::Sending, "r-1"),
+            rec(RowState::Unknown, "r-1"),
+        ]);
+        assert_eq!(index.failures("k"), 2);
+        assert_eq!(index.failures("absent"), 0);
     }
 
     #[test]

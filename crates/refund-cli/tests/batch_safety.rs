@@ -559,3 +559,71 @@ async fn batch_reads_an_undated_journal_and_counts_its_attempts_as_made_now() {
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// iyzico's bank decline is retryable and leaves a failed entry under the reference; the
+/// batch resends with the same reference, and that attempt times out and is applied later.
+/// The lookup then shows the first attempt's failed entry: it says nothing about the second
+/// one, so the row stays unknown (never declined) and the rerun after the settle time finds
+/// the refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_a_failed_entry_of_an_earlier_attempt_does_not_decline_a_later_one() {
+    const SETTLE_SECS: u64 = 5;
+    let sim = IyzicoSim::start().await.unwrap();
+    let payment = sim.add_payment(Currency::Try, &[dec("60.0"), dec("40.0")]);
+    sim.arm(Fault::Fail, 1);
+    sim.arm(Fault::Delay(Duration::from_secs(3)), 1);
+
+    let dir = scratch("refused-then-late");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        format!(
+            "provider,payment,amount,currency\niyzico,{},12,TRY\n",
+            payment.payment_id
+        ),
+    )
+    .unwrap();
+    let settle = SETTLE_SECS.to_string();
+    let args = [
+        "batch",
+        "--input",
+        path_str(&input),
+        "--journal",
+        path_str(&journal),
+        "--timeout",
+        "1",
+        "--settle-time",
+        &settle,
+    ];
+    let env = iyzico_env(&sim);
+
+    let out = run(&args, &env).await;
+    assert_eq!(
+        iyzico_refund_requests(&sim),
+        2,
+        "declined, then resent once"
+    );
+    assert_eq!(
+        out.code, 4,
+        "the resend's outcome is unknown, not declined: {out:?}"
+    );
+    let last = last_record(&journal);
+    assert_eq!(last["state"], "unknown", "{last}");
+
+    let attempted = last_attempt_ms(&journal).expect("dated");
+    sleep_until_ms(attempted + SETTLE_SECS * 1_000 + 200).await;
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(iyzico_refund_requests(&sim), 2, "not sent a third time");
+    let paid = sim.payment(&payment.payment_id).unwrap();
+    assert_eq!(paid.refunded(), dec("12"), "refunded once: {paid:?}");
+    assert_eq!(last_record(&journal)["state"], "refunded");
+    assert!(
+        records(&journal).iter().all(|r| r["state"] != "declined"),
+        "{:?}",
+        records(&journal)
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}

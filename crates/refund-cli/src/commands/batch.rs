@@ -72,12 +72,18 @@ struct Row {
 /// What to do with a row, given the journal.
 #[derive(Debug, Clone)]
 enum Plan {
-    /// Send with this reference (nothing of it can be on record, or a failed attempt).
-    Send(MerchantRef),
+    /// Send with this reference (nothing of it can be on record, or a failed attempt), after
+    /// `failures` earlier attempts with it that ended `failed` (see [`Index::failures`]).
+    Send {
+        reference: MerchantRef,
+        failures: usize,
+    },
     /// An attempt made at `attempted_at` has an unknown outcome: look it up first.
     Reconcile {
         reference: MerchantRef,
         attempted_at: SystemTime,
+        /// Earlier attempts with this reference that ended `failed` (see [`Index::failures`]).
+        failures: usize,
     },
     /// The outcome is known from an earlier run.
     Skip(&'static str),
@@ -136,7 +142,9 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
         let index = Index::read_only(&args.journal).map_err(journal_error)?;
         for row in &rows {
             let what = match plan(row, &index) {
-                Plan::Send(r) => format!("would refund {} (reference {r})", row.amount),
+                Plan::Send { reference, .. } => {
+                    format!("would refund {} (reference {reference})", row.amount)
+                }
                 Plan::Reconcile { reference, .. } => {
                     format!("would look up reference {reference} before anything else")
                 }
@@ -208,7 +216,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
                 bar.inc(1);
                 continue;
             }
-            Plan::Send(_) | Plan::Reconcile { .. } => {}
+            Plan::Send { .. } | Plan::Reconcile { .. } => {}
         }
         let client = clients
             .get(&row.provider)
@@ -308,7 +316,10 @@ fn say(bar: &ProgressBar, line: &str) {
 fn plan(row: &Row, journal: &Index) -> Plan {
     let fresh = || row.reference.clone().unwrap_or_else(MerchantRef::generate);
     let Some(last) = journal.last(&row.key) else {
-        return Plan::Send(fresh());
+        return Plan::Send {
+            reference: fresh(),
+            failures: 0,
+        };
     };
     let stored = MerchantRef::new(last.reference.clone());
     match last.state {
@@ -316,7 +327,16 @@ fn plan(row: &Row, journal: &Index) -> Plan {
         RowState::Declined => Plan::Skip("declined in an earlier run"),
         // Nothing reached the provider: the same reference again, or a new one if it was the
         // reference itself that could not be used.
-        RowState::Failed => Plan::Send(stored.unwrap_or_else(|_| fresh())),
+        RowState::Failed => match stored {
+            Ok(reference) => Plan::Send {
+                reference,
+                failures: journal.failures(&row.key),
+            },
+            Err(_) => Plan::Send {
+                reference: fresh(),
+                failures: 0,
+            },
+        },
         RowState::Sending | RowState::Unknown => match stored {
             Ok(reference) => Plan::Reconcile {
                 reference,
@@ -324,6 +344,7 @@ fn plan(row: &Row, journal: &Index) -> Plan {
                 attempted_at: journal
                     .attempted_at(&row.key)
                     .unwrap_or_else(SystemTime::now),
+                failures: journal.failures(&row.key),
             },
             Err(e) => Plan::Stuck(format!(
                 "the journaled reference {:?} of an attempt with an unknown outcome cannot be \
@@ -350,24 +371,24 @@ async fn process(
     journal: &Mutex<Journal>,
 ) -> std::io::Result<Outcome> {
     let reconciler = Reconciler::for_provider(&*client.look);
-    let reference = match plan {
+    let (reference, mut failures) = match plan {
         Plan::Skip(why) => return Ok(Outcome::new(RowState::Refunded, why)),
         Plan::Stuck(why) => return Ok(Outcome::new(RowState::Unknown, why)),
-        Plan::Send(reference) => reference,
+        Plan::Send {
+            reference,
+            failures,
+        } => (reference, failures),
         Plan::Reconcile {
             reference,
             attempted_at,
+            failures,
         } => {
-            match reconcile(
-                &*client.look,
-                &reconciler,
-                row,
-                &reference,
-                attempted_at,
-                "",
-            )
-            .await
-            {
+            let attempt = Attempt {
+                reference: &reference,
+                at: attempted_at,
+                earlier_failures: failures,
+            };
+            match reconcile(&*client.look, &reconciler, row, &attempt, "").await {
                 Some(outcome) => {
                     write(
                         journal,
@@ -379,7 +400,7 @@ async fn process(
                     return Ok(outcome);
                 }
                 // Nothing on record and the attempt is settled: resend, same reference.
-                None => reference,
+                None => (reference, failures),
             }
         }
     };
@@ -424,16 +445,12 @@ async fn process(
             // before): never a decline, never a fresh send. Look it up through the policy.
             tokio::time::sleep(RECONCILE_DELAY).await;
             let why = format!("{error}; ");
-            match reconcile(
-                &*client.look,
-                &reconciler,
-                row,
-                &reference,
-                attempted_at,
-                &why,
-            )
-            .await
-            {
+            let unsettled = Attempt {
+                reference: &reference,
+                at: attempted_at,
+                earlier_failures: failures,
+            };
+            match reconcile(&*client.look, &reconciler, row, &unsettled, &why).await {
                 Some(outcome) => break outcome,
                 None if attempt < ATTEMPTS => {
                     attempt += 1;
@@ -462,6 +479,7 @@ async fn process(
                     RowState::Failed,
                     Some(format!("{error}; retrying")),
                 )?;
+                failures += 1;
                 tokio::time::sleep(pause).await;
                 attempt += 1;
             }
@@ -504,6 +522,17 @@ fn pause_before_retry(error: &RefundError, attempt: u32) -> Option<Duration> {
     }
 }
 
+/// One attempt whose outcome is unknown.
+#[derive(Debug)]
+struct Attempt<'a> {
+    reference: &'a MerchantRef,
+    /// When its `sending` record was written.
+    at: SystemTime,
+    /// Earlier attempts with the same reference that ended `failed`: a failed entry the
+    /// lookup shows may be theirs, and says nothing about this attempt.
+    earlier_failures: usize,
+}
+
 /// Looks up an attempt whose outcome is unknown, through the core reconciliation policy:
 /// the row's outcome when the lookup settles it (or cannot, yet), `None` when it is safe to
 /// resend with the same reference.
@@ -513,15 +542,21 @@ async fn reconcile(
     provider: &dyn RefundProvider,
     reconciler: &Reconciler,
     row: &Row,
-    reference: &MerchantRef,
-    attempted_at: SystemTime,
+    attempt: &Attempt<'_>,
     why: &str,
 ) -> Option<Outcome> {
-    let settles_at = reconciler.settles_at(attempted_at);
+    let reference = attempt.reference;
+    let settles_at = reconciler.settles_at(attempt.at);
     let when = journal::utc(settles_at);
-    let verdict = reconciler
-        .look_up(provider, &row.payment, reference, attempted_at)
-        .await;
+    let verdict = provider.refund_state(&row.payment).await.map(|state| {
+        reconciler.judge_after(
+            &state,
+            reference,
+            attempt.earlier_failures,
+            attempt.at,
+            SystemTime::now(),
+        )
+    });
     Some(match verdict {
         Ok(Verdict::Applied(record)) => {
             let id = record
@@ -614,7 +649,7 @@ fn providers(
     let mut clients = HashMap::new();
     let used = |p| {
         plans.iter().any(|(r, plan)| {
-            r.provider == p && matches!(plan, Plan::Send(_) | Plan::Reconcile { .. })
+            r.provider == p && matches!(plan, Plan::Send { .. } | Plan::Reconcile { .. })
         })
     };
     let client = |send: Arc<dyn RefundProvider>| Client {
@@ -795,7 +830,10 @@ mod tests {
             }))
         };
         let one = |state| journal(&[(state, "r-1", Some(1_000))]);
-        assert!(matches!(plan(&row, &Index::default()), Plan::Send(_)));
+        assert!(matches!(
+            plan(&row, &Index::default()),
+            Plan::Send { failures: 0, .. }
+        ));
         assert!(matches!(
             plan(&row, &one(RowState::Refunded)),
             Plan::Skip(_)
@@ -804,16 +842,31 @@ mod tests {
             plan(&row, &one(RowState::Declined)),
             Plan::Skip(_)
         ));
-        assert!(matches!(plan(&row, &one(RowState::Failed)), Plan::Send(r) if r.as_str() == "r-1"));
+        assert!(matches!(
+            plan(&row, &one(RowState::Failed)),
+            Plan::Send { reference, failures: 1 } if reference.as_str() == "r-1"
+        ));
         let at_1s = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
         assert!(matches!(
             plan(&row, &one(RowState::Sending)),
-            Plan::Reconcile { reference, attempted_at } if reference.as_str() == "r-1" && attempted_at == at_1s
+            Plan::Reconcile { reference, attempted_at, failures: 0 } if reference.as_str() == "r-1" && attempted_at == at_1s
         ));
         // `unknown` keeps the time of the attempt it is about, not its own.
         assert!(matches!(
             plan(&row, &journal(&[(RowState::Sending, "r-1", Some(1_000)), (RowState::Unknown, "r-1", Some(9_000))])),
             Plan::Reconcile { attempted_at, .. } if attempted_at == at_1s
+        ));
+        // A resend after a refused attempt: the refusal's failed entry is not this attempt's.
+        assert!(matches!(
+            plan(
+                &row,
+                &journal(&[
+                    (RowState::Sending, "r-1", Some(1_000)),
+                    (RowState::Failed, "r-1", Some(2_000)),
+                    (RowState::Sending, "r-1", Some(3_000)),
+                ])
+            ),
+            Plan::Reconcile { failures: 1, .. }
         ));
         // An undated attempt (an older journal) counts as made now.
         let before = SystemTime::now();
