@@ -143,7 +143,7 @@ impl Reconciler {
         now: SystemTime,
     ) -> Verdict {
         let absent = match state.find(reference) {
-            Reconciliation::Applied(record) => return Verdict::Applied(record.clone()),
+            Reconciliation::Applied(record) => return Verdict::Applied(applied_total(state, record)),
             Reconciliation::Failed(record) if state.failed_count(reference) > earlier_failures => {
                 return Verdict::NotApplied(record.clone());
             }
@@ -188,6 +188,28 @@ impl Reconciler {
     }
 }
 
+/// One record for everything applied under `first`'s reference: a provider may list one refund
+/// over several lines (iyzico's payment-level refund touches every basket line).
+fn applied_total(state: &RefundState, first: &RefundRecord) -> RefundRecord {
+    let mut total = first.clone();
+    let mut seen_first = false;
+    for record in &state.refunds {
+        if record.reference != first.reference || !record.status.is_applied() {
+            continue;
+        }
+        if !seen_first && record == first {
+            seen_first = true;
+            continue;
+        }
+        match total.amount.checked_add(&record.amount) {
+            Ok(sum) => total.amount = sum,
+            // Another currency or an overflow: keep the first record as found.
+            Err(_) => return first.clone(),
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +248,17 @@ mod tests {
             POLICY.judge(&empty, &reference(), at(100), at(130)),
             Verdict::SafeToResend
         );
+    }
+
+    #[test]
+    fn a_refund_listed_over_several_lines_is_applied_in_full() {
+        let state = RefundState::new(PaymentRef::payment("I"), tl("10"))
+            .with_record(RefundRecord::new(tl("6")).with_reference("r-1"))
+            .with_record(RefundRecord::new(tl("4")).with_reference("r-1"));
+        let Verdict::Applied(record) = POLICY.judge(&state, &reference(), at(1), at(1)) else {
+            panic!("not applied")
+        };
+        assert_eq!(record.amount, tl("10"));
     }
 
     #[test]
