@@ -5,7 +5,10 @@
 //! killed at any moment — SIGKILL included — and run again with the same journal therefore
 //! knows, for every row, one of:
 //!
-//! - a terminal `refunded` / `declined` record: the outcome is known, the row is skipped;
+//! - a terminal `refunded` / `declined` record: the outcome is known, the row is skipped (a
+//!   temporary refusal is journaled `declined` too before the same request is sent again,
+//!   after a new `sending` record; the refusals are counted, because each may have left a
+//!   failed entry under the reference that says nothing about the later attempt);
 //! - a `sending` record with nothing after it, or `unknown`: the request may have reached the
 //!   provider; the row is reconciled through the provider's lookup by its reference before
 //!   anything is resent, and only resent (with the same reference) once the attempt is older
@@ -79,10 +82,10 @@ struct Entry {
     attempted_at: Option<u64>,
     /// Whether the latest `sending` record had no time, so a later record's time dates it.
     undated_attempt: bool,
-    /// How many `failed` records the row has with its current reference: an upper bound on
-    /// the attempts with that reference the provider refused, each of which may have left a
-    /// failed entry in its lookup that says nothing about a later attempt.
-    failures: usize,
+    /// How many `declined` records the row has with its current reference: the attempts with
+    /// that reference the provider refused, each of which may have left a failed entry in its
+    /// lookup that says nothing about a later attempt.
+    refusals: usize,
 }
 
 /// What a journal said, by row key.
@@ -131,13 +134,13 @@ impl Index {
             last: record.clone(),
             attempted_at: None,
             undated_attempt: false,
-            failures: 0,
+            refusals: 0,
         });
         if record.reference != entry.last.reference {
-            entry.failures = 0;
+            entry.refusals = 0;
         }
-        if record.state == RowState::Failed {
-            entry.failures += 1;
+        if record.state == RowState::Declined {
+            entry.refusals += 1;
         }
         if record.state == RowState::Sending {
             entry.attempted_at = record.at;
@@ -156,11 +159,12 @@ impl Index {
         self.rows.get(key).map(|e| &e.last)
     }
 
-    /// How many attempts of `key` with its current reference ended `failed`: refused or not
-    /// processed. A failed entry the lookup shows for the reference proves the latest attempt
-    /// failed only when there are more of them than this (`Reconciler::judge_after`).
-    pub(crate) fn failures(&self, key: &str) -> usize {
-        self.rows.get(key).map_or(0, |e| e.failures)
+    /// How many attempts of `key` with its current reference the provider refused (`declined`
+    /// records: a temporary refusal is journaled so before the same request is sent again). A
+    /// failed entry the lookup shows for the reference proves the latest attempt failed only
+    /// when there are more of them than this (`Reconciler::judge_after`).
+    pub(crate) fn refusals(&self, key: &str) -> usize {
+        self.rows.get(key).map_or(0, |e| e.refusals)
     }
 
     /// When the latest attempt for `key` was made. An attempt the journal cannot date counts
@@ -422,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn failures_are_counted_per_reference() {
+    fn refusals_are_counted_per_reference() {
         let rec = |state, reference: &str| Record {
             key: "k".into(),
             reference: reference.into(),
@@ -432,16 +436,19 @@ mod tests {
         };
         let index = Index::from_records([
             rec(RowState::Sending, "bad"),
-            rec(RowState::Failed, "bad"),
+            rec(RowState::Declined, "bad"),
             rec(RowState::Sending, "r-1"),
+            rec(RowState::Declined, "r-1"),
+            rec(RowState::Sending, "r-1"),
+            // Not processed (a 429, an unreachable provider): no entry can be left.
             rec(RowState::Failed, "r-1"),
             rec(RowState::Sending, "r-1"),
-            rec(RowState::Failed, "r-1"),
+            rec(RowState::Declined, "r-1"),
             rec(RowState::Sending, "r-1"),
             rec(RowState::Unknown, "r-1"),
         ]);
-        assert_eq!(index.failures("k"), 2);
-        assert_eq!(index.failures("absent"), 0);
+        assert_eq!(index.refusals("k"), 2);
+        assert_eq!(index.refusals("absent"), 0);
     }
 
     #[test]

@@ -73,17 +73,17 @@ struct Row {
 #[derive(Debug, Clone)]
 enum Plan {
     /// Send with this reference (nothing of it can be on record, or a failed attempt), after
-    /// `failures` earlier attempts with it that ended `failed` (see [`Index::failures`]).
+    /// `refusals` earlier attempts with it that the provider refused (see [`Index::refusals`]).
     Send {
         reference: MerchantRef,
-        failures: usize,
+        refusals: usize,
     },
     /// An attempt made at `attempted_at` has an unknown outcome: look it up first.
     Reconcile {
         reference: MerchantRef,
         attempted_at: SystemTime,
-        /// Earlier attempts with this reference that ended `failed` (see [`Index::failures`]).
-        failures: usize,
+        /// Earlier attempts with this reference the provider refused (see [`Index::refusals`]).
+        refusals: usize,
     },
     /// The outcome is known from an earlier run.
     Skip(&'static str),
@@ -318,7 +318,7 @@ fn plan(row: &Row, journal: &Index) -> Plan {
     let Some(last) = journal.last(&row.key) else {
         return Plan::Send {
             reference: fresh(),
-            failures: 0,
+            refusals: 0,
         };
     };
     let stored = MerchantRef::new(last.reference.clone());
@@ -330,11 +330,11 @@ fn plan(row: &Row, journal: &Index) -> Plan {
         RowState::Failed => match stored {
             Ok(reference) => Plan::Send {
                 reference,
-                failures: journal.failures(&row.key),
+                refusals: journal.refusals(&row.key),
             },
             Err(_) => Plan::Send {
                 reference: fresh(),
-                failures: 0,
+                refusals: 0,
             },
         },
         RowState::Sending | RowState::Unknown => match stored {
@@ -344,7 +344,7 @@ fn plan(row: &Row, journal: &Index) -> Plan {
                 attempted_at: journal
                     .attempted_at(&row.key)
                     .unwrap_or_else(SystemTime::now),
-                failures: journal.failures(&row.key),
+                refusals: journal.refusals(&row.key),
             },
             Err(e) => Plan::Stuck(format!(
                 "the journaled reference {:?} of an attempt with an unknown outcome cannot be \
@@ -371,22 +371,22 @@ async fn process(
     journal: &Mutex<Journal>,
 ) -> std::io::Result<Outcome> {
     let reconciler = Reconciler::for_provider(&*client.look);
-    let (reference, mut failures) = match plan {
+    let (reference, mut refusals) = match plan {
         Plan::Skip(why) => return Ok(Outcome::new(RowState::Refunded, why)),
         Plan::Stuck(why) => return Ok(Outcome::new(RowState::Unknown, why)),
         Plan::Send {
             reference,
-            failures,
-        } => (reference, failures),
+            refusals,
+        } => (reference, refusals),
         Plan::Reconcile {
             reference,
             attempted_at,
-            failures,
+            refusals,
         } => {
             let attempt = Attempt {
                 reference: &reference,
                 at: attempted_at,
-                earlier_failures: failures,
+                earlier_refusals: refusals,
             };
             match reconcile(&*client.look, &reconciler, row, &attempt, "").await {
                 Some(outcome) => {
@@ -400,7 +400,7 @@ async fn process(
                     return Ok(outcome);
                 }
                 // Nothing on record and the attempt is settled: resend, same reference.
-                None => (reference, failures),
+                None => (reference, refusals),
             }
         }
     };
@@ -448,7 +448,7 @@ async fn process(
             let unsettled = Attempt {
                 reference: &reference,
                 at: attempted_at,
-                earlier_failures: failures,
+                earlier_refusals: refusals,
             };
             match reconcile(&*client.look, &reconciler, row, &unsettled, &why).await {
                 Some(outcome) => break outcome,
@@ -470,16 +470,23 @@ async fn process(
         }
         match pause_before_retry(&error, attempt) {
             Some(pause) => {
-                // Nothing was processed (or the refusal was temporary): the same request again,
-                // after its own `sending` record.
+                // Nothing was processed, or the refusal was temporary: the same request again,
+                // after its own `sending` record. A refusal is journaled `declined` (a kill
+                // before the resend leaves the row declined, which it was) and counted, since
+                // it may have left a failed entry under the reference.
+                let refused = matches!(error, RefundError::Declined { .. });
                 write(
                     journal,
                     row,
                     &reference,
-                    RowState::Failed,
+                    if refused {
+                        RowState::Declined
+                    } else {
+                        RowState::Failed
+                    },
                     Some(format!("{error}; retrying")),
                 )?;
-                failures += 1;
+                refusals += usize::from(refused);
                 tokio::time::sleep(pause).await;
                 attempt += 1;
             }
@@ -528,9 +535,9 @@ struct Attempt<'a> {
     reference: &'a MerchantRef,
     /// When its `sending` record was written.
     at: SystemTime,
-    /// Earlier attempts with the same reference that ended `failed`: a failed entry the
+    /// Earlier attempts with the same reference the provider refused: a failed entry the
     /// lookup shows may be theirs, and says nothing about this attempt.
-    earlier_failures: usize,
+    earlier_refusals: usize,
 }
 
 /// Looks up an attempt whose outcome is unknown, through the core reconciliation policy:
@@ -552,7 +559,7 @@ async fn reconcile(
         reconciler.judge_after(
             &state,
             reference,
-            attempt.earlier_failures,
+            attempt.earlier_refusals,
             attempt.at,
             SystemTime::now(),
         )
@@ -832,7 +839,7 @@ mod tests {
         let one = |state| journal(&[(state, "r-1", Some(1_000))]);
         assert!(matches!(
             plan(&row, &Index::default()),
-            Plan::Send { failures: 0, .. }
+            Plan::Send { refusals: 0, .. }
         ));
         assert!(matches!(
             plan(&row, &one(RowState::Refunded)),
@@ -844,12 +851,12 @@ mod tests {
         ));
         assert!(matches!(
             plan(&row, &one(RowState::Failed)),
-            Plan::Send { reference, failures: 1 } if reference.as_str() == "r-1"
+            Plan::Send { reference, refusals: 0 } if reference.as_str() == "r-1"
         ));
         let at_1s = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
         assert!(matches!(
             plan(&row, &one(RowState::Sending)),
-            Plan::Reconcile { reference, attempted_at, failures: 0 } if reference.as_str() == "r-1" && attempted_at == at_1s
+            Plan::Reconcile { reference, attempted_at, refusals: 0 } if reference.as_str() == "r-1" && attempted_at == at_1s
         ));
         // `unknown` keeps the time of the attempt it is about, not its own.
         assert!(matches!(
@@ -862,11 +869,14 @@ mod tests {
                 &row,
                 &journal(&[
                     (RowState::Sending, "r-1", Some(1_000)),
-                    (RowState::Failed, "r-1", Some(2_000)),
+                    (RowState::Declined, "r-1", Some(2_000)),
                     (RowState::Sending, "r-1", Some(3_000)),
+                    // A 429 leaves no entry: not a refusal.
+                    (RowState::Failed, "r-1", Some(4_000)),
+                    (RowState::Sending, "r-1", Some(5_000)),
                 ])
             ),
-            Plan::Reconcile { failures: 1, .. }
+            Plan::Reconcile { refusals: 1, .. }
         ));
         // An undated attempt (an older journal) counts as made now.
         let before = SystemTime::now();
