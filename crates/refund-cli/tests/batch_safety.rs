@@ -633,3 +633,293 @@ async fn batch_a_failed_entry_of_an_earlier_attempt_does_not_decline_a_later_one
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Randomized money safety through `refund batch`
+// ---------------------------------------------------------------------------------------
+
+/// splitmix64: a seeded, reproducible stream without an RNG crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+
+    fn percent(&mut self, p: u64) -> bool {
+        self.next() % 100 < p
+    }
+}
+
+/// The fault a provider request meets: mostly a short delay (a normal answer), otherwise late
+/// answers applied after the client gave up, lost answers, bank refusals with and without an
+/// answer, resets, 500s, mangled bodies and 429s.
+fn random_fault(rng: &mut Rng) -> Fault {
+    let ms = |rng: &mut Rng, lo, hi| Duration::from_millis(rng.range(lo, hi));
+    match rng.range(0, 100) {
+        0..=63 => Fault::Delay(ms(rng, 0, 20)),
+        64..=73 => Fault::Delay(ms(rng, 1_100, 1_600)),
+        74..=79 => Fault::LostResponse,
+        80..=83 => Fault::Fail,
+        84..=86 => Fault::FailLostResponse,
+        87..=89 => Fault::Reset,
+        90..=92 => Fault::Http500,
+        93..=94 => Fault::Malformed,
+        95..=96 => Fault::Empty,
+        _ => Fault::Http429,
+    }
+}
+
+/// One row of the randomized batch: where its money would show up and how much it asks.
+struct Planned {
+    provider: &'static str,
+    payment: String,
+    amount: Decimal,
+}
+
+/// The journal's last state per row key, skipping a line torn by a kill (as the batch does).
+fn last_states(path: &Path) -> std::collections::HashMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut states = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Ok(record) = serde_json::from_str::<Value>(line)
+            && let (Some(key), Some(state)) = (record["key"].as_str(), record["state"].as_str())
+        {
+            states.insert(key.to_owned(), state.to_owned());
+        }
+    }
+    states
+}
+
+/// Waits for `child`, killing it (SIGKILL) at `kill_at` when that comes first.
+async fn finish(mut child: std::process::Child, kill_at: Option<std::time::Instant>, seed: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if kill_at.is_some_and(|at| now >= at) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+        if now >= deadline {
+            child.kill().unwrap();
+            panic!("seed {seed}: a batch run did not finish within 90 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Thousands of provider requests through `refund batch` against both simulators with a
+/// lagging lookup and random faults, SIGKILLs at random moments and overlapping reruns on one
+/// journal. Checked against the simulators' ledgers after every round: no row is ever paid
+/// more than once, a row journaled `refunded` is paid, a row journaled `declined` is not; and
+/// once the faults stop and the settle time has passed, every row ends refunded (paid exactly
+/// once) or declined (paid nothing). Seeded: `BATCH_SAFETY_SEED=<n>` replays a run,
+/// `BATCH_SAFETY_ROWS=<n>` sets the rows per provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_randomized_money_safety_with_kills_lags_and_overlapping_reruns() {
+    const SETTLE: Duration = Duration::from_secs(2);
+    const LAG: Duration = Duration::from_millis(300);
+    const ROUNDS: usize = 6;
+    let seed = std::env::var("BATCH_SAFETY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            u64::try_from(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+                    & 0xFFFF_FFFF_FFFF,
+            )
+            .unwrap()
+        });
+    let per_provider: usize = std::env::var("BATCH_SAFETY_ROWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
+    eprintln!(
+        "batch money safety: seed {seed} (BATCH_SAFETY_SEED={seed} replays it), {per_provider} rows per provider"
+    );
+    let mut rng = Rng(seed);
+
+    let sipay = SipaySim::start().await.unwrap();
+    let iyzico = IyzicoSim::start().await.unwrap();
+    set_lookup_lag(sipay.base_url(), LAG).await;
+    set_lookup_lag(iyzico.base_url(), LAG).await;
+    sipay.set_recording(false);
+    iyzico.set_recording(false);
+
+    // Every payment is paid far more than its row refunds: a second refund would be accepted.
+    let mut csv = String::from("provider,payment,amount,currency,reference\n");
+    let mut planned = Vec::new();
+    for i in 0..per_provider {
+        let amount = format!("{}.{:02}", rng.range(1, 100), rng.range(0, 100));
+        let invoice = format!("INV-R{i:05}");
+        sipay.add_payment(&invoice, dec("1000.00"), Currency::Try);
+        let reference = if rng.percent(50) {
+            format!("rs-{i}")
+        } else {
+            String::new()
+        };
+        csv.push_str(&format!("sipay,{invoice},{amount},TRY,{reference}\n"));
+        planned.push(Planned {
+            provider: "sipay",
+            payment: invoice,
+            amount: dec(&amount),
+        });
+
+        let amount = format!("{}.{}", rng.range(1, 100), rng.range(0, 10));
+        let payment = iyzico.add_payment(Currency::Try, &[dec("500.0"), dec("500.0")]);
+        let reference = if rng.percent(50) {
+            format!("ri-{i}")
+        } else {
+            String::new()
+        };
+        csv.push_str(&format!(
+            "iyzico,{},{amount},TRY,{reference}\n",
+            payment.payment_id
+        ));
+        planned.push(Planned {
+            provider: "iyzico",
+            payment: payment.payment_id,
+            amount: dec(&amount),
+        });
+    }
+    for _ in 0..(8 * per_provider) {
+        sipay.arm(random_fault(&mut rng), 1);
+        iyzico.arm(random_fault(&mut rng), 1);
+    }
+
+    let dir = scratch("random");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(&input, csv).unwrap();
+    let settle = SETTLE.as_secs().to_string();
+    let args = [
+        "batch",
+        "--input",
+        path_str(&input),
+        "--journal",
+        path_str(&journal),
+        "--timeout",
+        "1",
+        "--settle-time",
+        &settle,
+        "--concurrency",
+        "32",
+    ];
+    let mut env = sipay_env(&sipay);
+    env.extend(iyzico_env(&iyzico));
+    let spawn = || {
+        let mut cmd = command(&args, &env);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.spawn().unwrap()
+    };
+
+    // What each row's payment shows as refunded: 0 or exactly the row's amount, never more.
+    let check = |when: &str, settled: bool| {
+        let sipay_ledger = sipay.ledger();
+        let iyzico_ledger = iyzico.ledger();
+        let states = last_states(&journal);
+        for row in &planned {
+            let paid = match row.provider {
+                "sipay" => sipay_ledger.payment(&row.payment).unwrap().refunded(),
+                _ => iyzico_ledger.payment(&row.payment).unwrap().refunded(),
+            };
+            assert!(
+                paid.is_zero() || paid == row.amount,
+                "seed {seed}, {when}: {} {} paid {paid} for a row of {}",
+                row.provider,
+                row.payment,
+                row.amount
+            );
+            let key = format!("{}|payment:{}|", row.provider, row.payment);
+            let state = states
+                .iter()
+                .find(|(k, _)| k.starts_with(&key))
+                .map(|(_, s)| s.as_str());
+            match state {
+                Some("refunded") => assert_eq!(
+                    paid, row.amount,
+                    "seed {seed}, {when}: {} {} journaled refunded but not paid",
+                    row.provider, row.payment
+                ),
+                Some("declined") => assert!(
+                    paid.is_zero(),
+                    "seed {seed}, {when}: {} {} journaled declined but paid {paid}",
+                    row.provider,
+                    row.payment
+                ),
+                other => assert!(
+                    !settled,
+                    "seed {seed}, {when}: {} {} ends {other:?}",
+                    row.provider, row.payment
+                ),
+            }
+        }
+    };
+
+    for round in 0..ROUNDS {
+        let first = spawn();
+        let started = std::time::Instant::now();
+        let overlap = rng
+            .percent(50)
+            .then(|| Duration::from_millis(rng.range(20, 400)));
+        let kill_at = rng
+            .percent(60)
+            .then(|| started + Duration::from_millis(rng.range(100, 1_500)));
+        let second = match overlap {
+            Some(after) => {
+                tokio::time::sleep(after).await;
+                Some(spawn())
+            }
+            None => None,
+        };
+        finish(first, kill_at, seed).await;
+        if let Some(second) = second {
+            finish(second, kill_at, seed).await;
+        }
+        // Requests a killed run left at the simulators finish within their delay.
+        tokio::time::sleep(Duration::from_millis(1_700)).await;
+        check(&format!("after round {round}"), false);
+    }
+
+    // The faults stop; the lookups still lag. Once every attempt is older than the settle
+    // time, reruns settle every row.
+    sipay.disarm();
+    iyzico.disarm();
+    for attempt in 0..4 {
+        tokio::time::sleep(SETTLE + Duration::from_millis(300)).await;
+        finish(spawn(), None, seed).await;
+        let states = last_states(&journal);
+        if states.len() == planned.len()
+            && states.values().all(|s| s == "refunded" || s == "declined")
+        {
+            break;
+        }
+        assert!(
+            attempt < 3,
+            "seed {seed}: rows still unsettled after the final runs: {:?}",
+            states
+                .iter()
+                .filter(|(_, s)| *s != "refunded" && *s != "declined")
+                .collect::<Vec<_>>()
+        );
+    }
+    check("after the settle time", true);
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
