@@ -427,7 +427,7 @@ async fn no_secret_appears_in_traces_debug_display_errors_or_json() {
     // Types printed outside any operation.
     audit.debug(
         "refund_sipay::Environment",
-        &refund_sipay::Environment::Test,
+        &refund_sipay::Environment::Sandbox,
     );
     audit.debug(
         "refund_iyzico::Environment",

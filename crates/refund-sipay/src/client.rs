@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use tracing::{Instrument, Span, field};
 
-use crate::PROVIDER;
+use crate::NAME;
 use crate::config::SipayConfig;
 use crate::hash_key::HashKeySigner;
 use crate::status_code::{self, RefundClass};
@@ -118,7 +118,7 @@ impl Sipay {
         let base = config.parsed_base_url()?;
         let http = match &config.client {
             Some(client) => client.clone(),
-            None => http::build_client(PROVIDER, &config.http)?,
+            None => http::build_client(NAME, &config.http)?,
         };
         let signer = HashKeySigner::new(config.app_secret.expose_secret());
         Ok(Sipay {
@@ -219,7 +219,7 @@ impl Sipay {
             // follow the docs. reqwest marks the header sensitive (kept out of its Debug output).
             request = request.bearer_auth(token.expose());
         }
-        http::send(PROVIDER, request, self.inner.max_bytes).await
+        http::send(NAME, request, self.inner.max_bytes).await
     }
 
     /// The current token, fetched single-flight when needed. Any failure here means the
@@ -235,7 +235,7 @@ impl Sipay {
     async fn fetch_token(&self) -> Result<SecretString, RefundError> {
         let span = tracing::info_span!(
             "sipay.token",
-            provider = PROVIDER,
+            provider = NAME,
             operation = "token",
             outcome = field::Empty,
         );
@@ -256,16 +256,12 @@ impl Sipay {
     fn map_token(&self, reply: &HttpReply) -> Result<SecretString, RefundError> {
         let secrets = self.secrets();
         if reply.status == 429 {
-            return Err(reply.unreadable(PROVIDER, "rate limited", &secrets));
+            return Err(reply.unreadable(NAME, "rate limited", &secrets));
         }
         let parsed: TokenResponse =
-            from_object(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, &secrets))?;
+            from_object(&reply.body).map_err(|why| reply.unreadable(NAME, why, &secrets))?;
         let Some(code) = parsed.status_code else {
-            return Err(reply.unreadable(
-                PROVIDER,
-                "a token response without status_code",
-                &secrets,
-            ));
+            return Err(reply.unreadable(NAME, "a token response without status_code", &secrets));
         };
         let description = describe(parsed.status_description.as_deref(), None, &secrets);
         if code.number() != Some(100) {
@@ -274,7 +270,7 @@ impl Sipay {
             // is broken, which still means the refund was not sent (see `not_sent`).
             if reply.status >= 500 {
                 return Err(RefundError::outcome_unknown(
-                    PROVIDER,
+                    NAME,
                     format!(
                         "token request failed with HTTP {} ({code}): {description}",
                         reply.status
@@ -282,7 +278,7 @@ impl Sipay {
                 ));
             }
             return Err(RefundError::authentication(
-                PROVIDER,
+                NAME,
                 code.as_str(),
                 description,
             ));
@@ -292,7 +288,7 @@ impl Sipay {
                 Ok(SecretString::from(token))
             }
             _ => Err(RefundError::outcome_unknown(
-                PROVIDER,
+                NAME,
                 format!(
                     "token response HTTP {} with status_code 100 but no token",
                     reply.status
@@ -315,7 +311,7 @@ impl Sipay {
             return Ok((reply, token));
         }
         tracing::info!(
-            provider = PROVIDER,
+            provider = NAME,
             "HTTP 401: refreshing the token once and resending"
         );
         self.inner.tokens.invalidate(&token);
@@ -327,7 +323,7 @@ impl Sipay {
     // ---------------------------------------------------------------- refund
 
     async fn do_refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
-        CAPABILITIES.check(PROVIDER, request)?;
+        CAPABILITIES.check(NAME, request)?;
         let invoice_id = request.payment().id();
         check_invoice_id(invoice_id)?;
         // The amount string is computed once and used both in the hash and in the body.
@@ -363,12 +359,12 @@ impl Sipay {
         secrets: &[&str],
     ) -> Result<(T, StatusCode, String), RefundError> {
         if reply.status == 429 {
-            return Err(reply.unreadable(PROVIDER, "rate limited", secrets));
+            return Err(reply.unreadable(NAME, "rate limited", secrets));
         }
         let parsed: T =
-            from_object(&reply.body).map_err(|why| reply.unreadable(PROVIDER, why, secrets))?;
+            from_object(&reply.body).map_err(|why| reply.unreadable(NAME, why, secrets))?;
         let Some(code) = parsed.status_code().cloned() else {
-            return Err(reply.unreadable(PROVIDER, "a response without status_code", secrets));
+            return Err(reply.unreadable(NAME, "a response without status_code", secrets));
         };
         let description = describe(parsed.status_description(), parsed.message(), secrets);
         Ok((parsed, code, description))
@@ -400,7 +396,7 @@ impl Sipay {
         };
         if !reply.is_success() {
             return Err(RefundError::outcome_unknown(
-                PROVIDER,
+                NAME,
                 format!(
                     "HTTP {} with status_code {code} contradicts itself; look the refund up",
                     reply.status
@@ -409,7 +405,7 @@ impl Sipay {
         }
         check_echo(request, &parsed, &secrets)?;
         let mut receipt = RefundReceipt::new(
-            PROVIDER,
+            NAME,
             Operation::Refund,
             request.payment().clone(),
             request.reference().clone(),
@@ -433,7 +429,7 @@ impl Sipay {
     // ---------------------------------------------------------------- lookup
 
     async fn do_refund_state(&self, payment: &PaymentRef) -> Result<RefundState, RefundError> {
-        CAPABILITIES.check_scope(PROVIDER, payment)?;
+        CAPABILITIES.check_scope(NAME, payment)?;
         payment.validate()?;
         let invoice_id = payment.id();
         check_invoice_id(invoice_id)?;
@@ -468,14 +464,14 @@ impl Sipay {
             ));
         }
         if !reply.is_success() {
-            return Err(reply.unreadable(PROVIDER, "status_code 100 on an error status", &secrets));
+            return Err(reply.unreadable(NAME, "status_code 100 on an error status", &secrets));
         }
         if let Some(echoed) = parsed.invoice_id.as_deref()
             && !echoed.trim().is_empty()
             && echoed.trim() != payment.id()
         {
             return Err(RefundError::outcome_unknown(
-                PROVIDER,
+                NAME,
                 format!(
                     "check status answered for invoice {:?}, not {:?}",
                     clip(echoed, &secrets),
@@ -490,7 +486,7 @@ impl Sipay {
 #[async_trait]
 impl RefundProvider for Sipay {
     fn name(&self) -> &'static str {
-        PROVIDER
+        NAME
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -501,7 +497,7 @@ impl RefundProvider for Sipay {
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
         let span = tracing::info_span!(
             "sipay.refund",
-            provider = PROVIDER,
+            provider = NAME,
             operation = "refund",
             invoice_id = %request.payment().id(),
             reference = %request.reference(),
@@ -524,7 +520,7 @@ impl RefundProvider for Sipay {
     async fn refund_state(&self, payment: &PaymentRef) -> Result<RefundState, RefundError> {
         let span = tracing::info_span!(
             "sipay.lookup",
-            provider = PROVIDER,
+            provider = NAME,
             operation = "refund_state",
             invoice_id = %payment.id(),
             outcome = field::Empty,
@@ -574,21 +570,21 @@ pub(crate) fn classify_code(
     let Call::Refund(reference) = call else {
         return match known.map(|c| c.on_refund) {
             Some(RefundClass::Authentication) => {
-                RefundError::authentication(PROVIDER, raw, description)
+                RefundError::authentication(NAME, raw, description)
             }
             Some(RefundClass::DeclinedRetryable) => {
-                RefundError::declined_retryable(PROVIDER, raw, description)
+                RefundError::declined_retryable(NAME, raw, description)
             }
             None if http_status >= 500 => RefundError::outcome_unknown(
-                PROVIDER,
+                NAME,
                 format!("HTTP {http_status} with unknown status_code {raw}: {description}"),
             ),
-            _ => RefundError::declined(PROVIDER, raw, description),
+            _ => RefundError::declined(NAME, raw, description),
         };
     };
     let Some(known) = known else {
         return RefundError::outcome_unknown(
-            PROVIDER,
+            NAME,
             format!(
                 "status_code {raw} ({description}) is not in SiPay's status-code table, so what \
                  it means for refund {reference} is unknown"
@@ -596,20 +592,18 @@ pub(crate) fn classify_code(
         );
     };
     match known.on_refund {
-        RefundClass::Authentication => RefundError::authentication(PROVIDER, raw, description),
+        RefundClass::Authentication => RefundError::authentication(NAME, raw, description),
         RefundClass::Declined if known.code == status_code::REFUND_FAILED => {
             if asks_to_wait(description) {
-                RefundError::declined_retryable(PROVIDER, raw, description)
+                RefundError::declined_retryable(NAME, raw, description)
             } else {
-                RefundError::declined(PROVIDER, raw, description)
+                RefundError::declined(NAME, raw, description)
             }
         }
-        RefundClass::Declined => RefundError::declined(PROVIDER, raw, description),
-        RefundClass::DeclinedRetryable => {
-            RefundError::declined_retryable(PROVIDER, raw, description)
-        }
+        RefundClass::Declined => RefundError::declined(NAME, raw, description),
+        RefundClass::DeclinedRetryable => RefundError::declined_retryable(NAME, raw, description),
         RefundClass::DuplicateReference => RefundError::duplicate_reference(
-            PROVIDER,
+            NAME,
             raw,
             format!(
                 "refund_transaction_id {reference} is not unique: an earlier attempt with this \
@@ -619,7 +613,7 @@ pub(crate) fn classify_code(
             ),
         ),
         RefundClass::OutcomeUnknown => RefundError::outcome_unknown(
-            PROVIDER,
+            NAME,
             format!(
                 "status_code {raw} {} ({description}): SiPay does not say whether refund \
                  {reference} was applied",
@@ -629,7 +623,7 @@ pub(crate) fn classify_code(
         // 100 and 101 are answered before this is called; reaching here means they came in a
         // way that contradicts itself.
         RefundClass::Success | RefundClass::Pending => RefundError::outcome_unknown(
-            PROVIDER,
+            NAME,
             format!("status_code {raw} ({description}) in an answer that contradicts itself"),
         ),
     }
@@ -672,7 +666,7 @@ fn check_echo(
         Some(got) if got == wanted => {}
         Some(got) if !got.is_empty() => {
             return Err(RefundError::outcome_unknown(
-                PROVIDER,
+                NAME,
                 format!(
                     "SiPay confirmed a refund for invoice {:?}, but this refund was for {wanted:?}",
                     clip(got, secrets)
@@ -681,7 +675,7 @@ fn check_echo(
         }
         _ => {
             return Err(RefundError::outcome_unknown(
-                PROVIDER,
+                NAME,
                 "SiPay confirmed a refund without naming the invoice_id, so it cannot be matched to this request",
             ));
         }
@@ -690,7 +684,7 @@ fn check_echo(
         && amount != request.amount().amount()
     {
         return Err(RefundError::outcome_unknown(
-            PROVIDER,
+            NAME,
             format!(
                 "SiPay confirmed a refund of {amount}, but {} was requested",
                 request.amount()
@@ -717,7 +711,7 @@ fn state_from(
     r: &CheckStatusResponse,
     secrets: &[&str],
 ) -> Result<RefundState, RefundError> {
-    let unreadable = |what: String| RefundError::outcome_unknown(PROVIDER, what);
+    let unreadable = |what: String| RefundError::outcome_unknown(NAME, what);
     let currency = match r.currency_code.as_deref().map(str::trim) {
         None | Some("") => Currency::Try,
         Some(code) => parse_currency(code).ok_or_else(|| {
@@ -1045,7 +1039,7 @@ fn check_invoice_id(invoice_id: &str) -> Result<(), RefundError> {
 fn not_sent(e: RefundError) -> RefundError {
     match e {
         RefundError::OutcomeUnknown { .. } => RefundError::Unreachable {
-            provider: PROVIDER,
+            provider: NAME,
             source: Box::new(e),
         },
         other => other,
@@ -1054,7 +1048,7 @@ fn not_sent(e: RefundError) -> RefundError {
 
 fn to_json<T: Serialize>(body: &T) -> Result<Vec<u8>, RefundError> {
     serde_json::to_vec(body)
-        .map_err(|e| RefundError::configuration(PROVIDER, format!("serializing a request: {e}")))
+        .map_err(|e| RefundError::configuration(NAME, format!("serializing a request: {e}")))
 }
 
 fn describe(description: Option<&str>, message: Option<&str>, secrets: &[&str]) -> String {
@@ -1212,11 +1206,11 @@ mod tests {
 
     #[test]
     fn token_failures_become_not_sent() {
-        let e = not_sent(RefundError::outcome_unknown(PROVIDER, "timed out"));
+        let e = not_sent(RefundError::outcome_unknown(NAME, "timed out"));
         assert!(matches!(e, RefundError::Unreachable { .. }));
         assert!(e.is_retryable());
         let a = not_sent(RefundError::authentication(
-            PROVIDER,
+            NAME,
             "30",
             "Invalid Credentials",
         ));

@@ -9,7 +9,7 @@ use refund_core::{Capabilities, RefundError};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::PROVIDER;
+use crate::NAME;
 
 /// SiPay documents a token lifetime of two hours.
 pub const DOCUMENTED_TOKEN_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
@@ -30,8 +30,8 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(110 * 60);
 /// ```
 /// use refund_sipay::Environment;
 ///
-/// assert_eq!(Environment::Test.base_url(), "https://provisioning.sipay.com.tr");
-/// assert_eq!("qnbpay-test".parse::<Environment>()?, Environment::QnbpayTest);
+/// assert_eq!(Environment::Sandbox.base_url(), "https://provisioning.sipay.com.tr");
+/// assert_eq!("qnbpay-sandbox".parse::<Environment>()?, Environment::QnbpaySandbox);
 /// assert!(Environment::Production.is_production());
 /// # Ok::<(), refund_core::RefundError>(())
 /// ```
@@ -40,72 +40,73 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(110 * 60);
 pub enum Environment {
     /// SiPay's test environment, `https://provisioning.sipay.com.tr` (from SiPay's
     /// documentation; not tested against the live host).
-    Test,
+    Sandbox,
     /// SiPay production, `https://app.sipay.com.tr` (not tested against the live host).
     Production,
-    /// QNBpay test, `https://test.qnbpay.com.tr` (not tested against the live host).
-    QnbpayTest,
+    /// QNBpay sandbox, `https://test.qnbpay.com.tr` (not tested against the live host).
+    QnbpaySandbox,
     /// QNBpay production, `https://portal.qnbpay.com.tr` (not tested against the live host).
     QnbpayProduction,
-    /// Halkode test, `https://testapp.halkode.com.tr` (not tested against the live host).
-    HalkodeTest,
+    /// Halkode sandbox, `https://testapp.halkode.com.tr` (not tested against the live host).
+    HalkodeSandbox,
     /// Halkode production, `https://app.halkode.com.tr` (not tested against the live host).
     HalkodeProduction,
-    /// Vepara test, `https://test.vepara.com.tr` (not tested against the live host).
-    VeparaTest,
-    /// Paybull test, `https://test.paybull.com` (not tested against the live host).
-    PaybullTest,
+    /// Vepara sandbox, `https://test.vepara.com.tr` (not tested against the live host).
+    VeparaSandbox,
+    /// Paybull sandbox, `https://test.paybull.com` (not tested against the live host).
+    PaybullSandbox,
     /// Paybull production, `https://app.paybull.com` (not tested against the live host).
     PaybullProduction,
-    /// Platformode test, `https://testapp.platformode.com.tr` (not tested against the live
+    /// Platformode sandbox, `https://testapp.platformode.com.tr` (not tested against the live
     /// host).
-    PlatformodeTest,
+    PlatformodeSandbox,
 }
 
 impl Environment {
     /// Every preset.
     pub const ALL: &'static [Environment] = &[
-        Environment::Test,
+        Environment::Sandbox,
         Environment::Production,
-        Environment::QnbpayTest,
+        Environment::QnbpaySandbox,
         Environment::QnbpayProduction,
-        Environment::HalkodeTest,
+        Environment::HalkodeSandbox,
         Environment::HalkodeProduction,
-        Environment::VeparaTest,
-        Environment::PaybullTest,
+        Environment::VeparaSandbox,
+        Environment::PaybullSandbox,
         Environment::PaybullProduction,
-        Environment::PlatformodeTest,
+        Environment::PlatformodeSandbox,
     ];
 
     /// The base URL (no trailing slash); API paths start with `/ccpayment/api`.
     pub const fn base_url(self) -> &'static str {
         match self {
-            Environment::Test => "https://provisioning.sipay.com.tr",
+            Environment::Sandbox => "https://provisioning.sipay.com.tr",
             Environment::Production => "https://app.sipay.com.tr",
-            Environment::QnbpayTest => "https://test.qnbpay.com.tr",
+            Environment::QnbpaySandbox => "https://test.qnbpay.com.tr",
             Environment::QnbpayProduction => "https://portal.qnbpay.com.tr",
-            Environment::HalkodeTest => "https://testapp.halkode.com.tr",
+            Environment::HalkodeSandbox => "https://testapp.halkode.com.tr",
             Environment::HalkodeProduction => "https://app.halkode.com.tr",
-            Environment::VeparaTest => "https://test.vepara.com.tr",
-            Environment::PaybullTest => "https://test.paybull.com",
+            Environment::VeparaSandbox => "https://test.vepara.com.tr",
+            Environment::PaybullSandbox => "https://test.paybull.com",
             Environment::PaybullProduction => "https://app.paybull.com",
-            Environment::PlatformodeTest => "https://testapp.platformode.com.tr",
+            Environment::PlatformodeSandbox => "https://testapp.platformode.com.tr",
         }
     }
 
-    /// The preset's name, as [`FromStr`] accepts it: `test`, `production`, `qnbpay-test`, …
+    /// The preset's name, as [`FromStr`] accepts it: `sandbox`, `production`,
+    /// `qnbpay-sandbox`, …
     pub const fn name(self) -> &'static str {
         match self {
-            Environment::Test => "test",
+            Environment::Sandbox => "sandbox",
             Environment::Production => "production",
-            Environment::QnbpayTest => "qnbpay-test",
+            Environment::QnbpaySandbox => "qnbpay-sandbox",
             Environment::QnbpayProduction => "qnbpay-production",
-            Environment::HalkodeTest => "halkode-test",
+            Environment::HalkodeSandbox => "halkode-sandbox",
             Environment::HalkodeProduction => "halkode-production",
-            Environment::VeparaTest => "vepara-test",
-            Environment::PaybullTest => "paybull-test",
+            Environment::VeparaSandbox => "vepara-sandbox",
+            Environment::PaybullSandbox => "paybull-sandbox",
             Environment::PaybullProduction => "paybull-production",
-            Environment::PlatformodeTest => "platformode-test",
+            Environment::PlatformodeSandbox => "platformode-sandbox",
         }
     }
 
@@ -136,19 +137,24 @@ impl fmt::Display for Environment {
 impl FromStr for Environment {
     type Err = RefundError;
 
-    /// Parses a preset name (`test`, `production`, `qnbpay-test`, …; `sipay-test` and
-    /// `sipay-production` also work), case-insensitively.
+    /// Parses a preset name (`sandbox`, `production`, `qnbpay-sandbox`, …; `sipay-sandbox`
+    /// and `sipay-production` also work), case-insensitively. SiPay's own word `test` is
+    /// accepted for `sandbox` (`test`, `qnbpay-test`, …), as 0.1 spelled it.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim().to_ascii_lowercase().replace('_', "-");
         let s = s.strip_prefix("sipay-").unwrap_or(&s);
+        let wanted = match s.strip_suffix("test") {
+            Some(brand) if brand.is_empty() || brand.ends_with('-') => format!("{brand}sandbox"),
+            _ => s.to_owned(),
+        };
         Environment::ALL
             .iter()
             .copied()
-            .find(|e| e.name() == s)
+            .find(|e| e.name() == wanted)
             .ok_or_else(|| {
                 let names: Vec<&str> = Environment::ALL.iter().map(|e| e.name()).collect();
                 RefundError::configuration(
-                    PROVIDER,
+                    NAME,
                     format!(
                         "unknown environment {:?}; expected one of {}",
                         truncate(s),
@@ -170,7 +176,7 @@ impl FromStr for Environment {
 /// use refund_sipay::{Environment, SipayConfig};
 ///
 /// let config = SipayConfig::new("app-id", "app-secret", "merchant-key")
-///     .with_environment(Environment::Test)
+///     .with_environment(Environment::Sandbox)
 ///     .with_timeout(Duration::from_secs(20));
 /// assert_eq!(config.base_url(), "https://provisioning.sipay.com.tr");
 /// assert!(!format!("{config:?}").contains("app-secret"));
@@ -209,14 +215,14 @@ impl fmt::Debug for SipayConfig {
 }
 
 impl SipayConfig {
-    /// Credentials from SiPay's merchant panel, for the [`Environment::Test`] environment.
+    /// Credentials from SiPay's merchant panel, for the [`Environment::Sandbox`] environment.
     /// The credentials are checked by [`Sipay::new`](crate::Sipay::new).
     pub fn new(
         app_id: impl Into<String>,
         app_secret: impl Into<String>,
         merchant_key: impl Into<String>,
     ) -> Self {
-        let environment = Environment::Test;
+        let environment = Environment::Sandbox;
         SipayConfig {
             app_id: app_id.into(),
             app_secret: SecretString::from(app_secret.into()),
@@ -231,8 +237,8 @@ impl SipayConfig {
     }
 
     /// Reads `SIPAY_APP_ID`, `SIPAY_APP_SECRET`, `SIPAY_MERCHANT_KEY` and, optionally,
-    /// `SIPAY_BASE_URL` (a URL, or a preset name such as `production` or `qnbpay-test`;
-    /// default: [`Environment::Test`]).
+    /// `SIPAY_BASE_URL` (a URL, or a preset name such as `production` or `qnbpay-sandbox`;
+    /// default: [`Environment::Sandbox`]).
     pub fn from_env() -> Result<SipayConfig, RefundError> {
         SipayConfig::from_lookup(|name| std::env::var(name).ok())
     }
@@ -260,7 +266,7 @@ impl SipayConfig {
         let required = |name: &str| match lookup(name) {
             Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
             _ => Err(RefundError::configuration(
-                PROVIDER,
+                NAME,
                 format!("environment variable {name} is not set"),
             )),
         };
@@ -287,7 +293,7 @@ impl SipayConfig {
     /// Uses any base URL: `https://…`, or `http://…` for a loopback host only (a simulator).
     /// A path prefix is kept (`https://gw.example/sipay` → `…/sipay/ccpayment/api/refund`).
     pub fn with_base_url(mut self, base_url: &str) -> Result<SipayConfig, RefundError> {
-        let url = http::base_url(PROVIDER, base_url)?;
+        let url = http::base_url(NAME, base_url)?;
         self.environment = Environment::ALL
             .iter()
             .copied()
@@ -364,7 +370,7 @@ impl SipayConfig {
 
     /// The base URL, parsed and checked (https, or http on loopback only).
     pub(crate) fn parsed_base_url(&self) -> Result<Url, RefundError> {
-        http::base_url(PROVIDER, &self.base_url)
+        http::base_url(NAME, &self.base_url)
     }
 
     /// The named environment, when the base URL is a preset's.
@@ -391,7 +397,7 @@ impl SipayConfig {
     /// no `|` in the merchant key (it would corrupt the hash_key plaintext), a token lifetime
     /// within the documented two hours.
     pub(crate) fn validate(&self) -> Result<(), RefundError> {
-        let bad = |m: String| Err(RefundError::configuration(PROVIDER, m));
+        let bad = |m: String| Err(RefundError::configuration(NAME, m));
         for (name, value) in [
             ("app_id", self.app_id.as_str()),
             ("app_secret", self.app_secret.expose_secret()),
@@ -439,7 +445,7 @@ mod tests {
     #[test]
     fn every_preset_is_an_https_base_url_and_round_trips_by_name() {
         for e in Environment::ALL {
-            let url = http::base_url(PROVIDER, e.base_url()).unwrap();
+            let url = http::base_url(NAME, e.base_url()).unwrap();
             assert_eq!(url.scheme(), "https");
             assert_eq!(e.name().parse::<Environment>().unwrap(), *e);
             assert!(!e.tested_against_live_host());
@@ -451,6 +457,13 @@ mod tests {
             "SIPAY_PRODUCTION".parse::<Environment>().unwrap(),
             Environment::Production
         );
+        // SiPay's word for the sandbox, as 0.1 spelled the presets.
+        assert_eq!("test".parse::<Environment>().unwrap(), Environment::Sandbox);
+        assert_eq!(
+            "qnbpay-test".parse::<Environment>().unwrap(),
+            Environment::QnbpaySandbox
+        );
+        assert!("contest".parse::<Environment>().is_err());
         assert!("staging".parse::<Environment>().is_err());
     }
 
@@ -487,7 +500,7 @@ mod tests {
         assert_eq!(ok.base_url(), "http://localhost:9/");
         let default =
             SipayConfig::from_lookup(|k| (k != "SIPAY_BASE_URL").then(|| "v".to_owned())).unwrap();
-        assert_eq!(default.environment(), Some(Environment::Test));
+        assert_eq!(default.environment(), Some(Environment::Sandbox));
     }
 
     #[test]

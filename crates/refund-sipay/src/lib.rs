@@ -20,9 +20,9 @@
 //! use refund_core::RefundProvider;
 //! use refund_sipay::{Environment, Sipay, SipayConfig};
 //!
-//! let sipay = Sipay::new(
-//!     SipayConfig::new("app-id", "app-secret", "merchant-key").with_environment(Environment::Test),
-//! )?;
+//! let config = SipayConfig::new("app-id", "app-secret", "merchant-key")
+//!     .with_environment(Environment::Sandbox);
+//! let sipay = Sipay::new(config)?;
 //! assert_eq!(sipay.name(), "sipay");
 //! assert!(sipay.capabilities().partial_refunds);
 //! # Ok::<(), refund_core::RefundError>(())
@@ -40,7 +40,7 @@ pub use client::{CAPABILITIES, Sipay};
 pub use config::{DEFAULT_TOKEN_LIFETIME, DOCUMENTED_TOKEN_LIFETIME, Environment, SipayConfig};
 
 /// The provider name, as [`refund_core::RefundProvider::name`] returns it.
-pub const PROVIDER: &str = "sipay";
+pub const NAME: &str = "sipay";
 
 /// The API paths, relative to the base URL (for simulators and tests).
 pub mod paths {

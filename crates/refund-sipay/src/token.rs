@@ -242,7 +242,7 @@ fn shared(e: &RefundError) -> RefundError {
         }
         // A class added to refund-core later: nothing is known about it here, so the copy
         // claims nothing either.
-        other => RefundError::outcome_unknown(crate::PROVIDER, other.to_string()),
+        other => RefundError::outcome_unknown(crate::NAME, other.to_string()),
     }
 }
 
