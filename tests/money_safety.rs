@@ -116,7 +116,7 @@ impl Books for SipayBooks {
     fn seed(&self, row: usize) -> PaymentRef {
         let invoice = format!("ms-inv-{row}");
         self.sim
-            .add_payment(&invoice, Decimal::new(100_00, 2), Currency::Try);
+            .add_payment(&invoice, Decimal::new(10_000, 2), Currency::Try);
         PaymentRef::payment(invoice)
     }
     fn applied(&self, payment: &PaymentRef, reference: &str) -> usize {
@@ -147,7 +147,7 @@ impl Books for IyzicoBooks {
     fn seed(&self, _row: usize) -> PaymentRef {
         let payment = self
             .sim
-            .add_payment(Currency::Try, &[Decimal::new(100_00, 2)]);
+            .add_payment(Currency::Try, &[Decimal::new(10_000, 2)]);
         PaymentRef::item(payment.items[0].payment_transaction_id.clone())
             .in_payment(payment.payment_id)
     }
@@ -193,7 +193,7 @@ async fn run(books: Arc<dyn Books>, seed: u64, rows: usize) -> (usize, usize, us
     for row in 0..rows {
         let payment = books.seed(row);
         let amount = Money::new(
-            Decimal::new(rng.below(49_00) as i64 + 1_00, 2),
+            Decimal::new(rng.below(4_900) as i64 + 100, 2),
             Currency::Try,
         )
         .unwrap();
