@@ -21,21 +21,13 @@ use tracing::Instrument as _;
 use crate::NAME;
 use crate::config::IyzicoConfig;
 use crate::lookup::state_from_detail;
+use crate::paths;
 use crate::price::format_price;
 use crate::signature::{RANDOM_HEADER, RequestSigner, signatures_equal};
 use crate::wire::{
     CancelRequest, OperationResponse, PaymentDetail, RefundV1Request, RefundV2Request,
     ReportingPaymentDetail,
 };
-
-/// Item-level refund (`paymentTransactionId`).
-pub const PATH_REFUND: &str = "/payment/refund";
-/// Payment-level refund (`paymentId`).
-pub const PATH_REFUND_V2: &str = "/v2/payment/refund";
-/// Cancel (void) of a whole payment.
-pub const PATH_CANCEL: &str = "/payment/cancel";
-/// Reporting lookup of a payment's refunds and cancels.
-pub const PATH_PAYMENT_DETAILS: &str = "/v2/reporting/payment/details";
 
 /// Error codes that mean iyzico refused the credentials or the signature, so nothing was
 /// processed: 1000 invalid signature, 1001 API key not found in this environment, 1007
@@ -128,7 +120,11 @@ impl<'a> Call<'a> {
         let item = request.payment().scope() == PaymentScope::Item;
         Call {
             operation: if item { "refund" } else { "refund_v2" },
-            path: if item { PATH_REFUND } else { PATH_REFUND_V2 },
+            path: if item {
+                paths::REFUND
+            } else {
+                paths::REFUND_V2
+            },
             conversation_id: request.reference().as_str(),
         }
     }
@@ -174,7 +170,7 @@ impl Iyzico {
         let reply = HttpReply::new(status, bytes::Bytes::copy_from_slice(body));
         let call = Call {
             operation: "payment_details",
-            path: PATH_PAYMENT_DETAILS,
+            path: paths::PAYMENT_DETAILS,
             conversation_id: "lookup",
         };
         self.map_lookup(payment, &call, &reply)
@@ -612,7 +608,7 @@ impl RefundProvider for Iyzico {
     async fn void(&self, request: &VoidRequest) -> Result<RefundReceipt, RefundError> {
         let call = Call {
             operation: "cancel",
-            path: PATH_CANCEL,
+            path: paths::CANCEL,
             conversation_id: request.reference().as_str(),
         };
         let span = span(&call, request.payment());
@@ -628,7 +624,7 @@ impl RefundProvider for Iyzico {
         let lookup_id = self.inner.config.next_random_key();
         let call = Call {
             operation: "payment_details",
-            path: PATH_PAYMENT_DETAILS,
+            path: paths::PAYMENT_DETAILS,
             conversation_id: &lookup_id,
         };
         let span = span(&call, payment);

@@ -30,13 +30,22 @@ mod config;
 mod lookup;
 pub mod price;
 pub mod signature;
-pub mod wire;
+mod wire;
 
-pub use client::{
-    AUTH_ERROR_CODES, CAPABILITIES, Iyzico, PATH_CANCEL, PATH_PAYMENT_DETAILS, PATH_REFUND,
-    PATH_REFUND_V2, REFUND_DECLINE_CODE,
-};
+pub use client::{AUTH_ERROR_CODES, CAPABILITIES, Iyzico, REFUND_DECLINE_CODE};
 pub use config::{Clock, Environment, IyzicoConfig, Locale, RandomKeySource};
 
 /// The provider name, as [`RefundProvider::name`](refund_core::RefundProvider::name) returns it.
 pub const NAME: &str = "iyzico";
+
+/// The API paths, relative to the base URL (for simulators and tests).
+pub mod paths {
+    /// `POST`: an item-level refund (`paymentTransactionId`).
+    pub const REFUND: &str = "/payment/refund";
+    /// `POST`: a payment-level refund (`paymentId`).
+    pub const REFUND_V2: &str = "/v2/payment/refund";
+    /// `POST`: a cancel (void) of a whole payment.
+    pub const CANCEL: &str = "/payment/cancel";
+    /// `GET`: the reporting lookup of a payment's refunds and cancels.
+    pub const PAYMENT_DETAILS: &str = "/v2/reporting/payment/details";
+}

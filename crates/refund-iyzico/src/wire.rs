@@ -17,115 +17,115 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// `POST /payment/refund`: refund (part of) one basket line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RefundV1Request<'a> {
+pub(crate) struct RefundV1Request<'a> {
     /// `tr` or `en`.
-    pub locale: &'a str,
+    pub(crate) locale: &'a str,
     /// The merchant reference of this refund.
-    pub conversation_id: &'a str,
+    pub(crate) conversation_id: &'a str,
     /// The basket line.
-    pub payment_transaction_id: &'a str,
+    pub(crate) payment_transaction_id: &'a str,
     /// The amount, in the SDK's price format (`"10.5"`).
-    pub price: String,
+    pub(crate) price: String,
     /// The client IP.
-    pub ip: String,
+    pub(crate) ip: String,
     /// ISO currency code.
-    pub currency: &'a str,
+    pub(crate) currency: &'a str,
     /// `other`, `fraud`, `buyer_request` or `double_payment`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'a str>,
+    pub(crate) reason: Option<&'a str>,
     /// Free text; iyzico requires a reason with it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<&'a str>,
+    pub(crate) description: Option<&'a str>,
 }
 
 /// `POST /v2/payment/refund`: refund (part of) a whole payment; iyzico picks the line.
 /// The SDKs send no reason or description here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RefundV2Request<'a> {
+pub(crate) struct RefundV2Request<'a> {
     /// `tr` or `en`.
-    pub locale: &'a str,
+    pub(crate) locale: &'a str,
     /// The merchant reference of this refund.
-    pub conversation_id: &'a str,
+    pub(crate) conversation_id: &'a str,
     /// The amount, in the SDK's price format.
-    pub price: String,
+    pub(crate) price: String,
     /// The payment.
-    pub payment_id: &'a str,
+    pub(crate) payment_id: &'a str,
     /// ISO currency code.
-    pub currency: &'a str,
+    pub(crate) currency: &'a str,
     /// The client IP.
-    pub ip: String,
+    pub(crate) ip: String,
 }
 
 /// `POST /payment/cancel`: void a whole payment (same day).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CancelRequest<'a> {
+pub(crate) struct CancelRequest<'a> {
     /// `tr` or `en`.
-    pub locale: &'a str,
+    pub(crate) locale: &'a str,
     /// The merchant reference of this void.
-    pub conversation_id: &'a str,
+    pub(crate) conversation_id: &'a str,
     /// The payment.
-    pub payment_id: &'a str,
+    pub(crate) payment_id: &'a str,
     /// The client IP.
-    pub ip: String,
+    pub(crate) ip: String,
     /// `other`, `fraud`, `buyer_request` or `double_payment`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'a str>,
+    pub(crate) reason: Option<&'a str>,
     /// Free text; iyzico requires a reason with it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<&'a str>,
+    pub(crate) description: Option<&'a str>,
 }
 
 /// The answer to a refund (v1 or v2) or a cancel.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct OperationResponse {
+pub(crate) struct OperationResponse {
     /// `success` or `failure`.
     #[serde(default, deserialize_with = "opt_text")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// On failure: iyzico's code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_code: Option<String>,
+    pub(crate) error_code: Option<String>,
     /// On failure: the message, in the request's locale.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_message: Option<String>,
+    pub(crate) error_message: Option<String>,
     /// On failure: the group, e.g. `REFUND_DECLINE`.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_group: Option<String>,
+    pub(crate) error_group: Option<String>,
     /// The request's conversationId, echoed.
     #[serde(default, deserialize_with = "opt_text")]
-    pub conversation_id: Option<String>,
+    pub(crate) conversation_id: Option<String>,
     /// The payment.
     #[serde(default, deserialize_with = "opt_text")]
-    pub payment_id: Option<String>,
+    pub(crate) payment_id: Option<String>,
     /// The basket line (v1 refunds only).
     #[serde(default, deserialize_with = "opt_text")]
-    pub payment_transaction_id: Option<String>,
+    pub(crate) payment_transaction_id: Option<String>,
     /// The amount refunded or cancelled.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
-    pub price: Option<Decimal>,
+    pub(crate) price: Option<Decimal>,
     /// ISO currency code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub currency: Option<String>,
+    pub(crate) currency: Option<String>,
     /// The bank's authorisation code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub auth_code: Option<String>,
+    pub(crate) auth_code: Option<String>,
     /// The bank's reference of the payment.
     #[serde(default, deserialize_with = "opt_text")]
-    pub host_reference: Option<String>,
+    pub(crate) host_reference: Option<String>,
     /// The bank's reference of the refund (newer responses).
     #[serde(default, deserialize_with = "opt_text")]
-    pub refund_host_reference: Option<String>,
+    pub(crate) refund_host_reference: Option<String>,
     /// The bank's reference of the cancel (newer responses).
     #[serde(default, deserialize_with = "opt_text")]
-    pub cancel_host_reference: Option<String>,
+    pub(crate) cancel_host_reference: Option<String>,
     /// Whether iyzico says the same request may succeed later.
     #[serde(default)]
-    pub retryable: Option<bool>,
+    pub(crate) retryable: Option<bool>,
     /// hex HMAC-SHA256 of `paymentId:price:currency:conversationId` (newer refund responses).
     #[serde(default, deserialize_with = "opt_text")]
-    pub signature: Option<String>,
+    pub(crate) signature: Option<String>,
 }
 
 /// The answer of `GET /v2/reporting/payment/details`: the official SDKs' reporting model
@@ -136,25 +136,25 @@ pub struct OperationResponse {
 /// never reads it as "nothing refunded" (shared/providers/sdk-models.md §0.1, §2.5).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReportingPaymentDetail {
+pub(crate) struct ReportingPaymentDetail {
     /// `success` or `failure`.
     #[serde(default, deserialize_with = "opt_text")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// On failure: iyzico's code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_code: Option<String>,
+    pub(crate) error_code: Option<String>,
     /// On failure: the message.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_message: Option<String>,
+    pub(crate) error_message: Option<String>,
     /// On failure: the group.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_group: Option<String>,
+    pub(crate) error_group: Option<String>,
     /// The request's conversationId, echoed when iyzico does.
     #[serde(default, deserialize_with = "opt_text")]
-    pub conversation_id: Option<String>,
+    pub(crate) conversation_id: Option<String>,
     /// The payments found (one for a paymentId). Java `List<PaymentDetail>`.
     #[serde(default)]
-    pub payments: Option<Vec<PaymentDetail>>,
+    pub(crate) payments: Option<Vec<PaymentDetail>>,
 }
 
 /// One payment in a reporting answer: iyzipay-java
@@ -163,36 +163,36 @@ pub struct ReportingPaymentDetail {
 /// Only the fields a refund lookup reads are kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PaymentDetail {
+pub(crate) struct PaymentDetail {
     /// The payment (Java `Long`; the docs' example sends a JSON number).
     #[serde(default, deserialize_with = "opt_text")]
-    pub payment_id: Option<String>,
+    pub(crate) payment_id: Option<String>,
     /// `FAILURE(0), SUCCESS(1), INIT_THREEDS(2), …` (docs, Java `Integer`).
     #[serde(default, deserialize_with = "opt_text")]
-    pub payment_status: Option<String>,
+    pub(crate) payment_status: Option<String>,
     /// `NOT_REFUNDED`, `PARTIALLY_REFUNDED` or `TOTALLY_REFUNDED`. The docs print the last as
     /// `TOTALLY_REFUNDED("TOTALLY_REFUNDED ")`, with a trailing space: compare trimmed.
     #[serde(default, deserialize_with = "opt_text")]
-    pub payment_refund_status: Option<String>,
+    pub(crate) payment_refund_status: Option<String>,
     /// Basket amount (Java `BigDecimal`; number or string here, never `f64`).
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
-    pub price: Option<Decimal>,
+    pub(crate) price: Option<Decimal>,
     /// Amount charged, installment fee included.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
-    pub paid_price: Option<Decimal>,
+    pub(crate) paid_price: Option<Decimal>,
     /// ISO currency code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub currency: Option<String>,
+    pub(crate) currency: Option<String>,
     /// The payment's own conversationId.
     #[serde(default, deserialize_with = "opt_text")]
-    pub payment_conversation_id: Option<String>,
+    pub(crate) payment_conversation_id: Option<String>,
     /// The basket lines. Java `List<PaymentTxDetail>`.
     #[serde(default)]
-    pub item_transactions: Option<Vec<PaymentTxDetail>>,
+    pub(crate) item_transactions: Option<Vec<PaymentTxDetail>>,
     /// Cancels (voids) of the payment. Java `List<RefundDetail>`, .NET
     /// `List<TransactionDetailCancelItem>`.
     #[serde(default)]
-    pub cancels: Option<Vec<RefundDetail>>,
+    pub(crate) cancels: Option<Vec<RefundDetail>>,
 }
 
 /// One basket line in a reporting answer: iyzipay-java
@@ -200,22 +200,22 @@ pub struct PaymentDetail {
 /// `Iyzipay/Model/V2/Transaction/PaymentTxDetailItem.cs` (lookup fields only).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PaymentTxDetail {
+pub(crate) struct PaymentTxDetail {
     /// The line's id (Java `Long`, .NET `String`).
     #[serde(default, deserialize_with = "opt_text")]
-    pub payment_transaction_id: Option<String>,
+    pub(crate) payment_transaction_id: Option<String>,
     /// Java `Integer`; no source gives its values' meanings (sdk-models.md §2.5), unused.
     #[serde(default, deserialize_with = "opt_text")]
-    pub transaction_status: Option<String>,
+    pub(crate) transaction_status: Option<String>,
     /// Line amount.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
-    pub price: Option<Decimal>,
+    pub(crate) price: Option<Decimal>,
     /// Amount charged for the line.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
-    pub paid_price: Option<Decimal>,
+    pub(crate) paid_price: Option<Decimal>,
     /// Refunds of this line. Java `List<RefundTxDetail>`, .NET `List<RefundDetailItem>`.
     #[serde(default)]
-    pub refunds: Option<Vec<RefundTxDetail>>,
+    pub(crate) refunds: Option<Vec<RefundTxDetail>>,
 }
 
 /// One refund of a basket line: iyzipay-java
@@ -224,45 +224,45 @@ pub struct PaymentTxDetail {
 /// its first two fields (`refundTxId`, `refundConversationId`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RefundTxDetail {
+pub(crate) struct RefundTxDetail {
     /// iyzico's id of the refund (Java `Long`).
     #[serde(default, deserialize_with = "opt_text")]
-    pub refund_tx_id: Option<String>,
+    pub(crate) refund_tx_id: Option<String>,
     /// The conversationId the refund was sent with: our merchant reference.
     #[serde(default, deserialize_with = "opt_text")]
-    pub refund_conversation_id: Option<String>,
+    pub(crate) refund_conversation_id: Option<String>,
     /// The amount (Java `BigDecimal`, .NET `String`): number or string, never `f64`.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
-    pub refund_price: Option<Decimal>,
+    pub(crate) refund_price: Option<Decimal>,
     /// Java `Integer`, .NET `int`. **No source documents its values** (sdk-models.md §0.1,
     /// §3); the client reads 1 as done and 0 as failed, by analogy with `paymentStatus`
     /// (`FAILURE(0), SUCCESS(1)`), and any other value as unknown.
     #[serde(default, deserialize_with = "opt_text")]
-    pub refund_status: Option<String>,
+    pub(crate) refund_status: Option<String>,
     /// Whether it came after settlement (Java `Boolean`).
     #[serde(default, deserialize_with = "opt_bool")]
-    pub is_after_settlement: Option<bool>,
+    pub(crate) is_after_settlement: Option<bool>,
     /// When (Java `Date`, .NET `String`).
     #[serde(default, deserialize_with = "opt_text")]
-    pub created_date: Option<String>,
+    pub(crate) created_date: Option<String>,
     /// ISO currency code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub currency_code: Option<String>,
+    pub(crate) currency_code: Option<String>,
     /// The bank's authorisation code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub auth_code: Option<String>,
+    pub(crate) auth_code: Option<String>,
     /// The bank's reference.
     #[serde(default, deserialize_with = "opt_text")]
-    pub host_reference: Option<String>,
+    pub(crate) host_reference: Option<String>,
     /// When it failed: the group.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_group: Option<String>,
+    pub(crate) error_group: Option<String>,
     /// When it failed: iyzico's code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_code: Option<String>,
+    pub(crate) error_code: Option<String>,
     /// When it failed: the message.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_message: Option<String>,
+    pub(crate) error_message: Option<String>,
 }
 
 /// One cancel of a payment: iyzipay-java `src/main/java/com/iyzipay/model/RefundDetail.java`,
@@ -270,45 +270,45 @@ pub struct RefundTxDetail {
 /// is `refundPrice` and its id `refundId` (not the cancel answer's `price`, nor a `cancelTxId`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RefundDetail {
+pub(crate) struct RefundDetail {
     /// iyzico's id of the cancel (Java `Long`).
     #[serde(default, deserialize_with = "opt_text")]
-    pub refund_id: Option<String>,
+    pub(crate) refund_id: Option<String>,
     /// The conversationId the cancel was sent with: our merchant reference.
     #[serde(default, deserialize_with = "opt_text")]
-    pub cancel_conversation_id: Option<String>,
+    pub(crate) cancel_conversation_id: Option<String>,
     /// The amount (Java `BigDecimal`, .NET `String`): number or string, never `f64`.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
-    pub refund_price: Option<Decimal>,
+    pub(crate) refund_price: Option<Decimal>,
     /// Java `Integer`, .NET `int`. **No source documents its values** (sdk-models.md §0.1,
     /// §3); the client reads 1 as done and 0 as failed, by analogy with `paymentStatus`
     /// (`FAILURE(0), SUCCESS(1)`), and any other value as unknown.
     #[serde(default, deserialize_with = "opt_text")]
-    pub refund_status: Option<String>,
+    pub(crate) refund_status: Option<String>,
     /// Whether it came after settlement (Java `Boolean`).
     #[serde(default, deserialize_with = "opt_bool")]
-    pub is_after_settlement: Option<bool>,
+    pub(crate) is_after_settlement: Option<bool>,
     /// When (Java `Date`, .NET `String`).
     #[serde(default, deserialize_with = "opt_text")]
-    pub created_date: Option<String>,
+    pub(crate) created_date: Option<String>,
     /// ISO currency code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub currency_code: Option<String>,
+    pub(crate) currency_code: Option<String>,
     /// The bank's authorisation code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub auth_code: Option<String>,
+    pub(crate) auth_code: Option<String>,
     /// The bank's reference.
     #[serde(default, deserialize_with = "opt_text")]
-    pub host_reference: Option<String>,
+    pub(crate) host_reference: Option<String>,
     /// When it failed: the group.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_group: Option<String>,
+    pub(crate) error_group: Option<String>,
     /// When it failed: iyzico's code.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_code: Option<String>,
+    pub(crate) error_code: Option<String>,
     /// When it failed: the message.
     #[serde(default, deserialize_with = "opt_text")]
-    pub error_message: Option<String>,
+    pub(crate) error_message: Option<String>,
 }
 
 /// A string or a number as text; `null` and absence are `None`. Booleans, arrays and objects

@@ -20,7 +20,6 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use tracing::{Instrument, Span, field};
 
-use crate::NAME;
 use crate::config::SipayConfig;
 use crate::hash_key::HashKeySigner;
 use crate::status_code::{self, RefundClass};
@@ -29,11 +28,7 @@ use crate::wire::{
     Answer, CheckStatusBody, CheckStatusResponse, RefundBody, RefundInfo, RefundResponse,
     StatusCode, TokenRequest, TokenResponse,
 };
-
-/// API paths, relative to the base URL.
-pub(crate) const TOKEN_PATH: &str = "/ccpayment/api/token";
-pub(crate) const REFUND_PATH: &str = "/ccpayment/api/refund";
-pub(crate) const CHECK_STATUS_PATH: &str = "/ccpayment/api/checkstatus";
+use crate::{NAME, paths};
 
 /// What SiPay can do through this crate.
 ///
@@ -125,9 +120,9 @@ impl Sipay {
             inner: Arc::new(Inner {
                 max_bytes: config.http.max_response_bytes,
                 tokens: TokenCache::new(config.token_lifetime),
-                token_url: http::endpoint(&base, TOKEN_PATH),
-                refund_url: http::endpoint(&base, REFUND_PATH),
-                check_url: http::endpoint(&base, CHECK_STATUS_PATH),
+                token_url: http::endpoint(&base, paths::TOKEN),
+                refund_url: http::endpoint(&base, paths::REFUND),
+                check_url: http::endpoint(&base, paths::CHECK_STATUS),
                 http,
                 signer,
                 config,

@@ -45,9 +45,9 @@ pub const NAME: &str = "sipay";
 /// The API paths, relative to the base URL (for simulators and tests).
 pub mod paths {
     /// `POST`: a bearer token from `app_id` and `app_secret`.
-    pub const TOKEN: &str = crate::client::TOKEN_PATH;
+    pub const TOKEN: &str = "/ccpayment/api/token";
     /// `POST`: a full or partial refund (same-day: a void).
-    pub const REFUND: &str = crate::client::REFUND_PATH;
+    pub const REFUND: &str = "/ccpayment/api/refund";
     /// `POST`: a payment's status, with `show_refund_info` its refunds.
-    pub const CHECK_STATUS: &str = crate::client::CHECK_STATUS_PATH;
+    pub const CHECK_STATUS: &str = "/ccpayment/api/checkstatus";
 }
