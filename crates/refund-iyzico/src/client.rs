@@ -181,7 +181,10 @@ impl Iyzico {
     pub fn new(config: IyzicoConfig) -> Result<Self, RefundError> {
         config.validate()?;
         let base = config.resolved_base_url()?;
-        let http = build_client(NAME, &config.http)?;
+        let http = match &config.client {
+            Some(client) => client.clone(),
+            None => build_client(NAME, &config.http)?,
+        };
         let signer = RequestSigner::new(config.secret_key.expose_secret());
         Ok(Iyzico {
             inner: Arc::new(Inner {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,15 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::NAME;
 
 /// A named iyzico environment.
+///
+/// ```
+/// use refund_iyzico::Environment;
+///
+/// assert_eq!(Environment::Sandbox.base_url(), "https://sandbox-api.iyzipay.com");
+/// assert_eq!("production".parse::<Environment>()?, Environment::Production);
+/// assert!(Environment::Production.is_production());
+/// # Ok::<(), refund_core::RefundError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Environment {
@@ -24,12 +34,56 @@ pub enum Environment {
 }
 
 impl Environment {
+    /// Every environment.
+    pub const ALL: &'static [Environment] = &[Environment::Sandbox, Environment::Production];
+
     /// The environment's base URL.
     pub const fn base_url(self) -> &'static str {
         match self {
             Environment::Sandbox => "https://sandbox-api.iyzipay.com",
             Environment::Production => "https://api.iyzipay.com",
         }
+    }
+
+    /// The environment's name, as [`FromStr`] accepts it: `sandbox` or `production`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "sandbox",
+            Environment::Production => "production",
+        }
+    }
+
+    /// Whether real money moves there.
+    pub const fn is_production(self) -> bool {
+        matches!(self, Environment::Production)
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Environment {
+    type Err = RefundError;
+
+    /// Parses `sandbox` or `production` (`iyzico-sandbox`, `iyzico-production` also work),
+    /// case-insensitively.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase().replace('_', "-");
+        let s = s.strip_prefix("iyzico-").unwrap_or(&s);
+        Environment::ALL
+            .iter()
+            .copied()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                let shown: String = s.chars().take(40).collect();
+                RefundError::configuration(
+                    NAME,
+                    format!("unknown environment {shown:?}; expected sandbox or production"),
+                )
+            })
     }
 }
 
@@ -88,6 +142,7 @@ pub struct IyzicoConfig {
     pub(crate) settle_time: Duration,
     pub(crate) random_key: Option<RandomKeySource>,
     pub(crate) clock: Option<Clock>,
+    pub(crate) client: Option<reqwest::Client>,
 }
 
 impl IyzicoConfig {
@@ -105,36 +160,45 @@ impl IyzicoConfig {
             settle_time: Capabilities::DEFAULT_SETTLE_TIME,
             random_key: None,
             clock: None,
+            client: None,
         }
     }
 
-    /// From `IYZICO_API_KEY`, `IYZICO_SECRET_KEY` and optionally `IYZICO_BASE_URL` (a URL, or
-    /// `sandbox` / `production`; the sandbox when unset).
+    /// Reads `IYZICO_API_KEY`, `IYZICO_SECRET_KEY` and, optionally, `IYZICO_BASE_URL` (a URL,
+    /// or `sandbox` / `production`; default: [`Environment::Sandbox`]).
     pub fn from_env() -> Result<Self, RefundError> {
-        let var = |name: &'static str| -> Result<Option<String>, RefundError> {
-            match std::env::var(name) {
-                Ok(v) if v.trim().is_empty() => Ok(None),
-                Ok(v) => Ok(Some(v)),
-                Err(std::env::VarError::NotPresent) => Ok(None),
-                Err(std::env::VarError::NotUnicode(_)) => Err(RefundError::configuration(
-                    NAME,
-                    format!("{name} is not valid UTF-8"),
-                )),
-            }
-        };
-        let required = |name: &'static str| -> Result<String, RefundError> {
-            var(name)?.ok_or_else(|| RefundError::configuration(NAME, format!("{name} is not set")))
+        IyzicoConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over any lookup function (a config file, a secret store,
+    /// a test's map).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use refund_iyzico::IyzicoConfig;
+    ///
+    /// let vars = HashMap::from([
+    ///     ("IYZICO_API_KEY", "key"),
+    ///     ("IYZICO_SECRET_KEY", "secret"),
+    ///     ("IYZICO_BASE_URL", "production"),
+    /// ]);
+    /// let config = IyzicoConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string()))?;
+    /// assert_eq!(config.base_url(), "https://api.iyzipay.com");
+    /// # Ok::<(), refund_core::RefundError>(())
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, RefundError> {
+        let required = |name: &str| match lookup(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+            _ => Err(RefundError::configuration(
+                NAME,
+                format!("environment variable {name} is not set"),
+            )),
         };
         let config = IyzicoConfig::new(required("IYZICO_API_KEY")?, required("IYZICO_SECRET_KEY")?);
-        match var("IYZICO_BASE_URL")?.as_deref().map(str::trim) {
-            None => Ok(config),
-            Some(s) if s.eq_ignore_ascii_case("sandbox") => {
-                Ok(config.with_environment(Environment::Sandbox))
-            }
-            Some(s) if s.eq_ignore_ascii_case("production") => {
-                Ok(config.with_environment(Environment::Production))
-            }
-            Some(url) => config.with_base_url(url),
+        match lookup("IYZICO_BASE_URL") {
+            Some(v) if v.contains("://") => config.with_base_url(&v),
+            Some(v) if !v.trim().is_empty() => Ok(config.with_environment(v.parse()?)),
+            _ => Ok(config),
         }
     }
 
@@ -165,10 +229,17 @@ impl IyzicoConfig {
         self
     }
 
-    /// Sets the whole-request timeout.
+    /// The whole-request timeout (default 30 s). A refund that times out is outcome-unknown.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.http = self.http.with_timeout(timeout);
+        self
+    }
+
+    /// The connect timeout (default 10 s). A connect timeout means nothing was sent.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.with_connect_timeout(timeout);
         self
     }
 
@@ -206,6 +277,25 @@ impl IyzicoConfig {
         self
     }
 
+    /// Sends through this `reqwest::Client` instead of building one, to share a connection
+    /// pool or a TLS setup. Its own timeouts and redirect policy then apply (build it with
+    /// [`refund_core::http::build_client`] to keep redirects off); the response size cap
+    /// from [`with_http_settings`](Self::with_http_settings) still does.
+    ///
+    /// ```
+    /// use refund_core::http::{HttpSettings, build_client};
+    /// use refund_iyzico::{Iyzico, IyzicoConfig};
+    ///
+    /// let shared = build_client("my-app", &HttpSettings::default())?;
+    /// let iyzico = Iyzico::new(IyzicoConfig::new("k", "s").with_http_client(shared.clone()))?;
+    /// # Ok::<(), refund_core::RefundError>(())
+    /// ```
+    #[must_use]
+    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
     /// Replaces the random-key source (for deterministic tests). The default is the clock's
     /// Unix seconds followed by 16 digits from the OS RNG, like the node SDK's
     /// seconds-plus-random-digits.
@@ -220,6 +310,17 @@ impl IyzicoConfig {
     pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
+    }
+
+    /// The named environment, when the base URL is one's.
+    pub fn environment(&self) -> Option<Environment> {
+        match &self.base {
+            Base::Environment(e) => Some(*e),
+            Base::Url(u) => Environment::ALL
+                .iter()
+                .copied()
+                .find(|e| u.as_str().trim_end_matches('/') == e.base_url()),
+        }
     }
 
     /// The base URL, as text.
@@ -320,6 +421,7 @@ impl fmt::Debug for IyzicoConfig {
             .field("settle_time", &self.settle_time)
             .field("random_key", &self.random_key.as_ref().map(|_| "custom"))
             .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .field("shared_client", &self.client.is_some())
             .finish()
     }
 }
@@ -338,6 +440,49 @@ mod tests {
         assert_eq!(
             c.resolved_base_url().unwrap().as_str(),
             "https://api.iyzipay.com/"
+        );
+    }
+
+    #[test]
+    fn environments_round_trip_by_name_and_are_recognised_by_url() {
+        for e in Environment::ALL {
+            assert_eq!(e.name().parse::<Environment>().unwrap(), *e);
+            let c = IyzicoConfig::new("k", "s")
+                .with_base_url(e.base_url())
+                .unwrap();
+            assert_eq!(c.environment(), Some(*e));
+        }
+        assert_eq!(
+            "IYZICO_PRODUCTION".parse::<Environment>().unwrap(),
+            Environment::Production
+        );
+        assert!("staging".parse::<Environment>().is_err());
+        let local = IyzicoConfig::new("k", "s")
+            .with_base_url("http://127.0.0.1:1")
+            .unwrap();
+        assert_eq!(local.environment(), None);
+    }
+
+    #[test]
+    fn from_lookup_requires_the_credentials_and_names_the_missing_variable() {
+        let e =
+            IyzicoConfig::from_lookup(|k| (k == "IYZICO_API_KEY").then(|| "x".into())).unwrap_err();
+        assert!(e.to_string().contains("IYZICO_SECRET_KEY"), "{e}");
+        let local = IyzicoConfig::from_lookup(|k| match k {
+            "IYZICO_BASE_URL" => Some("http://localhost:9".into()),
+            _ => Some(format!("v-{k}")),
+        })
+        .unwrap();
+        assert_eq!(local.base_url(), "http://localhost:9/");
+        let default =
+            IyzicoConfig::from_lookup(|k| (k != "IYZICO_BASE_URL").then(|| "v".to_owned()))
+                .unwrap();
+        assert_eq!(default.environment(), Some(Environment::Sandbox));
+        assert!(
+            IyzicoConfig::from_lookup(|k| Some(
+                if k == "IYZICO_BASE_URL" { "live" } else { "v" }.into()
+            ))
+            .is_err()
         );
     }
 

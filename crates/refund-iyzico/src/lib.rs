@@ -25,6 +25,10 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
+/// `refund-core`, re-exported so that one dependency line is enough: `refund_core::…` types
+/// are also reachable as `refund_iyzico::refund_core::…`.
+pub use refund_core;
+
 mod client;
 mod config;
 mod lookup;

@@ -29,6 +29,10 @@
 //! ```
 #![warn(missing_docs)]
 
+/// `refund-core`, re-exported so that one dependency line is enough: `refund_core::…` types
+/// are also reachable as `refund_sipay::refund_core::…`.
+pub use refund_core;
+
 mod client;
 mod config;
 pub mod hash_key;
