@@ -109,7 +109,9 @@ impl RefundNotification {
         };
         let mut record = RefundRecord::new(self.amount).with_status(status);
         record.reference.clone_from(&self.reference);
-        record.provider_reference.clone_from(&self.provider_reference);
+        record
+            .provider_reference
+            .clone_from(&self.provider_reference);
         Some(record)
     }
 
@@ -179,10 +181,7 @@ mod tests {
         let mut completed = pending("10");
         completed.status = RefundStatus::Completed;
         assert_eq!(done.settles(&completed), None);
-        assert_eq!(
-            done.clone().with_reference("r-2").settles(&pending("10")),
-            None
-        );
+        assert_eq!(done.with_reference("r-2").settles(&pending("10")), None);
         assert_eq!(
             notice(NotificationStatus::Failed).settles(&pending("10")),
             Some(RefundStatus::Failed)
