@@ -16,6 +16,15 @@ use reqwest::Url;
 use crate::error::RefundError;
 use crate::redact::scrub;
 
+/// The reqwest this module's signatures take and return ([`send`] takes a
+/// `reqwest::RequestBuilder`, [`build_client`] returns a `reqwest::Client`): build requests
+/// with `refund_core::http::reqwest`, and a provider crate needs no reqwest dependency of its
+/// own, nor can it pick a version that does not fit.
+pub use reqwest;
+
+/// How many characters of a response body an error message quotes ([`HttpReply::snippet`]).
+pub const SNIPPET_CHARS: usize = 160;
+
 /// Transport settings for one provider client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -166,16 +175,30 @@ impl HttpReply {
         (200..300).contains(&self.status)
     }
 
-    /// The first characters of the body, printable and with `secrets` scrubbed, for an
-    /// error message.
+    /// The first [`SNIPPET_CHARS`] characters of the body, printable, for an error message,
+    /// with `secrets` scrubbed in every form [`scrub`] knows (a JSON-escaped echo included).
+    ///
+    /// The whole body is scrubbed *before* it is cut: cutting first would leave the head of a
+    /// secret that crosses the cut, which no longer matches the secret and so would survive.
+    ///
+    /// ```
+    /// use refund_core::http::HttpReply;
+    ///
+    /// let secret = "merchant/key/0123456789";
+    /// let body = format!("{}{{\"echo\":\"{}\"}}", "x".repeat(140), secret.replace('/', "\\/"));
+    /// let snippet = HttpReply::new(500, body).snippet(&[secret]);
+    /// assert!(!snippet.contains("merchant"), "{snippet}");
+    /// ```
     pub fn snippet(&self, secrets: &[&str]) -> String {
         let text = String::from_utf8_lossy(&self.body);
-        let short: String = text
+        let clean = scrub(&text, secrets);
+        let start = clean.trim_start_matches(|c: char| c.is_whitespace() || c.is_control());
+        let mut short: String = start
             .chars()
-            .take(160)
+            .take(SNIPPET_CHARS)
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        let short = scrub(short.trim(), secrets);
+        short.truncate(short.trim_end().len());
         if short.is_empty() {
             "(empty body)".to_owned()
         } else {
@@ -384,5 +407,28 @@ mod tests {
         assert!(s.starts_with("a b [REDACTED]"));
         assert!(s.chars().count() < 200);
         assert_eq!(reply(500, "").snippet(&[]), "(empty body)");
+    }
+
+    #[test]
+    fn a_secret_crossing_the_cut_leaves_no_head_behind() {
+        let secret = "sk_live_0123456789abcdef";
+        // The secret starts 10 characters before the cut and ends after it.
+        let body = format!("{}{secret} and more", "x".repeat(SNIPPET_CHARS - 10));
+        let s = reply(500, &body).snippet(&[secret]);
+        assert!(!s.contains("sk_live"), "{s}");
+        assert!(s.chars().count() <= SNIPPET_CHARS, "{s}");
+        assert!(s.ends_with("xxx[REDACTED]"), "{s}");
+    }
+
+    #[test]
+    fn a_json_escaped_echo_of_a_secret_is_scrubbed_from_the_snippet() {
+        // A SiPay merchant key has `/` in it; PHP's json_encode echoes it as `\/`.
+        let key = "$2y$10$SIM/merchant/KEY0000001";
+        let body = r#"{"status_code":30,"merchant_key":"$2y$10$SIM\/merchant\/KEY0000001"}"#;
+        let s = reply(200, body).snippet(&[key]);
+        assert!(!s.contains("SIM"), "{s}");
+        assert!(s.contains("[REDACTED]"), "{s}");
+        let e = reply(502, body).unreadable("p", "no JSON", &[key]);
+        assert!(!format!("{e} {e:?}").contains("SIM"), "{e:?}");
     }
 }
