@@ -20,7 +20,7 @@
 //!
 //! # Features
 //! - `http`: [`http`], the shared reqwest plumbing for provider crates.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod amount_format;

@@ -22,7 +22,7 @@
 //! assert!(iyzico.capabilities().item_refunds);
 //! # Ok::<(), refund_core::RefundError>(())
 //! ```
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 /// `refund-core`, re-exported so that one dependency line is enough: `refund_core::…` types

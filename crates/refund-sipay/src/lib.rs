@@ -27,6 +27,7 @@
 //! assert!(sipay.capabilities().partial_refunds);
 //! # Ok::<(), refund_core::RefundError>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 /// `refund-core`, re-exported so that one dependency line is enough: `refund_core::…` types

@@ -22,7 +22,7 @@ use crate::output::{err_line, out_line};
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
-    /// CSV with a header line and columns provider,payment,amount,currency[,reference].
+    /// CSV with a header line and columns `provider,payment,amount,currency[,reference]`.
     /// `payment` is the SiPay invoice_id or the iyzico paymentId; `tx:<id>` is an iyzico
     /// paymentTransactionId (item refund), `tx:<id>@<paymentId>` also names its payment so an
     /// uncertain refund can be looked up.

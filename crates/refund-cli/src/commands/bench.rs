@@ -24,7 +24,7 @@ use super::Connection;
 use crate::exit::{Code, Failure};
 use crate::output::{err_line, out_line};
 
-/// Refunds per seeded payment: each payment is paid [`PAYMENT_AMOUNT`] and refunded
+/// Refunds per seeded payment: each payment is paid [`PAYMENT_MINOR_UNITS`] and refunded
 /// [`REFUNDS_PER_PAYMENT`] times 1.00, so every refund has room.
 const REFUNDS_PER_PAYMENT: usize = 100;
 /// What each seeded payment is worth, in kuruş (200.00 TRY: twice what its refunds need).
