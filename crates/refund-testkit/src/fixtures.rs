@@ -16,7 +16,7 @@
 //! assert!(fixtures::all().any(|f| f.name == "refund_failed_tr"));
 //! ```
 //!
-//! With wiremock, one call mounts a fixture as the answer to a route:
+//! With wiremock (feature `wiremock`), one call mounts a fixture as the answer to a route:
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -26,7 +26,9 @@
 //! # }
 //! ```
 
+#[cfg(feature = "wiremock")]
 use wiremock::matchers::{method, path};
+#[cfg(feature = "wiremock")]
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// One provider response: the exact body, the HTTP status it comes with, and where it is from.
@@ -61,11 +63,13 @@ impl Fixture {
 
     /// The fixture as a wiremock response: its HTTP status, the body bytes unchanged, and
     /// `Content-Type: application/json`.
+    #[cfg(feature = "wiremock")]
     pub fn response(&self) -> ResponseTemplate {
         ResponseTemplate::new(self.status).set_body_raw(self.body.as_bytes(), "application/json")
     }
 
     /// Mounts the fixture on `server` as the answer to `method` `path` (exact path match).
+    #[cfg(feature = "wiremock")]
     pub async fn mount(&self, server: &MockServer, http_method: &str, route: &str) {
         Mock::given(method(http_method))
             .and(path(route))

@@ -1,11 +1,26 @@
-//! Test kit for the `refunds` workspace: documented provider responses as [`fixtures`],
-//! wiremock [`matchers`] that check SiPay and iyzico authentication, stateful in-process
-//! simulators of both providers with fault injection in [`sim`], and both simulators started
-//! together with their admin API in [`sandbox`].
+//! Test kit for the `refunds` workspace and for third-party provider crates.
+//!
+//! Always available, with no provider compiled in:
+//! - [`sim`]: the simulator server any provider's fake can be built on ([`sim::Simulator`],
+//!   [`sim::SimServer`]: loopback HTTP, request log, every fault, late application, lookup
+//!   lag, admin API) and a small [`sim::Ledger`];
+//! - [`conformance`]: the provider-neutral conformance suite, run against any
+//!   [`RefundProvider`](refund_core::RefundProvider) through a small harness trait;
+//! - [`fixtures`]: documented SiPay and iyzico responses, one file each.
+//!
+//! Behind features:
+//! - `sipay`, `iyzico`: stateful simulators of both providers ([`sim::SipaySim`],
+//!   [`sim::IyzicoSim`]) and their conformance harnesses; with both, [`sandbox`] starts them
+//!   together;
+//! - `wiremock`: [`matchers`] that check SiPay and iyzico authentication (with `sipay` /
+//!   `iyzico`) and a catch-all, and `Fixture::response`/`mount`.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs)]
 
 pub mod conformance;
 pub mod fixtures;
+#[cfg(feature = "wiremock")]
 pub mod matchers;
+#[cfg(all(feature = "sipay", feature = "iyzico"))]
 pub mod sandbox;
 pub mod sim;

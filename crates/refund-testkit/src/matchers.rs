@@ -1,7 +1,9 @@
-//! wiremock matchers that check provider authentication the way the provider does, and a
+//! wiremock matchers (feature `wiremock`) that check provider authentication the way the
+//! provider does ([`SipayAuth`] with feature `sipay`, [`IyzicoAuth`] with `iyzico`), and a
 //! catch-all that makes any unexpected request fail the test.
 //!
 //! ```no_run
+//! # #[cfg(feature = "sipay")]
 //! # async fn demo() {
 //! use refund_testkit::fixtures::sipay;
 //! use refund_testkit::matchers::{SipayAuth, mount_catch_all};
@@ -22,13 +24,19 @@
 //! # }
 //! ```
 
+#[cfg(any(feature = "sipay", feature = "iyzico"))]
 use std::fmt;
 
+#[cfg(feature = "iyzico")]
 use refund_iyzico::signature::{RequestSigner, parse_authorization, signatures_equal};
+#[cfg(feature = "sipay")]
 use refund_sipay::hash_key::HashKeySigner;
+#[cfg(any(feature = "sipay", feature = "iyzico"))]
 use secrecy::{ExposeSecret, SecretString};
+#[cfg(any(feature = "sipay", feature = "iyzico"))]
+use wiremock::Match;
 use wiremock::matchers::any;
-use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// Matches a SiPay request that carries `Authorization: Bearer <token>` exactly once and
 /// whose body's `hash_key` decrypts, with `app_secret`, to exactly the fields it signs, taken
@@ -38,12 +46,14 @@ use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
 /// other path (refund) `amount|invoice_id|merchant_key`. The body's `merchant_key` must be
 /// the configured one, and `amount` must be a JSON string (the hash covers exactly the text
 /// sent, so a number would be ambiguous).
+#[cfg(feature = "sipay")]
 pub struct SipayAuth {
     token: SecretString,
     signer: HashKeySigner,
     merchant_key: SecretString,
 }
 
+#[cfg(feature = "sipay")]
 impl SipayAuth {
     /// A matcher for requests made with these credentials and this bearer token.
     pub fn new(token: &str, app_secret: &str, merchant_key: &str) -> Self {
@@ -96,12 +106,14 @@ impl SipayAuth {
     }
 }
 
+#[cfg(feature = "sipay")]
 impl Match for SipayAuth {
     fn matches(&self, request: &Request) -> bool {
         self.mismatch(request).is_none()
     }
 }
 
+#[cfg(feature = "sipay")]
 impl fmt::Debug for SipayAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SipayAuth([REDACTED])")
@@ -112,11 +124,13 @@ impl fmt::Debug for SipayAuth {
 /// `api_key` and carries the signature iyzico would compute:
 /// `hex(HMAC-SHA256(secret_key, randomKey + path + raw body))`, with the random key from the
 /// header (and, when `x-iyzi-rnd` is sent, equal to it) and the path without the query.
+#[cfg(feature = "iyzico")]
 pub struct IyzicoAuth {
     api_key: SecretString,
     signer: RequestSigner,
 }
 
+#[cfg(feature = "iyzico")]
 impl IyzicoAuth {
     /// A matcher for requests signed with this key pair.
     pub fn new(api_key: &str, secret_key: &str) -> Self {
@@ -153,12 +167,14 @@ impl IyzicoAuth {
     }
 }
 
+#[cfg(feature = "iyzico")]
 impl Match for IyzicoAuth {
     fn matches(&self, request: &Request) -> bool {
         self.mismatch(request).is_none()
     }
 }
 
+#[cfg(feature = "iyzico")]
 impl fmt::Debug for IyzicoAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("IyzicoAuth([REDACTED])")

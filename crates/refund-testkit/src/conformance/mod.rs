@@ -66,13 +66,17 @@ use async_trait::async_trait;
 use refund_core::{Currency, Money, PaymentRef, RefundProvider};
 
 mod capture;
+#[cfg(feature = "iyzico")]
 mod harness_iyzico;
+#[cfg(feature = "sipay")]
 mod harness_sipay;
 mod report;
 mod scenarios;
 
 pub use capture::{CapturedOutput, capture_tracing};
+#[cfg(feature = "iyzico")]
 pub use harness_iyzico::IyzicoHarness;
+#[cfg(feature = "sipay")]
 pub use harness_sipay::SipayHarness;
 pub use report::{Outcome, Report, ScenarioResult};
 pub use scenarios::*;
@@ -156,8 +160,14 @@ impl fmt::Display for HarnessError {
 impl std::error::Error for HarnessError {}
 
 /// `http://127.0.0.1:<port>` for a port nothing listens on (bound, then released), for
-/// [`Harness::unreachable_provider`] over HTTP.
-pub(crate) fn closed_port_url() -> Option<String> {
+/// [`Harness::unreachable_provider`] over HTTP: configure a copy of the provider with it.
+///
+/// ```
+/// let url = refund_testkit::conformance::closed_port_url().expect("a free loopback port");
+/// assert!(url.starts_with("http://127.0.0.1:"));
+/// assert!(std::net::TcpStream::connect(url.trim_start_matches("http://")).is_err());
+/// ```
+pub fn closed_port_url() -> Option<String> {
     let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).ok()?;
     let port = listener.local_addr().ok()?.port();
     drop(listener);

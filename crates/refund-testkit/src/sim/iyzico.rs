@@ -5,10 +5,10 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hyper::{Method, Response, StatusCode};
+use hyper::Method;
 use refund_core::{Currency, Decimal, Money};
 use refund_iyzico::price::format_decimal;
 use refund_iyzico::signature::{RequestSigner, parse_authorization, signatures_equal};
@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::server::{self, Body, Req, Running, Simulator, admin_error, to_json};
-use super::sipay::{base_url, number};
-use super::{Common, Fault, RecordedRequest, datetime, fixed, lock, unix_now};
+use super::{
+    Fault, SimContext, SimRequest, SimResponse, SimServer, Simulator, datetime, fixed, lock,
+    number, unix_now,
+};
 
 /// The demo key pair of an [`IyzicoSim`] and where it listens. `Debug` redacts the keys.
 #[derive(Clone)]
@@ -274,7 +275,6 @@ impl State {
 }
 
 pub(crate) struct Inner {
-    common: Common,
     state: Mutex<State>,
     signer: RequestSigner,
 }
@@ -315,8 +315,7 @@ pub(crate) struct Inner {
 /// simulator's own error codes ([`IyzicoSim::ERR_NOT_FOUND`] …): iyzico publishes none for
 /// these cases.
 pub struct IyzicoSim {
-    inner: Arc<Inner>,
-    running: Running,
+    server: SimServer<Inner>,
 }
 
 impl fmt::Debug for IyzicoSim {
@@ -356,23 +355,22 @@ impl IyzicoSim {
 
     /// Starts a simulator listening on `addr` (port 0 picks a free port).
     pub async fn start_on(addr: SocketAddr) -> io::Result<IyzicoSim> {
-        let inner = Arc::new(Inner {
-            common: Common::new(),
+        let inner = Inner {
             state: Mutex::new(State::default()),
             signer: RequestSigner::new(IyzicoSim::SECRET_KEY),
-        });
-        let running = server::start(addr, Arc::clone(&inner)).await?;
-        Ok(IyzicoSim { inner, running })
+        };
+        let server = SimServer::start_on(addr, inner).await?;
+        Ok(IyzicoSim { server })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.running.addr
+        self.server.addr()
     }
 
     /// `http://<addr>`, the SDKs' `uri`.
     pub fn base_url(&self) -> String {
-        base_url(self.running.addr)
+        self.server.base_url()
     }
 
     /// The demo key pair and the base URL.
@@ -387,7 +385,7 @@ impl IyzicoSim {
     /// Adds a paid payment with one item transaction per price; returns it with the ids
     /// the simulator gave it.
     pub fn add_payment(&self, currency: Currency, item_prices: &[Decimal]) -> IyzicoPayment {
-        lock(&self.inner.state).add_payment(currency, item_prices, None)
+        lock(&self.server.sim().state).add_payment(currency, item_prices, None)
     }
 
     /// Like [`add_payment`](Self::add_payment), with the payment's own `conversationId`.
@@ -397,19 +395,23 @@ impl IyzicoSim {
         item_prices: &[Decimal],
         conversation_id: &str,
     ) -> IyzicoPayment {
-        lock(&self.inner.state).add_payment(currency, item_prices, Some(conversation_id.to_owned()))
+        lock(&self.server.sim().state).add_payment(
+            currency,
+            item_prices,
+            Some(conversation_id.to_owned()),
+        )
     }
 
     /// A snapshot of the ledger.
     pub fn ledger(&self) -> IyzicoLedger {
         IyzicoLedger {
-            payments: lock(&self.inner.state).payments.clone(),
+            payments: lock(&self.server.sim().state).payments.clone(),
         }
     }
 
     /// One payment, by `paymentId`.
     pub fn payment(&self, payment_id: &str) -> Option<IyzicoPayment> {
-        let state = lock(&self.inner.state);
+        let state = lock(&self.server.sim().state);
         state
             .by_payment
             .get(payment_id)
@@ -417,45 +419,45 @@ impl IyzicoSim {
     }
 
     /// The provider requests received so far (admin API excluded), oldest first.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.inner.common.requests()
+    pub fn requests(&self) -> Vec<SimRequest> {
+        self.server.requests()
     }
 
     /// Turns request recording on or off (on by default; off for benchmarks).
     pub fn set_recording(&self, on: bool) {
-        self.inner.common.set_recording(on);
+        self.server.set_recording(on);
     }
 
     /// Applies `fault` to the next `count` provider requests.
     pub fn arm(&self, fault: Fault, count: usize) {
-        self.inner.common.arm(fault, count);
+        self.server.arm(fault, count);
     }
 
     /// Faults still armed, with how many requests each has left.
     pub fn armed(&self) -> Vec<(Fault, usize)> {
-        self.inner.common.armed()
+        self.server.armed()
     }
 
     /// Clears every armed fault.
     pub fn disarm(&self) {
-        self.inner.common.disarm();
+        self.server.disarm();
     }
 
     /// Hides every refund and cancel (completed or failed) from the reporting lookup until it
     /// is `lag` old, as a lagging reporting replica would (iyzico documents no lag; the admin
     /// API's `POST /__sandbox/behaviour {"lookup_lag_ms": N}` sets the same). Zero by default.
     pub fn set_lookup_lag(&self, lag: Duration) {
-        self.inner.common.set_lookup_lag(lag);
+        self.server.set_lookup_lag(lag);
     }
 
     /// The lookup lag.
     pub fn lookup_lag(&self) -> Duration {
-        self.inner.common.lookup_lag()
+        self.server.lookup_lag()
     }
 
     /// Forgets payments, refunds, faults, the lookup lag and recorded requests.
     pub fn reset(&self) {
-        self.inner.reset();
+        self.server.reset();
     }
 }
 
@@ -487,22 +489,19 @@ fn id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
 struct Ctx {
     locale: String,
     conversation_id: Option<String>,
+    /// [`Fault::WrongAmount`]: state a price one unit above the one applied.
+    misstates_amount: bool,
 }
 
 impl Inner {
     fn reset(&self) {
         *lock(&self.state) = State::default();
-        self.common.reset();
     }
 
     /// `Err` is iyzico's answer to a request that fails authentication.
     #[allow(clippy::result_large_err)] // the Err is the answer itself, built once per rejected request
-    fn authenticate(&self, req: &Req, ctx: &Ctx) -> Result<(), Response<Body>> {
-        let mut values = req
-            .parts
-            .headers
-            .get_all(hyper::header::AUTHORIZATION)
-            .iter();
+    fn authenticate(&self, req: &SimRequest, ctx: &Ctx) -> Result<(), SimResponse> {
+        let mut values = req.headers.get_all(hyper::header::AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
             return Err(failure("1009", "Authorization header gönderilmelidir", ctx));
         };
@@ -512,21 +511,28 @@ impl Inner {
         if parsed.api_key != IyzicoSim::API_KEY {
             return Err(failure("1001", "Api bilgileri bulunamadı", ctx));
         }
-        if let Some(rnd) = req.parts.headers.get("x-iyzi-rnd")
+        if let Some(rnd) = req.headers.get("x-iyzi-rnd")
             && rnd.as_bytes() != parsed.random_key.as_bytes()
         {
             return Err(failure("1000", "Geçersiz imza", ctx));
         }
         let expected = self
             .signer
-            .signature_hex(&parsed.random_key, req.path(), &req.body);
+            .signature_hex(&parsed.random_key, req.path.as_str(), &req.body);
         if !signatures_equal(&expected, &parsed.signature) {
             return Err(failure("1000", "Geçersiz imza", ctx));
         }
         Ok(())
     }
 
-    fn operation(&self, req: &Req, outcome: Outcome) -> Response<Body> {
+    /// A provider operation: refunds and cancels are refused by the bank under
+    /// [`Fault::Fail`] (`sim.refuses()`); the lookup is answered as usual.
+    fn operation(&self, req: &SimRequest, sim: &SimContext) -> SimResponse {
+        let outcome = if sim.refuses() {
+            Outcome::Fail
+        } else {
+            Outcome::Apply
+        };
         let parsed = if req.body.is_empty() {
             None
         } else {
@@ -538,13 +544,14 @@ impl Inner {
                 .and_then(|b| b.locale.clone())
                 .unwrap_or_else(|| "tr".to_owned()),
             conversation_id: parsed.as_ref().and_then(|b| b.conversation_id.clone()),
+            misstates_amount: sim.misstates_amount(),
         };
         if let Err(answer) = self.authenticate(req, &ctx) {
             return answer;
         }
-        let path = req.path();
+        let path = req.path.as_str();
         if path == DETAILS {
-            return self.details(req, &ctx);
+            return self.details(req, &ctx, sim);
         }
         let Some(body) = parsed else {
             return failure("11", "Geçersiz istek", &ctx);
@@ -560,11 +567,7 @@ impl Inner {
     }
 
     #[allow(clippy::result_large_err)] // the Err is the answer itself, built once per rejected request
-    fn check_price(
-        body: &OpBody,
-        currency: Currency,
-        ctx: &Ctx,
-    ) -> Result<Decimal, Response<Body>> {
+    fn check_price(body: &OpBody, currency: Currency, ctx: &Ctx) -> Result<Decimal, SimResponse> {
         let Some(price) = body.price.filter(|p| *p > Decimal::ZERO) else {
             return Err(failure("11", "Geçersiz istek: price", ctx));
         };
@@ -583,7 +586,7 @@ impl Inner {
         Ok(price)
     }
 
-    fn refund_item(&self, body: &OpBody, ctx: &Ctx, outcome: Outcome) -> Response<Body> {
+    fn refund_item(&self, body: &OpBody, ctx: &Ctx, outcome: Outcome) -> SimResponse {
         let Some(tx_id) = body.payment_transaction_id.as_deref() else {
             return failure("11", "Geçersiz istek: paymentTransactionId", ctx);
         };
@@ -638,7 +641,7 @@ impl Inner {
         )
     }
 
-    fn refund_payment(&self, body: &OpBody, ctx: &Ctx, outcome: Outcome) -> Response<Body> {
+    fn refund_payment(&self, body: &OpBody, ctx: &Ctx, outcome: Outcome) -> SimResponse {
         let Some(payment_id) = body.payment_id.as_deref() else {
             return failure("11", "Geçersiz istek: paymentId", ctx);
         };
@@ -727,7 +730,7 @@ impl Inner {
         )
     }
 
-    fn cancel(&self, body: &OpBody, ctx: &Ctx, outcome: Outcome) -> Response<Body> {
+    fn cancel(&self, body: &OpBody, ctx: &Ctx, outcome: Outcome) -> SimResponse {
         let Some(payment_id) = body.payment_id.as_deref() else {
             return failure("11", "Geçersiz istek: paymentId", ctx);
         };
@@ -763,15 +766,19 @@ impl Inner {
         }
         payment.cancel = Some(cancel);
         drop(state);
-        to_json(
-            StatusCode::OK,
+        SimResponse::json(
+            200,
             &CancelAnswer {
                 status: "success",
                 locale: &ctx.locale,
                 system_time: system_time(),
                 conversation_id: ctx.conversation_id.as_deref(),
                 payment_id,
-                price: number(format_decimal(price)),
+                price: number(format_decimal(if ctx.misstates_amount {
+                    price + Decimal::ONE
+                } else {
+                    price
+                })),
                 currency: currency.code(),
                 auth_code: auth_code(price),
                 host_reference: "sim00000iyzihostrfn",
@@ -783,7 +790,7 @@ impl Inner {
     /// `model/PaymentDetail.java` with `itemTransactions[]` (`PaymentTxDetail`), their
     /// `refunds[]` (`RefundTxDetail`) and `cancels[]` (`RefundDetail`). Entries younger than the
     /// lookup lag are left out, and `paymentRefundStatus` is computed from what is shown.
-    fn details(&self, req: &Req, ctx: &Ctx) -> Response<Body> {
+    fn details(&self, req: &SimRequest, ctx: &Ctx, sim: &SimContext) -> SimResponse {
         // The reporting GET carries its conversationId in the query; the docs say it is
         // "echoed back in the response as-is".
         let conversation_id = req
@@ -794,6 +801,7 @@ impl Inner {
                 .query_param("locale")
                 .unwrap_or_else(|| ctx.locale.clone()),
             conversation_id,
+            misstates_amount: false,
         };
         let state = lock(&self.state);
         let found = match (
@@ -811,7 +819,7 @@ impl Inner {
         };
         let payment = &state.payments[p];
         let currency = payment.currency.code();
-        let visible = |at: Instant| self.common.visible(at);
+        let visible = |at: Instant| sim.visible(at);
         let mut shown_refunded = Decimal::ZERO;
         let items: Vec<Value> = payment
             .items
@@ -900,10 +908,11 @@ impl Inner {
             }]
         });
         drop(state);
-        to_json(StatusCode::OK, &answer)
+        SimResponse::json(200, &answer)
     }
 
-    fn admin_add_payment(&self, req: &Req) -> Response<Body> {
+    /// `POST /__sandbox/payments`: `{"currency"?, "conversationId"?, "items": [{"price"}, …]}`.
+    fn admin_add_payment(&self, body: &Value) -> Result<Value, String> {
         #[derive(Deserialize)]
         struct Item {
             #[serde(deserialize_with = "refund_core::json::decimal")]
@@ -916,49 +925,43 @@ impl Inner {
             conversation_id: Option<String>,
             items: Vec<Item>,
         }
-        let Ok(seed) = serde_json::from_slice::<Seed>(&req.body) else {
-            return admin_error(
-                StatusCode::BAD_REQUEST,
-                "expected {\"currency\":\"TRY\",\"items\":[{\"price\":\"60.0\"}, …]}",
-            );
-        };
+        let seed = Seed::deserialize(body).map_err(|_| {
+            "expected {\"currency\":\"TRY\",\"items\":[{\"price\":\"60.0\"}, …]}".to_owned()
+        })?;
         let currency = match seed.currency.as_deref().map(Currency::from_str) {
             None => Currency::Try,
             Some(Ok(c)) => c,
-            Some(Err(_)) => return admin_error(StatusCode::BAD_REQUEST, "unknown currency"),
+            Some(Err(_)) => return Err("unknown currency".to_owned()),
         };
         let mut prices = Vec::with_capacity(seed.items.len());
         for item in &seed.items {
             match Money::new(item.price, currency) {
                 Ok(m) if !m.amount().is_zero() => prices.push(item.price),
                 _ => {
-                    return admin_error(
-                        StatusCode::BAD_REQUEST,
-                        "item prices must be positive and no finer than the currency allows",
+                    return Err(
+                        "item prices must be positive and no finer than the currency allows"
+                            .to_owned(),
                     );
                 }
             }
         }
         if prices.is_empty() {
-            return admin_error(StatusCode::BAD_REQUEST, "at least one item is required");
+            return Err("at least one item is required".to_owned());
         }
         let payment = lock(&self.state).add_payment(currency, &prices, seed.conversation_id);
-        to_json(
-            StatusCode::CREATED,
-            &serde_json::json!({
-                "paymentId": payment.payment_id,
-                "conversationId": payment.conversation_id,
-                "currency": currency.code(),
-                "paidPrice": format_decimal(payment.paid_price()),
-                "items": payment.items.iter().map(|i| serde_json::json!({
-                    "paymentTransactionId": i.payment_transaction_id,
-                    "paidPrice": format_decimal(i.paid_price),
-                })).collect::<Vec<_>>(),
-            }),
-        )
+        Ok(serde_json::json!({
+            "paymentId": payment.payment_id,
+            "conversationId": payment.conversation_id,
+            "currency": currency.code(),
+            "paidPrice": format_decimal(payment.paid_price()),
+            "items": payment.items.iter().map(|i| serde_json::json!({
+                "paymentTransactionId": i.payment_transaction_id,
+                "paidPrice": format_decimal(i.paid_price),
+            })).collect::<Vec<_>>(),
+        }))
     }
 
-    fn admin_ledger(&self) -> Response<Body> {
+    fn admin_ledger(&self) -> Value {
         let state = lock(&self.state);
         let payments: Vec<Value> = state
             .payments
@@ -1010,76 +1013,68 @@ impl Inner {
             })
             .collect();
         drop(state);
-        to_json(StatusCode::OK, &serde_json::json!({ "payments": payments }))
+        serde_json::json!({ "payments": payments })
     }
 }
 
 impl Simulator for Inner {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn admin(&self, req: &Req) -> Response<Body> {
-        match (&req.parts.method, req.path()) {
-            (&Method::POST, "/__sandbox/payments") => self.admin_add_payment(req),
-            (&Method::GET, "/__sandbox/ledger") => self.admin_ledger(),
-            (&Method::POST, "/__sandbox/reset") => {
-                self.reset();
-                to_json(StatusCode::OK, &serde_json::json!({"reset": true}))
-            }
-            (&Method::GET, "/__sandbox/credentials") => to_json(
-                StatusCode::OK,
-                &serde_json::json!({
-                    "api_key": IyzicoSim::API_KEY,
-                    "secret_key": IyzicoSim::SECRET_KEY,
-                }),
-            ),
-            _ => super::admin_common(&self.common, req),
-        }
-    }
-
-    fn faultable(&self, req: &Req) -> bool {
-        matches!(req.path(), REFUND | REFUND_V2 | CANCEL | DETAILS)
-    }
-
-    fn handle(&self, req: &Req) -> Response<Body> {
-        let path = req.path();
+    fn handle(&self, req: &SimRequest, sim: &SimContext) -> SimResponse {
+        let path = req.path.as_str();
         let expected = match path {
             REFUND | REFUND_V2 | CANCEL => Method::POST,
             DETAILS => Method::GET,
             _ => {
-                return to_json(
-                    StatusCode::NOT_FOUND,
+                return SimResponse::json(
+                    404,
                     &serde_json::json!({"status": "failure", "errorCode": "404", "errorMessage": "Not Found", "locale": "tr", "systemTime": system_time()}),
                 );
             }
         };
-        if req.parts.method != expected {
-            return to_json(
-                StatusCode::METHOD_NOT_ALLOWED,
+        if req.method != expected {
+            return SimResponse::json(
+                405,
                 &serde_json::json!({"status": "failure", "errorCode": "405", "errorMessage": "Method Not Allowed", "locale": "tr", "systemTime": system_time()}),
             );
         }
-        self.operation(req, Outcome::Apply)
+        self.operation(req, sim)
     }
 
-    fn handle_failed(&self, req: &Req) -> Response<Body> {
-        // Only refunds and cancels involve the bank: a lookup (or a wrong method or path)
-        // under `Fault::Fail` gets the answer it would get without the fault.
-        if req.parts.method == Method::POST && matches!(req.path(), REFUND | REFUND_V2 | CANCEL) {
-            self.operation(req, Outcome::Fail)
-        } else {
-            self.handle(req)
-        }
+    fn seed(&self, body: &Value) -> Result<Value, String> {
+        self.admin_add_payment(body)
     }
 
-    fn token_expired(&self) -> Response<Body> {
+    fn ledger(&self) -> Value {
+        self.admin_ledger()
+    }
+
+    fn reset(&self) {
+        Inner::reset(self);
+    }
+
+    fn admin(&self, req: &SimRequest) -> Option<SimResponse> {
+        (req.method == Method::GET && req.path == "/__sandbox/credentials").then(|| {
+            SimResponse::json(
+                200,
+                &serde_json::json!({
+                    "api_key": IyzicoSim::API_KEY,
+                    "secret_key": IyzicoSim::SECRET_KEY,
+                }),
+            )
+        })
+    }
+
+    fn faultable(&self, req: &SimRequest) -> bool {
+        matches!(req.path.as_str(), REFUND | REFUND_V2 | CANCEL | DETAILS)
+    }
+
+    fn token_expired(&self) -> SimResponse {
         failure(
             "1000",
             "Geçersiz imza",
             &Ctx {
                 locale: "tr".to_owned(),
                 conversation_id: None,
+                misstates_amount: false,
             },
         )
     }
@@ -1119,10 +1114,10 @@ impl Outcome {
 
 /// iyzico's answer to a refund or cancel the bank refused: `status: failure`, errorCode 10246,
 /// errorGroup `REFUND_DECLINE`, `retryable: true` (fixture `failure_refund_declined`).
-fn declined(ctx: &Ctx) -> Response<Body> {
+fn declined(ctx: &Ctx) -> SimResponse {
     let e = IyzicoEntryError::BANK_DECLINED;
-    to_json(
-        StatusCode::OK,
+    SimResponse::json(
+        200,
         &Failure {
             status: "failure",
             error_code: e.code,
@@ -1136,9 +1131,9 @@ fn declined(ctx: &Ctx) -> Response<Body> {
     )
 }
 
-fn failure(code: &str, message: &str, ctx: &Ctx) -> Response<Body> {
-    to_json(
-        StatusCode::OK,
+fn failure(code: &str, message: &str, ctx: &Ctx) -> SimResponse {
+    SimResponse::json(
+        200,
         &Failure {
             status: "failure",
             error_code: code,
@@ -1234,7 +1229,14 @@ fn refund_success(
     currency: Currency,
     refund_tx_id: &str,
     ctx: &Ctx,
-) -> Response<Body> {
+) -> SimResponse {
+    // Under Fault::WrongAmount the answer states (and signs) a price one unit above the one
+    // applied: the signature holds, and only comparing the amount catches it.
+    let price = if ctx.misstates_amount {
+        price + Decimal::ONE
+    } else {
+        price
+    };
     // The response signature's price has no trailing zeros at all ("15", not "15.0"), as
     // the Java SDK's `stripTrailingZeros().toPlainString()` and a JS number print it.
     let signed_price = price.normalize().to_string();
@@ -1244,8 +1246,8 @@ fn refund_success(
         currency.code(),
         ctx.conversation_id.as_deref().unwrap_or(""),
     ]);
-    to_json(
-        StatusCode::OK,
+    SimResponse::json(
+        200,
         &RefundAnswer {
             status: "success",
             locale: &ctx.locale,

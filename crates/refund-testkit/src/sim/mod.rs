@@ -1,13 +1,26 @@
-//! In-process simulators of SiPay and iyzico: real HTTP/1.1 servers on `127.0.0.1` with a
-//! ledger, provider-exact authentication, and fault injection.
+//! Simulated providers: real HTTP/1.1 servers on `127.0.0.1` with a ledger, the provider's
+//! own authentication, and fault injection — SiPay's and iyzico's, and the pieces to build
+//! one for any other provider.
 //!
-//! Each simulator is a hyper server on a free port, started with one async call and stopped
-//! when its handle is dropped. It keeps a ledger (payments and their refunds) behind one
-//! mutex, so concurrent refunds on one payment can never exceed what was paid, records every
-//! provider request it receives ([`SipaySim::requests`]), and can be told to misbehave for the
-//! next N provider requests ([`SipaySim::arm`] with a [`Fault`]).
+//! **For any provider** (always compiled): implement [`Simulator`] — answer a provider request
+//! against your ledger, seed a payment and show the ledger for the admin API — and
+//! [`SimServer`] serves it: a loopback hyper server, a bounded request log
+//! ([`SimServer::requests`]), every [`Fault`] including the true connection drop
+//! ([`Fault::LostResponse`]), late application ([`Fault::Delay`] finishes the work after the
+//! client has gone), lookup lag ([`SimServer::set_lookup_lag`]), failed entries
+//! ([`Fault::Fail`]) and the `/__sandbox/` admin API. [`Ledger`] is a small ledger to keep
+//! behind it (payments, an atomic over-refund check, references seen, failed entries,
+//! applied-at stamps for lag). The [`Simulator`] docs have a complete example;
+//! `examples/refund-acme` in the repository is a provider crate whose fake is built this way.
+//!
+//! **SiPay and iyzico** ([`SipaySim`] with feature `sipay`, [`IyzicoSim`] with feature
+//! `iyzico`) are built on the same pieces: each starts with one async call, stops when its
+//! handle is dropped, keeps its ledger behind one mutex (concurrent refunds on one payment can
+//! never exceed what was paid), records every provider request, and can be told to misbehave
+//! for the next N provider requests ([`SipaySim::arm`] with a [`Fault`]).
 //!
 //! ```
+//! # #[cfg(feature = "sipay")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
 //! use refund_testkit::sim::{Fault, SipaySim};
@@ -19,36 +32,46 @@
 //! assert_eq!(sim.ledger().payments[0].refunded(), refund_core::Decimal::ZERO);
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "sipay"))]
+//! # fn main() {}
 //! ```
 //!
-//! Both simulators also serve an admin API under `/__sandbox/` on their own base URL (seed a
-//! payment, read the ledger, arm faults, reset); see `docs/testkit.md`.
+//! Every simulator serves an admin API under `/__sandbox/` on its own base URL (seed a
+//! payment, read the ledger, arm faults, set the lookup lag, reset); see `docs/testkit.md`.
 
+#[cfg(feature = "iyzico")]
 mod iyzico;
+mod ledger;
 mod server;
+#[cfg(feature = "sipay")]
 mod sipay;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::{HeaderMap, Method};
-
+pub use hyper::{HeaderMap, Method};
+#[cfg(feature = "iyzico")]
 pub use iyzico::{
-    IyzicoCancel, IyzicoCredentials, IyzicoItem, IyzicoLedger, IyzicoPayment, IyzicoRefund,
-    IyzicoSim,
+    IyzicoCancel, IyzicoCredentials, IyzicoEntryError, IyzicoItem, IyzicoLedger, IyzicoPayment,
+    IyzicoRefund, IyzicoSim,
 };
+pub use ledger::{Ledger, LedgerError, LedgerPayment, LedgerRefund};
+pub use server::{
+    RECORDED_REQUESTS_CAP, SimContext, SimRequest, SimResponse, SimServer, Simulator,
+};
+#[cfg(feature = "sipay")]
 pub use sipay::{SipayCredentials, SipayLedger, SipayPayment, SipayRefund, SipaySim};
 
 /// A misbehaviour the simulator applies to the next provider request(s).
 ///
-/// Faults apply to provider operations only (SiPay refund and check status; iyzico refund,
-/// v2 refund, cancel and the reporting lookup), never to SiPay's token endpoint or the admin
-/// API. [`Fault::applies_refund`] says whether a refund that would have succeeded is in the
-/// ledger afterwards; that is what a client must reconcile against.
+/// Faults apply to the requests a [`Simulator`] calls faultable (SiPay refund and check
+/// status; iyzico refund, v2 refund, cancel and the reporting lookup; by default every
+/// provider request), never to SiPay's token endpoint or the admin API. The server carries
+/// most of them out itself; [`Fault::Fail`], [`Fault::FailLostResponse`] and
+/// [`Fault::WrongAmount`] ask the simulator's handler to act ([`SimContext`]).
+/// [`Fault::applies_refund`] says whether a refund that would have succeeded is in the ledger
+/// afterwards; that is what a client must reconcile against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
@@ -89,6 +112,12 @@ pub enum Fault {
     /// As [`Fault::Fail`], then close the connection before any response byte: a lookup must
     /// find the failed entry and report the refund not applied, never refunded.
     FailLostResponse,
+    /// Process the request (refund applied as asked), then answer success stating a
+    /// different amount: one major unit more ([`SimContext::amount_to_answer`]). A client
+    /// must not issue a receipt it cannot trust: outcome unknown. iyzico signs the stated
+    /// price, so the signature holds; SiPay's refund answer states no amount and is answered
+    /// normally.
+    WrongAmount,
 }
 
 impl Fault {
@@ -99,7 +128,11 @@ impl Fault {
     pub const fn applies_refund(self) -> bool {
         matches!(
             self,
-            Fault::Delay(_) | Fault::Malformed | Fault::Empty | Fault::LostResponse
+            Fault::Delay(_)
+                | Fault::Malformed
+                | Fault::Empty
+                | Fault::LostResponse
+                | Fault::WrongAmount
         )
     }
 
@@ -113,7 +146,7 @@ impl Fault {
 
     /// The admin API name: `delay`, `timeout`, `reset`, `http500`, `html502`, `http503`,
     /// `http429`, `malformed`, `empty`, `token_expired`, `lost_response`, `fail`,
-    /// `fail_lost_response`.
+    /// `fail_lost_response`, `wrong_amount`.
     pub const fn name(self) -> &'static str {
         match self {
             Fault::Delay(_) => "delay",
@@ -129,6 +162,7 @@ impl Fault {
             Fault::LostResponse => "lost_response",
             Fault::Fail => "fail",
             Fault::FailLostResponse => "fail_lost_response",
+            Fault::WrongAmount => "wrong_amount",
         }
     }
 
@@ -148,12 +182,13 @@ impl Fault {
             "lost_response" => Fault::LostResponse,
             "fail" => Fault::Fail,
             "fail_lost_response" => Fault::FailLostResponse,
+            "wrong_amount" => Fault::WrongAmount,
             _ => return None,
         })
     }
 
     /// Every fault, with `delay` at 50 ms (for tables and exhaustive tests).
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 14] = [
         Fault::Delay(Duration::from_millis(50)),
         Fault::Timeout,
         Fault::Reset,
@@ -167,6 +202,7 @@ impl Fault {
         Fault::LostResponse,
         Fault::Fail,
         Fault::FailLostResponse,
+        Fault::WrongAmount,
     ];
 }
 
@@ -179,210 +215,6 @@ impl fmt::Display for Fault {
     }
 }
 
-/// A provider request as the simulator received it.
-#[derive(Clone)]
-pub struct RecordedRequest {
-    /// The HTTP method.
-    pub method: Method,
-    /// The path, without the query.
-    pub path: String,
-    /// The query string, if any (without `?`).
-    pub query: Option<String>,
-    /// All headers as received (a repeated header appears repeatedly).
-    pub headers: HeaderMap,
-    /// The exact body bytes.
-    pub body: Bytes,
-}
-
-impl RecordedRequest {
-    /// The body parsed as JSON, if it is JSON.
-    pub fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-
-    /// The first value of header `name`, if present and text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-impl fmt::Debug for RecordedRequest {
-    // Requests carry credentials (bearer tokens, app_secret in SiPay bodies, signatures):
-    // print only what identifies the request.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecordedRequest")
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .field("query", &self.query)
-            .field(
-                "headers",
-                &format_args!("[{} headers, REDACTED]", self.headers.len()),
-            )
-            .field(
-                "body",
-                &format_args!("[{} bytes, REDACTED]", self.body.len()),
-            )
-            .finish()
-    }
-}
-
-/// How many requests a simulator keeps for [`SipaySim::requests`]; older ones are dropped.
-pub const RECORDED_REQUESTS_CAP: usize = 10_000;
-
-/// State every simulator shares: armed faults, recorded requests, the lookup lag.
-#[derive(Default)]
-pub(crate) struct Common {
-    armed_count: AtomicUsize,
-    faults: Mutex<VecDeque<(Fault, usize)>>,
-    recording: AtomicBool,
-    requests: Mutex<VecDeque<RecordedRequest>>,
-    lookup_lag_ms: AtomicU64,
-}
-
-impl Common {
-    pub(crate) fn new() -> Self {
-        Common {
-            recording: AtomicBool::new(true),
-            ..Common::default()
-        }
-    }
-
-    pub(crate) fn arm(&self, fault: Fault, count: usize) {
-        if count == 0 {
-            return;
-        }
-        let mut faults = lock(&self.faults);
-        faults.push_back((fault, count));
-        self.armed_count.fetch_add(count, Ordering::SeqCst);
-    }
-
-    /// Takes one armed fault for the request being served (FIFO).
-    pub(crate) fn take_fault(&self) -> Option<Fault> {
-        if self.armed_count.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let mut faults = lock(&self.faults);
-        let (fault, left) = faults.front_mut()?;
-        let fault = *fault;
-        *left -= 1;
-        if *left == 0 {
-            faults.pop_front();
-        }
-        self.armed_count.fetch_sub(1, Ordering::SeqCst);
-        Some(fault)
-    }
-
-    pub(crate) fn armed(&self) -> Vec<(Fault, usize)> {
-        lock(&self.faults).iter().copied().collect()
-    }
-
-    pub(crate) fn disarm(&self) {
-        let mut faults = lock(&self.faults);
-        faults.clear();
-        self.armed_count.store(0, Ordering::SeqCst);
-    }
-
-    pub(crate) fn record(&self, request: RecordedRequest) {
-        if !self.recording.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut requests = lock(&self.requests);
-        if requests.len() >= RECORDED_REQUESTS_CAP {
-            requests.pop_front();
-        }
-        requests.push_back(request);
-    }
-
-    /// How long a refund stays invisible to lookups after it was applied.
-    pub(crate) fn lookup_lag(&self) -> Duration {
-        Duration::from_millis(self.lookup_lag_ms.load(Ordering::Relaxed))
-    }
-
-    pub(crate) fn set_lookup_lag(&self, lag: Duration) {
-        let ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
-        self.lookup_lag_ms.store(ms, Ordering::Relaxed);
-    }
-
-    /// Whether something applied at `applied_at` is visible to a lookup now.
-    pub(crate) fn visible(&self, applied_at: std::time::Instant) -> bool {
-        applied_at.elapsed() >= self.lookup_lag()
-    }
-
-    pub(crate) fn set_recording(&self, on: bool) {
-        self.recording.store(on, Ordering::Relaxed);
-    }
-
-    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.requests).iter().cloned().collect()
-    }
-
-    pub(crate) fn reset(&self) {
-        self.disarm();
-        lock(&self.requests).clear();
-        self.set_lookup_lag(Duration::ZERO);
-    }
-}
-
-/// The admin routes both simulators share: `/__sandbox/faults` (POST arms, GET lists) and
-/// `GET /__sandbox/requests` (method, path and query of each recorded request; no headers or
-/// bodies, which carry credentials).
-pub(crate) fn admin_common(common: &Common, req: &server::Req) -> hyper::Response<server::Body> {
-    use hyper::StatusCode;
-    let armed = |common: &Common| {
-        serde_json::json!({
-            "armed": common.armed().iter().map(|(fault, left)| serde_json::json!({
-                "fault": fault.name(),
-                "remaining": left,
-                "applies_refund": fault.applies_refund(),
-            })).collect::<Vec<_>>()
-        })
-    };
-    match (&req.parts.method, req.path()) {
-        (&Method::POST, "/__sandbox/faults") => {
-            let Ok(body) = serde_json::from_slice::<serde_json::Value>(&req.body) else {
-                return server::admin_error(StatusCode::BAD_REQUEST, "body must be JSON");
-            };
-            let delay = Duration::from_millis(
-                body.get("delay_ms")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(1000),
-            );
-            let Some(fault) = body
-                .get("fault")
-                .and_then(serde_json::Value::as_str)
-                .and_then(|name| Fault::from_name(name, delay))
-            else {
-                return server::admin_error(
-                    StatusCode::BAD_REQUEST,
-                    "fault must be one of delay, timeout, reset, http500, html502, http503, http429, malformed, empty, token_expired, lost_response, fail, fail_lost_response",
-                );
-            };
-            let count = body
-                .get("count")
-                .and_then(serde_json::Value::as_u64)
-                .map_or(Some(1), |n| usize::try_from(n).ok());
-            let Some(count) = count else {
-                return server::admin_error(StatusCode::BAD_REQUEST, "count out of range");
-            };
-            common.arm(fault, count);
-            server::to_json(StatusCode::OK, &armed(common))
-        }
-        (&Method::GET, "/__sandbox/faults") => server::to_json(StatusCode::OK, &armed(common)),
-        (&Method::DELETE, "/__sandbox/faults") => {
-            common.disarm();
-            server::to_json(StatusCode::OK, &armed(common))
-        }
-        (&Method::GET, "/__sandbox/requests") => {
-            let requests: Vec<serde_json::Value> = lock(&common.requests)
-                .iter()
-                .map(|r| serde_json::json!({"method": r.method.as_str(), "path": r.path, "query": r.query}))
-                .collect();
-            server::to_json(StatusCode::OK, &serde_json::json!({ "requests": requests }))
-        }
-        _ => server::admin_error(StatusCode::NOT_FOUND, "no such sandbox route"),
-    }
-}
-
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the ledger stays
 /// consistent: every mutation is completed before the guard is dropped).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -391,7 +223,14 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A decimal's text as a raw JSON number (never through f64).
+#[cfg(any(feature = "sipay", feature = "iyzico"))]
+pub(crate) fn number(text: String) -> Option<Box<serde_json::value::RawValue>> {
+    serde_json::value::RawValue::from_string(text).ok()
+}
+
 /// Formats `d` with exactly `scale` decimals (`25` → `25.00`).
+#[cfg(any(feature = "sipay", feature = "iyzico"))]
 pub(crate) fn fixed(d: refund_core::Decimal, scale: u32) -> String {
     let mut d = d;
     d.rescale(scale);
@@ -399,6 +238,7 @@ pub(crate) fn fixed(d: refund_core::Decimal, scale: u32) -> String {
 }
 
 /// `unix_seconds` as `YYYY-MM-DD HH:MM:SS` (UTC), the way SiPay writes dates.
+#[cfg(any(feature = "sipay", feature = "iyzico"))]
 pub(crate) fn datetime(unix_seconds: u64) -> String {
     let days = unix_seconds / 86_400;
     let secs = unix_seconds % 86_400;
@@ -420,6 +260,7 @@ pub(crate) fn datetime(unix_seconds: u64) -> String {
     )
 }
 
+#[cfg(any(feature = "sipay", feature = "iyzico"))]
 pub(crate) fn unix_now() -> std::time::Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -431,6 +272,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(any(feature = "sipay", feature = "iyzico"))]
     fn datetime_formats_utc() {
         assert_eq!(datetime(0), "1970-01-01 00:00:00");
         assert_eq!(datetime(1_736_895_233), "2025-01-14 22:53:53");
@@ -446,17 +288,5 @@ mod tests {
             );
         }
         assert_eq!(Fault::from_name("nope", Duration::ZERO), None);
-    }
-
-    #[test]
-    fn armed_faults_are_taken_in_order_and_counted() {
-        let common = Common::new();
-        assert_eq!(common.take_fault(), None);
-        common.arm(Fault::Http500, 2);
-        common.arm(Fault::Reset, 1);
-        assert_eq!(common.take_fault(), Some(Fault::Http500));
-        assert_eq!(common.take_fault(), Some(Fault::Http500));
-        assert_eq!(common.take_fault(), Some(Fault::Reset));
-        assert_eq!(common.take_fault(), None);
     }
 }

@@ -5,19 +5,21 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hyper::{Method, Response, StatusCode};
+use hyper::Method;
 use refund_core::{Currency, Decimal, Money};
 use refund_sipay::hash_key::HashKeySigner;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::server::{self, Body, Req, Running, Simulator, admin_error, to_json};
-use super::{Common, Fault, RecordedRequest, datetime, fixed, lock, unix_now};
+use super::{
+    Fault, SimContext, SimRequest, SimResponse, SimServer, Simulator, datetime, fixed, lock,
+    number, unix_now,
+};
 
 /// The demo credentials of a [`SipaySim`] and where it listens.
 ///
@@ -178,7 +180,6 @@ impl State {
 }
 
 pub(crate) struct Inner {
-    common: Common,
     state: Mutex<State>,
     signer: HashKeySigner,
     token_ttl_ms: AtomicU64,
@@ -215,8 +216,7 @@ pub(crate) struct Inner {
 ///   and `refund_info`. Nothing documents when SiPay does that; a client must not read it as
 ///   zero.
 pub struct SipaySim {
-    inner: Arc<Inner>,
-    running: Running,
+    server: SimServer<Inner>,
 }
 
 impl fmt::Debug for SipaySim {
@@ -250,27 +250,26 @@ impl SipaySim {
 
     /// Starts a simulator listening on `addr` (port 0 picks a free port).
     pub async fn start_on(addr: SocketAddr) -> io::Result<SipaySim> {
-        let inner = Arc::new(Inner {
-            common: Common::new(),
+        let inner = Inner {
             state: Mutex::new(State::default()),
             signer: HashKeySigner::new(SipaySim::APP_SECRET),
             token_ttl_ms: AtomicU64::new(millis(SipaySim::DEFAULT_TOKEN_TTL)),
             token_requests: AtomicU64::new(0),
             omit_refund_figures: AtomicBool::new(false),
-        });
-        let running = server::start(addr, Arc::clone(&inner)).await?;
-        Ok(SipaySim { inner, running })
+        };
+        let server = SimServer::start_on(addr, inner).await?;
+        Ok(SipaySim { server })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.running.addr
+        self.server.addr()
     }
 
     /// `http://<addr>` (an unspecified listen address such as `0.0.0.0` is shown as
     /// `127.0.0.1`).
     pub fn base_url(&self) -> String {
-        base_url(self.running.addr)
+        self.server.base_url()
     }
 
     /// The demo credentials and the base URL.
@@ -290,19 +289,19 @@ impl SipaySim {
         amount: Decimal,
         currency: Currency,
     ) -> SipayPayment {
-        lock(&self.inner.state).add_payment(invoice_id.to_owned(), amount, currency)
+        lock(&self.server.sim().state).add_payment(invoice_id.to_owned(), amount, currency)
     }
 
     /// A snapshot of the ledger.
     pub fn ledger(&self) -> SipayLedger {
         SipayLedger {
-            payments: lock(&self.inner.state).payments.clone(),
+            payments: lock(&self.server.sim().state).payments.clone(),
         }
     }
 
     /// One payment, by invoice id.
     pub fn payment(&self, invoice_id: &str) -> Option<SipayPayment> {
-        let state = lock(&self.inner.state);
+        let state = lock(&self.server.sim().state);
         state
             .index
             .get(invoice_id)
@@ -311,80 +310,85 @@ impl SipaySim {
 
     /// The provider requests received so far (token requests included, admin API
     /// excluded), oldest first, at most [`RECORDED_REQUESTS_CAP`](super::RECORDED_REQUESTS_CAP).
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.inner.common.requests()
+    pub fn requests(&self) -> Vec<SimRequest> {
+        self.server.requests()
     }
 
     /// Turns request recording on or off (on by default; off for benchmarks).
     pub fn set_recording(&self, on: bool) {
-        self.inner.common.set_recording(on);
+        self.server.set_recording(on);
     }
 
     /// How many requests reached the token endpoint.
     pub fn token_requests(&self) -> u64 {
-        self.inner.token_requests.load(Ordering::SeqCst)
+        self.server.sim().token_requests.load(Ordering::SeqCst)
     }
 
     /// Sets the lifetime of tokens issued from now on.
     pub fn set_token_ttl(&self, ttl: Duration) {
-        self.inner.token_ttl_ms.store(millis(ttl), Ordering::SeqCst);
+        self.server
+            .sim()
+            .token_ttl_ms
+            .store(millis(ttl), Ordering::SeqCst);
     }
 
     /// Revokes every token issued so far: the next request with one gets HTTP 401.
     pub fn expire_tokens(&self) {
-        lock(&self.inner.state).tokens.clear();
+        lock(&self.server.sim().state).tokens.clear();
     }
 
     /// Hides refunds younger than `lag` from check status (from the total and from
     /// `refund_info`), as a lagging provider's lookup does. Zero (the default) shows every
     /// refund at once.
     pub fn set_lookup_lag(&self, lag: Duration) {
-        self.inner.common.set_lookup_lag(lag);
+        self.server.set_lookup_lag(lag);
     }
 
     /// The lookup lag ([`set_lookup_lag`](Self::set_lookup_lag)).
     pub fn lookup_lag(&self) -> Duration {
-        self.inner.common.lookup_lag()
+        self.server.lookup_lag()
     }
 
     /// When `on`, check status answers carry neither `total_refunded_amount` nor `refund_info`
     /// (off by default).
     pub fn omit_refund_figures(&self, on: bool) {
-        self.inner.omit_refund_figures.store(on, Ordering::SeqCst);
+        self.server
+            .sim()
+            .omit_refund_figures
+            .store(on, Ordering::SeqCst);
     }
 
     /// Applies `fault` to the next `count` refund/check-status requests (after any faults
     /// armed before).
     pub fn arm(&self, fault: Fault, count: usize) {
-        self.inner.common.arm(fault, count);
+        self.server.arm(fault, count);
     }
 
     /// Faults still armed, with how many requests each has left.
     pub fn armed(&self) -> Vec<(Fault, usize)> {
-        self.inner.common.armed()
+        self.server.armed()
     }
 
     /// Clears every armed fault.
     pub fn disarm(&self) {
-        self.inner.common.disarm();
+        self.server.disarm();
     }
 
     /// Forgets payments, refunds, tokens, faults, recorded requests and the token count, and
     /// turns the lookup lag and omitted figures off.
     pub fn reset(&self) {
-        self.inner.reset();
+        self.server.reset();
     }
 }
 
 impl Inner {
     fn reset(&self) {
         *lock(&self.state) = State::default();
-        self.common.reset();
         self.token_requests.store(0, Ordering::SeqCst);
         self.omit_refund_figures.store(false, Ordering::SeqCst);
     }
 
-    fn token(&self, req: &Req) -> Response<Body> {
+    fn token(&self, req: &SimRequest) -> SimResponse {
         self.token_requests.fetch_add(1, Ordering::SeqCst);
         let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
             return status(1, "The given data was invalid.", None);
@@ -394,8 +398,8 @@ impl Inner {
             return status(1, "The app id and app secret fields are required.", None);
         };
         if app_id != SipaySim::APP_ID || app_secret != SipaySim::APP_SECRET {
-            return to_json(
-                StatusCode::OK,
+            return SimResponse::json(
+                200,
                 &serde_json::json!({"status_code": 30, "status_description": "Invalid Credentials", "data": null}),
             );
         }
@@ -410,8 +414,8 @@ impl Inner {
             state.tokens.insert(token.clone(), now_instant + ttl);
             token
         };
-        to_json(
-            StatusCode::OK,
+        SimResponse::json(
+            200,
             &serde_json::json!({
                 "status_code": 100,
                 "status_description": "Successfully Generated token",
@@ -425,12 +429,8 @@ impl Inner {
     }
 
     /// `None` when the request carries exactly one valid, unexpired bearer token.
-    fn unauthenticated(&self, req: &Req) -> Option<Response<Body>> {
-        let mut values = req
-            .parts
-            .headers
-            .get_all(hyper::header::AUTHORIZATION)
-            .iter();
+    fn unauthenticated(&self, req: &SimRequest) -> Option<SimResponse> {
+        let mut values = req.headers.get_all(hyper::header::AUTHORIZATION).iter();
         let valid = match (values.next(), values.next()) {
             (Some(value), None) => value
                 .to_str()
@@ -454,7 +454,7 @@ impl Inner {
         hash_key: &str,
         fields: &[&str],
         invoice_id: &str,
-    ) -> Result<(), Response<Body>> {
+    ) -> Result<(), SimResponse> {
         let Ok(plain) = self.signer.validate(hash_key) else {
             return Err(status(90, "Invalid hash key", Some(invoice_id)));
         };
@@ -481,7 +481,7 @@ impl Inner {
     /// Everything a refund request must pass before the ledger is touched: the bearer token,
     /// the body, the credentials, the hash_key and the amount. `Err` is SiPay's answer.
     #[allow(clippy::result_large_err)] // the Err is the answer itself, built once per rejected request
-    fn refund_input(&self, req: &Req) -> Result<RefundInput, Response<Body>> {
+    fn refund_input(&self, req: &SimRequest) -> Result<RefundInput, SimResponse> {
         if let Some(denied) = self.unauthenticated(req) {
             return Err(denied);
         }
@@ -539,7 +539,7 @@ impl Inner {
         })
     }
 
-    fn refund(&self, req: &Req) -> Response<Body> {
+    fn refund(&self, req: &SimRequest) -> SimResponse {
         match self.refund_input(req) {
             Ok(input) => self.apply(input, Bank::Pays),
             Err(answer) => answer,
@@ -547,7 +547,7 @@ impl Inner {
     }
 
     /// [`Fault::Fail`]: the refund passes SiPay's checks and the bank refuses it.
-    fn refund_failed(&self, req: &Req) -> Response<Body> {
+    fn refund_failed(&self, req: &SimRequest) -> SimResponse {
         match self.refund_input(req) {
             Ok(input) => self.apply(input, Bank::Refuses),
             Err(answer) => answer,
@@ -555,7 +555,7 @@ impl Inner {
     }
 
     /// The ledger step of a refund that passed [`refund_input`](Self::refund_input).
-    fn apply(&self, input: RefundInput, bank: Bank) -> Response<Body> {
+    fn apply(&self, input: RefundInput, bank: Bank) -> SimResponse {
         let RefundInput {
             invoice_id,
             amount,
@@ -621,7 +621,7 @@ impl Inner {
         )
     }
 
-    fn check_status(&self, req: &Req) -> Response<Body> {
+    fn check_status(&self, req: &SimRequest, ctx: &SimContext) -> SimResponse {
         if let Some(denied) = self.unauthenticated(req) {
             return denied;
         }
@@ -654,7 +654,7 @@ impl Inner {
         };
         let payment = &state.payments[index];
         // What a lagging lookup shows: refunds (applied or failed) older than the lag.
-        let visible = |r: &&SipayRefund| self.common.visible(r.applied_at);
+        let visible = |r: &&SipayRefund| ctx.visible(r.applied_at);
         let refunded: Decimal = payment
             .refunds
             .iter()
@@ -714,51 +714,36 @@ impl Inner {
             currency_code: payment.currency.code(),
             refund_info,
         };
-        to_json(StatusCode::OK, &answer)
+        SimResponse::json(200, &answer)
     }
 
-    fn admin_add_payment(&self, req: &Req) -> Response<Body> {
-        let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-            return admin_error(StatusCode::BAD_REQUEST, "body must be JSON");
-        };
-        let currency = match text(&body, "currency") {
+    /// `POST /__sandbox/payments`: `{"invoice_id"?, "amount", "currency"?}`.
+    fn admin_add_payment(&self, body: &Value) -> Result<Value, String> {
+        let currency = match text(body, "currency") {
             None => Currency::Try,
-            Some(code) => match Currency::from_str(&code) {
-                Ok(c) => c,
-                Err(_) => return admin_error(StatusCode::BAD_REQUEST, "unknown currency"),
-            },
+            Some(code) => Currency::from_str(&code).map_err(|_| "unknown currency".to_owned())?,
         };
-        let Some(amount) = text(&body, "amount") else {
-            return admin_error(StatusCode::BAD_REQUEST, "amount is required");
-        };
+        let amount = text(body, "amount").ok_or("amount is required")?;
         let amount = match Money::parse(&amount, currency) {
             Ok(m) if !m.amount().is_zero() => m.amount(),
-            _ => {
-                return admin_error(
-                    StatusCode::BAD_REQUEST,
-                    "amount must be a positive decimal such as \"100.00\"",
-                );
-            }
+            _ => return Err("amount must be a positive decimal such as \"100.00\"".to_owned()),
         };
         let mut state = lock(&self.state);
-        let invoice_id = match text(&body, "invoice_id") {
+        let invoice_id = match text(body, "invoice_id") {
             Some(id) if !id.is_empty() => id,
             _ => format!("SIM-INV-{}", state.next()),
         };
         let payment = state.add_payment(invoice_id, amount, currency);
         drop(state);
-        to_json(
-            StatusCode::CREATED,
-            &serde_json::json!({
-                "invoice_id": payment.invoice_id,
-                "order_no": payment.order_no,
-                "amount": fixed(payment.amount, currency.scale()),
-                "currency": currency.code(),
-            }),
-        )
+        Ok(serde_json::json!({
+            "invoice_id": payment.invoice_id,
+            "order_no": payment.order_no,
+            "amount": fixed(payment.amount, currency.scale()),
+            "currency": currency.code(),
+        }))
     }
 
-    fn admin_ledger(&self) -> Response<Body> {
+    fn admin_ledger(&self) -> Value {
         let state = lock(&self.state);
         let payments: Vec<Value> = state
             .payments
@@ -789,83 +774,71 @@ impl Inner {
             })
             .collect();
         drop(state);
-        to_json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "payments": payments,
-                "token_requests": self.token_requests.load(Ordering::SeqCst),
-                "omit_refund_figures": self.omit_refund_figures.load(Ordering::SeqCst),
-            }),
-        )
+        serde_json::json!({
+            "payments": payments,
+            "token_requests": self.token_requests.load(Ordering::SeqCst),
+            "omit_refund_figures": self.omit_refund_figures.load(Ordering::SeqCst),
+        })
     }
 }
 
 impl Simulator for Inner {
-    fn common(&self) -> &Common {
-        &self.common
+    /// Under [`Fault::Fail`] a refund is checked like any other, then recorded as failed with
+    /// its reference and answered 49 "Refund Failed"; other requests (check status) are
+    /// answered as usual: a bank refusal is about refunds. SiPay's refund answer states no
+    /// amount, so [`Fault::WrongAmount`] changes nothing.
+    fn handle(&self, req: &SimRequest, ctx: &SimContext) -> SimResponse {
+        let path = req.path.as_str();
+        let known = matches!(path, REFUND_PATH | CHECK_STATUS_PATH | TOKEN_PATH);
+        if !known {
+            return SimResponse::json(404, &serde_json::json!({"message": "Not Found"}));
+        }
+        if req.method != Method::POST {
+            return SimResponse::json(
+                405,
+                &serde_json::json!({"message": format!("The {} method is not supported for this route. Supported methods: POST.", req.method)}),
+            );
+        }
+        match path {
+            REFUND_PATH if ctx.refuses() => self.refund_failed(req),
+            REFUND_PATH => self.refund(req),
+            CHECK_STATUS_PATH => self.check_status(req, ctx),
+            _ => self.token(req),
+        }
     }
 
-    fn admin(&self, req: &Req) -> Response<Body> {
-        let method = &req.parts.method;
-        match (method, req.path()) {
-            (&Method::POST, "/__sandbox/payments") => self.admin_add_payment(req),
-            (&Method::GET, "/__sandbox/ledger") => self.admin_ledger(),
-            (&Method::POST, "/__sandbox/reset") => {
-                self.reset();
-                to_json(StatusCode::OK, &serde_json::json!({"reset": true}))
-            }
-            (&Method::GET, "/__sandbox/credentials") => to_json(
-                StatusCode::OK,
+    fn seed(&self, body: &Value) -> Result<Value, String> {
+        self.admin_add_payment(body)
+    }
+
+    fn ledger(&self) -> Value {
+        self.admin_ledger()
+    }
+
+    fn reset(&self) {
+        Inner::reset(self);
+    }
+
+    fn admin(&self, req: &SimRequest) -> Option<SimResponse> {
+        (req.method == Method::GET && req.path == "/__sandbox/credentials").then(|| {
+            SimResponse::json(
+                200,
                 &serde_json::json!({
                     "app_id": SipaySim::APP_ID,
                     "app_secret": SipaySim::APP_SECRET,
                     "merchant_key": SipaySim::MERCHANT_KEY,
                 }),
-            ),
-            _ => super::admin_common(&self.common, req),
-        }
+            )
+        })
     }
 
-    fn faultable(&self, req: &Req) -> bool {
-        matches!(req.path(), REFUND_PATH | CHECK_STATUS_PATH)
+    fn faultable(&self, req: &SimRequest) -> bool {
+        matches!(req.path.as_str(), REFUND_PATH | CHECK_STATUS_PATH)
     }
 
-    fn handle(&self, req: &Req) -> Response<Body> {
-        let path = req.path();
-        let known = matches!(path, REFUND_PATH | CHECK_STATUS_PATH | TOKEN_PATH);
-        if !known {
-            return to_json(
-                StatusCode::NOT_FOUND,
-                &serde_json::json!({"message": "Not Found"}),
-            );
-        }
-        if req.parts.method != Method::POST {
-            return to_json(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &serde_json::json!({"message": format!("The {} method is not supported for this route. Supported methods: POST.", req.parts.method)}),
-            );
-        }
-        match path {
-            REFUND_PATH => self.refund(req),
-            CHECK_STATUS_PATH => self.check_status(req),
-            _ => self.token(req),
-        }
-    }
-
-    fn token_expired(&self) -> Response<Body> {
+    fn token_expired(&self) -> SimResponse {
         lock(&self.state).tokens.clear();
         unauthenticated()
-    }
-
-    /// [`Fault::Fail`] on a refund: checked like any refund, then recorded as failed with its
-    /// reference and answered 49 "Refund Failed". Other requests (check status) are answered
-    /// as usual: a bank refusal is about refunds.
-    fn handle_failed(&self, req: &Req) -> Response<Body> {
-        if req.path() == REFUND_PATH && req.parts.method == Method::POST {
-            self.refund_failed(req)
-        } else {
-            self.handle(req)
-        }
     }
 
     /// SiPay's own key: `"omit_refund_figures": bool`.
@@ -943,9 +916,9 @@ fn refund_answer(
     order_no: &str,
     invoice_id: &str,
     ref_number: &str,
-) -> Response<Body> {
-    to_json(
-        StatusCode::OK,
+) -> SimResponse {
+    SimResponse::json(
+        200,
         &RefundAnswer {
             status_code: code,
             status_description: description,
@@ -959,19 +932,16 @@ fn refund_answer(
 
 /// A SiPay application answer without an order: `{"status_code", "status_description",
 /// "invoice_id"?}` with HTTP 200.
-fn status(code: u16, description: &str, invoice_id: Option<&str>) -> Response<Body> {
+fn status(code: u16, description: &str, invoice_id: Option<&str>) -> SimResponse {
     let mut answer = serde_json::json!({"status_code": code, "status_description": description});
     if let (Some(id), Some(map)) = (invoice_id, answer.as_object_mut()) {
         map.insert("invoice_id".to_owned(), Value::String(id.to_owned()));
     }
-    to_json(StatusCode::OK, &answer)
+    SimResponse::json(200, &answer)
 }
 
-fn unauthenticated() -> Response<Body> {
-    server::json(
-        StatusCode::UNAUTHORIZED,
-        bytes::Bytes::from_static(br#"{"message":"Unauthenticated."}"#),
-    )
+fn unauthenticated() -> SimResponse {
+    SimResponse::raw_json(401, r#"{"message":"Unauthenticated."}"#)
 }
 
 /// A body field as text: strings as they are, numbers in their JSON form.
@@ -983,23 +953,6 @@ fn text(body: &Value, name: &str) -> Option<String> {
     }
 }
 
-/// A decimal's text as a raw JSON number (never through f64).
-pub(crate) fn number(text: String) -> Option<Box<RawValue>> {
-    RawValue::from_string(text).ok()
-}
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-pub(crate) fn base_url(addr: SocketAddr) -> String {
-    let mut addr = addr;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() {
-            Ipv4Addr::LOCALHOST.into()
-        } else {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        });
-    }
-    format!("http://{addr}")
 }

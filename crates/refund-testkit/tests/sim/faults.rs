@@ -113,6 +113,11 @@ async fn every_fault_on_a_sipay_refund_leaves_the_ledger_as_documented() {
                     Some(format!("r{n}").as_str())
                 );
             }
+            // SiPay's refund answer states no amount: answered as usual, refund applied.
+            Fault::WrongAmount => assert!(
+                matches!(&result, Seen::Answer(200, body) if json(body)["status_code"] == 100),
+                "{result:?}"
+            ),
             other => panic!("untested fault {other}"),
         }
         assert!(sim.armed().is_empty(), "{fault} was consumed");
@@ -223,6 +228,18 @@ async fn every_fault_on_an_iyzico_refund_leaves_the_ledger_as_documented() {
                 matches!(&result, Seen::Answer(200, b) if json(b)["errorCode"] == "1000"),
                 "{result:?}"
             );
+        }
+        if fault == Fault::WrongAmount {
+            // Applied as asked (2.5), answered as 3.5, with a signature over what it states.
+            let Seen::Answer(200, body) = &result else {
+                panic!("{result:?}")
+            };
+            let answer = json(body);
+            assert_eq!(answer["status"], "success", "{body}");
+            assert_eq!(answer["price"].to_string(), "3.5", "{body}");
+            let signature = refund_iyzico::signature::RequestSigner::new(IyzicoSim::SECRET_KEY)
+                .fields_signature(&[&payment.payment_id, "3.5", "TRY", "c"]);
+            assert_eq!(answer["signature"], signature.as_str(), "{body}");
         }
         if matches!(fault, Fault::Fail | Fault::FailLostResponse) {
             let failed = sim.payment(&payment.payment_id).unwrap().items[0]
