@@ -71,9 +71,19 @@ impl HttpSettings {
     }
 }
 
-/// Builds the client a provider keeps for its whole life: rustls, timeouts from `settings`,
-/// redirects never followed (a refund POST must not be replayed elsewhere), connections
-/// pooled and reused.
+/// Whether this build has a TLS stack: one of the features `rustls`, `rustls-native-roots` or
+/// `native-tls` (the provider crates turn on `rustls` by default). Without one, an `https`
+/// request fails with a [`Configuration`](RefundError::Configuration) error that says so.
+pub const TLS: bool = cfg!(any(
+    feature = "rustls",
+    feature = "rustls-native-roots",
+    feature = "native-tls"
+));
+
+/// Builds the client a provider keeps for its whole life: the TLS stack the features chose
+/// (`native-tls` when it is on, else rustls, trusting the webpki roots with `rustls` and the
+/// operating system's with `rustls-native-roots`), timeouts from `settings`, redirects never
+/// followed (a refund POST must not be replayed elsewhere), connections pooled and reused.
 pub fn build_client(
     provider: &'static str,
     settings: &HttpSettings,
@@ -305,6 +315,14 @@ pub fn classify(provider: &'static str, error: reqwest::Error) -> RefundError {
     if error.is_builder() {
         return RefundError::configuration(provider, error.without_url().to_string());
     }
+    if !TLS && error.url().is_some_and(|url| url.scheme() == "https") {
+        // Nothing was sent; retrying cannot help, only a rebuild can.
+        return RefundError::configuration(
+            provider,
+            "https needs a TLS stack and this build has none: turn on the provider crate's \
+             `rustls` (default), `rustls-native-roots` or `native-tls` feature",
+        );
+    }
     if error.is_connect() {
         return RefundError::Unreachable {
             provider,
@@ -369,6 +387,23 @@ mod tests {
             endpoint(&base, "/payment/refund").as_str(),
             "https://api.iyzipay.com/payment/refund"
         );
+    }
+
+    /// A build without a TLS feature cannot speak https: it says so as a configuration error
+    /// (nothing sent, not retryable) instead of a retryable "unreachable".
+    #[cfg(not(any(
+        feature = "rustls",
+        feature = "rustls-native-roots",
+        feature = "native-tls"
+    )))]
+    #[tokio::test]
+    async fn https_without_a_tls_feature_is_a_configuration_error() {
+        let client = build_client("p", &HttpSettings::default()).unwrap();
+        let request = client.post("https://127.0.0.1:1/refund");
+        let e = send("p", request, 1024).await.unwrap_err();
+        assert!(matches!(e, RefundError::Configuration { .. }), "{e}");
+        assert!(e.to_string().contains("rustls"), "{e}");
+        assert!(!e.is_retryable());
     }
 
     fn reply(status: u16, body: &str) -> HttpReply {

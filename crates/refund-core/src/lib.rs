@@ -63,3 +63,8 @@ pub use state::{Reconciliation, RefundRecord, RefundState};
 
 /// Re-exported so provider crates and their users name the same trait macro version.
 pub use async_trait::async_trait;
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -53,3 +53,8 @@ pub mod paths {
     /// `GET`: the reporting lookup of a payment's refunds and cancels.
     pub const PAYMENT_DETAILS: &str = "/v2/reporting/payment/details";
 }
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

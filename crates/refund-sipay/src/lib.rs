@@ -56,3 +56,8 @@ pub mod paths {
     /// `POST`: a payment's status, with `show_refund_info` its refunds.
     pub const CHECK_STATUS: &str = "/ccpayment/api/checkstatus";
 }
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
