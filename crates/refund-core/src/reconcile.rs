@@ -143,7 +143,9 @@ impl Reconciler {
         now: SystemTime,
     ) -> Verdict {
         let absent = match state.find(reference) {
-            Reconciliation::Applied(record) => return Verdict::Applied(applied_total(state, record)),
+            Reconciliation::Applied(record) => {
+                return Verdict::Applied(applied_total(state, record));
+            }
             Reconciliation::Failed(record) if state.failed_count(reference) > earlier_failures => {
                 return Verdict::NotApplied(record.clone());
             }
