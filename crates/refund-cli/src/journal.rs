@@ -1,20 +1,22 @@
 //! The batch journal: an append-only JSON-lines file that makes `refund batch` crash-safe.
 //!
 //! Every row gets a `sending` record, written and synced to disk *before* its refund request
-//! leaves, and a terminal record (`refunded`, `declined`, `unknown`, `failed`) after. A batch
-//! killed at any moment — SIGKILL included — and run again with the same journal therefore
-//! knows, for every row, one of:
+//! leaves, and a record after it. A batch killed at any moment — SIGKILL included — and run
+//! again with the same journal therefore knows, for every row, one of:
 //!
-//! - a terminal `refunded` / `declined` record: the outcome is known, the row is skipped (a
-//!   temporary refusal is journaled `declined` too before the same request is sent again,
-//!   after a new `sending` record; the refusals are counted, because each may have left a
-//!   failed entry under the reference that says nothing about the later attempt);
+//! - `refunded` / `declined`: the outcome is known, the row is skipped;
 //! - a `sending` record with nothing after it, or `unknown`: the request may have reached the
 //!   provider; the row is reconciled through the provider's lookup by its reference before
 //!   anything is resent, and only resent (with the same reference) once the attempt is older
 //!   than the provider's settle time and the lookup still does not show it;
-//! - a `failed` record (nothing reached the provider, or it was rejected before processing):
-//!   safe to send again;
+//! - `retry_later`: the provider refused the attempt for now (a temporary decline, a rate
+//!   limit) or could not be reached; the same request is sent again, with the same reference,
+//!   once its `not_before` time has passed. A refusal the provider processed (`refused`) is
+//!   counted, because it may have left a failed entry under the reference that says nothing
+//!   about a later attempt (journals from before `retry_later` journaled such a refusal
+//!   `declined` before the resend; those are counted too);
+//! - `failed`: nothing was processed and nothing will be by itself (a request the provider
+//!   cannot take, rejected credentials): sent again with the same reference by the next run;
 //! - nothing: never sent.
 //!
 //! Every record carries the UTC time it was written (`at`, unix milliseconds), so the age of
@@ -29,36 +31,66 @@
 //!
 //! A torn last line (the process died mid-write) is ignored: its row is then judged by the
 //! records before it, which is always the more cautious answer.
+//!
+//! **Memory.** The [`Index`] keeps, per row, only what resuming needs: a 128-bit keyed hash of
+//! the row's key, the byte offset of its last record, its state, one time and a refusal count
+//! (40 bytes a row in the table). Whatever else a row needs — its reference, its note — is
+//! read back from the file at that offset, and only for rows that are not finished.
+//!
+//! **Durability.** [`Appender`] writes records from one thread and syncs them in groups: every
+//! record waiting when a sync starts is covered by it, and no caller is answered before the
+//! sync that covers its record has returned. A row's request therefore never leaves before
+//! its `sending` record is on disk, however many rows are in flight.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 
 /// Where a row stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum RowState {
-    /// About to send: the outcome is unknown until a terminal record follows.
+    /// About to send: the outcome is unknown until a later record follows.
     Sending,
     /// Refunded (from a receipt or a reconciling lookup).
     Refunded,
-    /// The provider refused it; the outcome is known.
+    /// The provider refused it for good; the outcome is known.
     Declined,
     /// The request may have reached the provider and no answer came back.
     Unknown,
-    /// Failed before the provider processed anything; safe to resend.
+    /// Refused for now, or the provider could not be reached: nothing was refunded, and the
+    /// same request is sent again after `not_before`.
+    RetryLater,
+    /// Failed before the provider processed anything; sent again by the next run.
     Failed,
+}
+
+impl RowState {
+    /// The name used in the journal, the summary and the report.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RowState::Sending => "sending",
+            RowState::Refunded => "refunded",
+            RowState::Declined => "declined",
+            RowState::Unknown => "unknown",
+            RowState::RetryLater => "retry_later",
+            RowState::Failed => "failed",
+        }
+    }
 }
 
 /// One journal line.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Record {
-    /// Identifies the row: its line number and content, so an edited input is not confused
-    /// with the journaled one.
+    /// Identifies the row: its content and which occurrence of that content it is (see
+    /// [`row_key`]), so an edited input is not confused with the journaled one.
     pub(crate) key: String,
     /// The merchant reference the refund is (or was) sent with.
     pub(crate) reference: String,
@@ -71,113 +103,496 @@ pub(crate) struct Record {
     /// before attempt times were kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) at: Option<u64>,
+    /// `retry_later`: not to be sent again before this time (UTC, unix milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) not_before: Option<u64>,
+    /// `retry_later`: the provider processed the attempt and refused it (rather than not
+    /// processing it at all), so its lookup may list a failed entry under the reference.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) refused: bool,
+    /// `refunded`: the provider's id of the refund (SiPay `ref_no`, iyzico
+    /// `refundHostReference` from a receipt or the refund's id from a lookup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) provider_reference: Option<String>,
 }
 
-/// What the journal knows about one row.
+impl Record {
+    /// A record of `state` for the row `key`, without a note or times.
+    pub(crate) fn new(
+        key: impl Into<String>,
+        reference: impl Into<String>,
+        state: RowState,
+    ) -> Self {
+        Record {
+            key: key.into(),
+            reference: reference.into(),
+            state,
+            note: None,
+            at: None,
+            not_before: None,
+            refused: false,
+            provider_reference: None,
+        }
+    }
+
+    /// The record as one journal line, stamped with the current time if it has none.
+    fn to_line(&self) -> std::io::Result<Vec<u8>> {
+        let mut line = if self.at.is_some() {
+            serde_json::to_vec(self)
+        } else {
+            let mut stamped = self.clone();
+            stamped.at = Some(to_millis(SystemTime::now()));
+            serde_json::to_vec(&stamped)
+        }
+        .map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        Ok(line)
+    }
+}
+
+/// What the index reads of a journal line: no allocation unless a string has escapes.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow)]
+    reference: Cow<'a, str>,
+    state: RowState,
+    #[serde(default)]
+    at: Option<u64>,
+    #[serde(default)]
+    not_before: Option<u64>,
+    #[serde(default)]
+    refused: bool,
+}
+
+// ---------------------------------------------------------------------------------------
+// Row keys
+// ---------------------------------------------------------------------------------------
+
+/// A row's content as its key spells it: `provider|payment|amount|reference`, e.g.
+/// `sipay|payment:INV-1|10.00 TRY|` or `iyzico|item:11@10|5.0 TRY|r-1`.
+pub(crate) fn row_content(
+    provider: &str,
+    payment: &impl std::fmt::Display,
+    amount: &impl std::fmt::Display,
+    reference: Option<&str>,
+) -> String {
+    format!("{provider}|{payment}|{amount}|{}", reference.unwrap_or(""))
+}
+
+/// The key of the `occurrence`th row (from 1) with this content: reordering the file does
+/// not change a row's identity, and identical rows stay distinct.
+pub(crate) fn row_key(content: &str, occurrence: u32) -> String {
+    format!("{content}#{occurrence}")
+}
+
+/// A row key taken apart (see [`row_content`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyParts<'a> {
+    /// `sipay`, `iyzico`.
+    pub(crate) provider: &'a str,
+    /// As `PaymentRef` displays it: `payment:INV-1`, `item:11`, `item:11@10`.
+    pub(crate) payment: &'a str,
+    /// The amount, e.g. `10.00`.
+    pub(crate) amount: &'a str,
+    /// The currency code, e.g. `TRY`.
+    pub(crate) currency: &'a str,
+    /// The row's own reference, or empty when it had none.
+    pub(crate) reference: &'a str,
+    /// Everything before `#occurrence`.
+    pub(crate) content: &'a str,
+    /// Which occurrence of this content.
+    pub(crate) occurrence: u32,
+}
+
+/// Takes a key apart, from the right: payment ids may contain `|` or `#`, references and
+/// amounts cannot.
+pub(crate) fn parse_key(key: &str) -> Option<KeyParts<'_>> {
+    let (content, occurrence) = key.rsplit_once('#')?;
+    let occurrence = occurrence.parse().ok()?;
+    let (provider, rest) = content.split_once('|')?;
+    let (rest, reference) = rest.rsplit_once('|')?;
+    let (payment, money) = rest.rsplit_once('|')?;
+    let (amount, currency) = money.split_once(' ')?;
+    Some(KeyParts {
+        provider,
+        payment,
+        amount,
+        currency,
+        reference,
+        content,
+        occurrence,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Hashing
+// ---------------------------------------------------------------------------------------
+
+/// A 128-bit keyed hash of a string: two SipHash-1-3 runs with independent random keys.
+/// Only ever held in memory, so the keys are fresh per process; a collision between two of
+/// a million keys has a probability around 2^-88.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Hash128(u64, u64);
+
+impl Hash for Hash128 {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Already uniformly random: one half picks the bucket, equality checks both.
+        state.write_u64(self.0);
+    }
+}
+
+/// 32 bits of a reference's hash, kept per row: a reference change going unseen (2^-32)
+/// only keeps counting older refusals, which errs on the side of an `unknown` row.
+fn fingerprint(reference: Hash128) -> u32 {
+    u32::try_from(reference.0 >> 32).unwrap_or_default()
+}
+
+/// The hasher of tables keyed by [`Hash128`]: passes its first half through.
+#[derive(Debug, Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A table keyed by [`Hash128`].
+pub(crate) type HashTable<V> = HashMap<Hash128, V, BuildHasherDefault<PassThrough>>;
+
+/// Makes [`Hash128`]s.
 #[derive(Clone, Debug)]
+pub(crate) struct Hashing(RandomState, RandomState);
+
+impl Hashing {
+    pub(crate) fn new() -> Self {
+        Hashing(RandomState::new(), RandomState::new())
+    }
+
+    pub(crate) fn of(&self, text: &str) -> Hash128 {
+        Hash128(self.0.hash_one(text), self.1.hash_one(text))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The index
+// ---------------------------------------------------------------------------------------
+
+/// What the index keeps of one row: 24 bytes.
+#[derive(Clone, Copy, Debug)]
 struct Entry {
-    /// The row's last record.
-    last: Record,
-    /// When the row's latest attempt (`sending` record) was made, when known.
-    attempted_at: Option<u64>,
-    /// Whether the latest `sending` record had no time, so a later record's time dates it.
-    undated_attempt: bool,
-    /// How many `declined` records the row has with its current reference: the attempts with
-    /// that reference the provider refused, each of which may have left a failed entry in its
-    /// lookup that says nothing about a later attempt.
-    refusals: usize,
+    /// Where the row's last record starts in the file.
+    offset: u64,
+    /// `sending`/`unknown`: when the latest attempt was made; `retry_later`: not before when
+    /// (unix ms, 0 for none).
+    time: u64,
+    /// A fingerprint of the current reference: refusals count per reference.
+    reference: u32,
+    state: RowState,
+    /// `declined` records and `refused` `retry_later` records with the current reference.
+    refusals: u8,
+    /// The latest `sending` record had no time, and no later record dated it yet.
+    undated: bool,
+}
+
+/// What the journal says about one row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowView {
+    /// The state of its last record.
+    pub(crate) state: RowState,
+    /// Where that record starts (for [`Index::record_at`]).
+    pub(crate) offset: u64,
+    time: u64,
+    undated: bool,
+    refusals: u8,
+}
+
+impl RowView {
+    /// How many attempts with the row's current reference the provider refused (`declined`
+    /// records, and `retry_later` records marked `refused`): a failed entry the lookup shows
+    /// for the reference proves the latest attempt failed only when there are more of them
+    /// than this (`Reconciler::judge_after`).
+    pub(crate) fn refusals(&self) -> usize {
+        usize::from(self.refusals)
+    }
+
+    /// For a `sending` / `unknown` row: when its latest attempt was made. An attempt the
+    /// journal cannot date counts as made now.
+    pub(crate) fn attempted_at(&self) -> SystemTime {
+        if self.undated || self.time == 0 {
+            SystemTime::now()
+        } else {
+            from_millis(self.time)
+        }
+    }
+
+    /// For a `retry_later` row: when it may be sent again (the epoch when the record did not
+    /// say: at once).
+    pub(crate) fn not_before(&self) -> SystemTime {
+        from_millis(self.time)
+    }
 }
 
 /// What a journal said, by row key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Index {
-    rows: HashMap<String, Entry>,
+    rows: HashTable<Entry>,
+    hashing: Hashing,
+    /// The journal, for reading a record back at its offset; `None` for no journal.
+    file: Option<File>,
 }
 
 impl Index {
-    /// Reads every complete record of `reader`; torn or foreign lines are skipped (see the
-    /// module docs for why that is safe).
-    fn read(reader: impl BufRead) -> std::io::Result<Index> {
-        let mut index = Index::default();
-        for line in reader.split(b'\n') {
-            let line = line?;
-            if let Ok(record) = serde_json::from_slice::<Record>(&line) {
-                index.add(record);
-            }
+    /// An index of nothing (no journal yet).
+    fn empty() -> Index {
+        Index {
+            rows: HashTable::default(),
+            hashing: Hashing::new(),
+            file: None,
         }
+    }
+
+    /// Reads every complete record of `file` from its start; torn or foreign lines are skipped
+    /// (see the module docs for why that is safe). The file is kept for [`Index::record_at`].
+    fn load(mut file: File) -> std::io::Result<Index> {
+        let mut index = Index::empty();
+        file.seek(SeekFrom::Start(0))?;
+        let len = file.metadata()?.len();
+        // A journal line is 100–300 bytes and a row has two or more: start near the final size
+        // rather than doubling through it.
+        index.rows.reserve(usize::try_from(len / 400).unwrap_or(0));
+        let mut reader = BufReader::with_capacity(1 << 20, &file);
+        for_each_line(&mut reader, |offset, line| {
+            if let Ok(record) = serde_json::from_slice::<Line<'_>>(line) {
+                index.add(offset, &record);
+            }
+        })?;
+        index.file = Some(file);
         Ok(index)
     }
 
     /// Reads the journal at `path` without creating, locking or writing it: an empty index
-    /// when there is no file (what `--dry-run` needs).
+    /// when there is no file (what `--dry-run` and `--report` need).
     pub(crate) fn read_only(path: &Path) -> std::io::Result<Index> {
         match File::open(path) {
-            Ok(file) => Index::read(BufReader::new(file)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index::default()),
+            Ok(file) => Index::load(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index::empty()),
             Err(e) => Err(e),
         }
     }
 
-    /// An index of `records`, as if read from a journal in this order.
-    #[cfg(test)]
-    pub(crate) fn from_records(records: impl IntoIterator<Item = Record>) -> Index {
-        let mut index = Index::default();
-        for record in records {
-            index.add(record);
-        }
-        index
-    }
-
-    fn add(&mut self, record: Record) {
-        let entry = self.rows.entry(record.key.clone());
-        let entry = entry.or_insert_with(|| Entry {
-            last: record.clone(),
-            attempted_at: None,
-            undated_attempt: false,
-            refusals: 0,
-        });
-        if record.reference != entry.last.reference {
+    fn add(&mut self, offset: u64, line: &Line<'_>) {
+        let reference = self.fingerprint(&line.reference);
+        let entry = self
+            .rows
+            .entry(self.hashing.of(&line.key))
+            .or_insert(Entry {
+                offset,
+                time: 0,
+                reference,
+                state: line.state,
+                refusals: 0,
+                undated: false,
+            });
+        if entry.reference != reference {
+            entry.reference = reference;
             entry.refusals = 0;
         }
-        if record.state == RowState::Declined {
-            entry.refusals += 1;
+        let refused = match line.state {
+            RowState::Declined => true,
+            RowState::RetryLater => line.refused,
+            _ => false,
+        };
+        if refused {
+            entry.refusals = entry.refusals.saturating_add(1);
         }
-        if record.state == RowState::Sending {
-            entry.attempted_at = record.at;
-            entry.undated_attempt = record.at.is_none();
-        } else if entry.undated_attempt && record.at.is_some() {
-            // An attempt from an older version, first seen dated by this later record: it was
-            // made no later than that, so dating it there errs on the side of waiting.
-            entry.attempted_at = record.at;
-            entry.undated_attempt = false;
+        match line.state {
+            RowState::Sending => {
+                entry.time = line.at.unwrap_or(0);
+                entry.undated = line.at.is_none();
+            }
+            RowState::RetryLater => {
+                entry.time = line.not_before.unwrap_or(0);
+                entry.undated = false;
+            }
+            _ => {
+                if let Some(at) = line.at.filter(|_| entry.undated) {
+                    // An attempt from an older version, first seen dated by this later record:
+                    // it was made no later than that, so dating it there errs on the side of
+                    // waiting.
+                    entry.time = at;
+                    entry.undated = false;
+                }
+            }
         }
-        entry.last = record;
+        entry.state = line.state;
+        entry.offset = offset;
     }
 
-    /// The last record written for `key`.
-    pub(crate) fn last(&self, key: &str) -> Option<&Record> {
-        self.rows.get(key).map(|e| &e.last)
+    fn fingerprint(&self, reference: &str) -> u32 {
+        fingerprint(self.hashing.of(reference))
     }
 
-    /// How many attempts of `key` with its current reference the provider refused (`declined`
-    /// records: a temporary refusal is journaled so before the same request is sent again). A
-    /// failed entry the lookup shows for the reference proves the latest attempt failed only
-    /// when there are more of them than this (`Reconciler::judge_after`).
-    pub(crate) fn refusals(&self, key: &str) -> usize {
-        self.rows.get(key).map_or(0, |e| e.refusals)
+    /// The hashing this index uses, for callers that key their own tables the same way.
+    pub(crate) fn hashing(&self) -> &Hashing {
+        &self.hashing
     }
 
-    /// When the latest attempt for `key` was made. An attempt the journal cannot date counts
-    /// as made now; a row never attempted answers `None`.
-    pub(crate) fn attempted_at(&self, key: &str) -> Option<SystemTime> {
-        let entry = self.rows.get(key)?;
-        match entry.attempted_at {
-            Some(ms) => Some(from_millis(ms)),
-            None if entry.undated_attempt => Some(SystemTime::now()),
-            None => None,
+    /// What the journal says about the row `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<RowView> {
+        self.get_hashed(self.hashing.of(key))
+    }
+
+    fn get_hashed(&self, key: Hash128) -> Option<RowView> {
+        self.rows.get(&key).map(|e| RowView {
+            state: e.state,
+            offset: e.offset,
+            time: e.time,
+            undated: e.undated,
+            refusals: e.refusals,
+        })
+    }
+
+    /// How many rows the journal knows.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Every row whose outcome is unknown (`sending` or `unknown` last).
+    pub(crate) fn unresolved(&self) -> impl Iterator<Item = RowView> + '_ {
+        self.rows
+            .values()
+            .filter(|e| matches!(e.state, RowState::Sending | RowState::Unknown))
+            .map(|e| RowView {
+                state: e.state,
+                offset: e.offset,
+                time: e.time,
+                undated: e.undated,
+                refusals: e.refusals,
+            })
+    }
+
+    /// The last record of every row whose reference is one of `references` (hashed with
+    /// [`Index::hashing`]), with that reference's hash. Reads back only the records whose
+    /// reference fingerprint matches.
+    pub(crate) fn rows_using(
+        &self,
+        references: &HashTable<()>,
+    ) -> std::io::Result<Vec<(Hash128, Record)>> {
+        let wanted: std::collections::HashSet<u32> =
+            references.keys().map(|h| fingerprint(*h)).collect();
+        let mut found = Vec::new();
+        for entry in self.rows.values() {
+            if !wanted.contains(&entry.reference) {
+                continue;
+            }
+            let record = self.record_at(entry.offset)?;
+            let hash = self.hashing.of(&record.reference);
+            if references.contains_key(&hash) {
+                found.push((hash, record));
+            }
         }
+        Ok(found)
+    }
+
+    /// The whole record that starts at `offset` (a [`RowView::offset`]).
+    pub(crate) fn record_at(&self, offset: u64) -> std::io::Result<Record> {
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("no journal to read"))?;
+        let mut line = Vec::with_capacity(512);
+        let mut chunk = [0u8; 512];
+        loop {
+            let at = offset + line.len() as u64;
+            let n = read_at(file, &mut chunk, at)?;
+            if n == 0 {
+                break;
+            }
+            match chunk[..n].iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    line.extend_from_slice(&chunk[..end]);
+                    break;
+                }
+                None => line.extend_from_slice(&chunk[..n]),
+            }
+            if line.len() > MAX_RECORD {
+                return Err(std::io::Error::other("journal record too long"));
+            }
+        }
+        serde_json::from_slice(&line).map_err(std::io::Error::other)
+    }
+
+    /// Calls `each` with the last record of every row, in the order of those records in the
+    /// file (so by the time each row last changed). Reads the file once more from its start.
+    pub(crate) fn for_each_last(&self, mut each: impl FnMut(Record)) -> std::io::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        reader.seek(SeekFrom::Start(0))?;
+        for_each_line(&mut reader, |offset, line| {
+            let Ok(head) = serde_json::from_slice::<Line<'_>>(line) else {
+                return;
+            };
+            let last = self
+                .rows
+                .get(&self.hashing.of(&head.key))
+                .is_some_and(|e| e.offset == offset);
+            if last && let Ok(record) = serde_json::from_slice::<Record>(line) {
+                each(record);
+            }
+        })
     }
 }
+
+/// A record longer than this is not one of ours.
+const MAX_RECORD: usize = 1 << 20;
+
+/// Calls `each(offset, line)` for every complete (newline-terminated) line of `reader`.
+fn for_each_line(
+    reader: &mut impl BufRead,
+    mut each: impl FnMut(u64, &[u8]),
+) -> std::io::Result<()> {
+    let mut offset = 0u64;
+    let mut line = Vec::with_capacity(512);
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if line.last() == Some(&b'\n') {
+            each(offset, &line[..line.len() - 1]);
+        }
+        offset += n as u64;
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+// ---------------------------------------------------------------------------------------
+// The journal file
+// ---------------------------------------------------------------------------------------
 
 /// Why the journal could not be opened.
 #[derive(Debug)]
@@ -202,8 +617,8 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal, takes its exclusive lock, and reads the last record of
-    /// every row. [`OpenError::Busy`] when another run holds the lock: nothing is written then.
+    /// Opens (or creates) the journal, takes its exclusive lock, and indexes every row.
+    /// [`OpenError::Busy`] when another run holds the lock: nothing is written then.
     pub(crate) fn open(path: &Path) -> Result<Journal, OpenError> {
         let (mut file, created) = match OpenOptions::new()
             .read(true)
@@ -228,8 +643,7 @@ impl Journal {
             sync_dir(path)?;
         }
         // Read under the lock, so no other run can append while (or after) we read.
-        file.seek(SeekFrom::Start(0))?;
-        let index = Index::read(BufReader::new(&mut file))?;
+        let index = Index::load(file.try_clone()?)?;
         // If the previous run died mid-line, start on a fresh line so the next record parses.
         let len = file.metadata()?.len();
         if len > 0 {
@@ -248,20 +662,83 @@ impl Journal {
         &self.index
     }
 
-    /// Appends `record`, stamped with the current time, and syncs it to disk before returning.
+    /// Appends `record`, stamped with the current time if it has none, and syncs it to disk
+    /// before returning.
+    #[cfg(test)]
     pub(crate) fn append(&mut self, record: &Record) -> std::io::Result<()> {
-        let mut line = if record.at.is_some() {
-            serde_json::to_vec(record)
-        } else {
-            let mut stamped = record.clone();
-            stamped.at = Some(to_millis(SystemTime::now()));
-            serde_json::to_vec(&stamped)
-        }
-        .map_err(std::io::Error::other)?;
-        line.push(b'\n');
         // One write call per record: a kill can tear only the record being written.
-        self.file.write_all(&line)?;
+        self.file.write_all(&record.to_line()?)?;
         self.file.sync_data()
+    }
+
+    /// The index, and an [`Appender`] that owns the file (and its lock) from now on.
+    pub(crate) fn into_appender(self) -> std::io::Result<(Index, Appender)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let file = self.file;
+        std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || write_loop(file, rx))?;
+        Ok((self.index, Appender { tx }))
+    }
+}
+
+/// A record's bytes and who waits for them to be on disk.
+type Job = (Vec<u8>, oneshot::Sender<Result<(), String>>);
+
+/// Appends records from any task; cheap to clone. The journal thread ends (and closes the
+/// file) when the last clone is dropped.
+#[derive(Clone, Debug)]
+pub(crate) struct Appender {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl Appender {
+    /// Appends `record` (stamped with the current time if it has none) and returns once it is
+    /// synced to disk.
+    pub(crate) async fn append(&self, record: &Record) -> std::io::Result<()> {
+        let stopped = || std::io::Error::other("the journal writer stopped");
+        let (done, synced) = oneshot::channel();
+        self.tx
+            .send((record.to_line()?, done))
+            .map_err(|_| stopped())?;
+        synced
+            .await
+            .map_err(|_| stopped())?
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// Records written per sync at most: bounds the latency of the first one in a group.
+const MAX_GROUP: usize = 256;
+
+/// The journal thread: writes every record waiting, in one write call, syncs once, then
+/// answers their callers. After a failed write or sync nothing more is written (the file may
+/// end in a torn line that the next record would run into) and every caller gets the error.
+fn write_loop(mut file: File, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut failed: Option<String> = None;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut waiting = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.blocking_recv() {
+        buf.clear();
+        buf.extend_from_slice(&first.0);
+        waiting.push(first.1);
+        while waiting.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok((line, done)) => {
+                    buf.extend_from_slice(&line);
+                    waiting.push(done);
+                }
+                Err(_) => break,
+            }
+        }
+        if failed.is_none()
+            && let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data())
+        {
+            failed = Some(e.to_string());
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(failed.clone().map_or(Ok(()), Err));
+        }
     }
 }
 
@@ -289,7 +766,7 @@ pub(crate) fn to_millis(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn from_millis(ms: u64) -> SystemTime {
+pub(crate) fn from_millis(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
@@ -317,24 +794,36 @@ pub(crate) fn utc(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn record(key: &str, state: RowState) -> Record {
-        Record {
-            key: key.into(),
-            reference: format!("ref-{key}"),
-            state,
-            note: None,
-            at: None,
-        }
+        Record::new(key, format!("ref-{key}"), state)
     }
 
-    fn scratch(name: &str) -> PathBuf {
+    pub(crate) fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("journal-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// An index of `text`, written to a scratch journal `name`.
+    pub(crate) fn index_of(name: &str, text: &str) -> Index {
+        let dir = scratch(name);
+        let path = dir.join("j.journal");
+        std::fs::write(&path, text).unwrap();
+        Index::read_only(&path).unwrap()
+    }
+
+    /// An index of `records`, as if read from a journal in this order (records without a
+    /// time stay undated).
+    pub(crate) fn index_of_records(name: &str, records: &[Record]) -> Index {
+        let text: String = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect();
+        index_of(name, &text)
     }
 
     #[test]
@@ -355,13 +844,18 @@ mod tests {
             .write_all(b"{\"key\":\"3\",\"refer")
             .unwrap();
         let mut j = Journal::open(&path).unwrap();
-        assert_eq!(j.index().last("1").unwrap().state, RowState::Refunded);
-        assert_eq!(j.index().last("2").unwrap().state, RowState::Sending);
-        assert!(j.index().last("3").is_none());
+        assert_eq!(j.index().get("1").unwrap().state, RowState::Refunded);
+        assert_eq!(j.index().get("2").unwrap().state, RowState::Sending);
+        assert!(j.index().get("3").is_none());
+        assert_eq!(j.index().len(), 2);
         j.append(&record("3", RowState::Sending)).unwrap();
         drop(j);
         let reopened = Journal::open(&path).unwrap();
-        assert_eq!(reopened.index().last("3").unwrap().state, RowState::Sending);
+        let three = reopened.index().get("3").unwrap();
+        assert_eq!(three.state, RowState::Sending);
+        let back = reopened.index().record_at(three.offset).unwrap();
+        assert_eq!(back.key, "3");
+        assert_eq!(back.reference, "ref-3");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -373,6 +867,43 @@ mod tests {
         assert!(matches!(Journal::open(&path), Err(OpenError::Busy)));
         drop(first);
         assert!(Journal::open(&path).is_ok(), "the lock goes with the run");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_appender_keeps_the_lock_and_syncs_every_record_before_answering() {
+        let dir = scratch("appender");
+        let path = dir.join("a.journal");
+        let (index, appender) = Journal::open(&path).unwrap().into_appender().unwrap();
+        assert!(matches!(Journal::open(&path), Err(OpenError::Busy)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let appender = appender.clone();
+            tasks.spawn(async move {
+                appender
+                    .append(&record(&i.to_string(), RowState::Sending))
+                    .await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
+        // Every answered record is in the file already (the writer is still running).
+        assert_eq!(Index::read_only(&path).unwrap().len(), 200);
+        drop(appender);
+        drop(index);
+        // The writer thread ends with the last appender, and the lock with it (and the
+        // index, which reads the same open file).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match Journal::open(&path) {
+                Ok(_) => break,
+                Err(OpenError::Busy) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -394,7 +925,7 @@ mod tests {
             "{before} <= {at} <= {after}"
         );
         let index = Index::read_only(&path).unwrap();
-        assert_eq!(index.attempted_at("1"), Some(from_millis(at)));
+        assert_eq!(index.get("1").unwrap().attempted_at(), from_millis(at));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -413,49 +944,85 @@ mod tests {
             "\n",
             r#"{"key":"dated","reference":"r-3","state":"unknown","at":7000}"#,
             "\n",
-            r#"{"key":"done","reference":"r-4","state":"failed","at":5000}"#,
-            "\n",
         );
-        let index = Index::read(lines.as_bytes()).unwrap();
+        let index = index_of("undated", lines);
         let now = SystemTime::now();
-        assert!(index.attempted_at("old").unwrap() >= now);
-        assert_eq!(index.attempted_at("later"), Some(from_millis(1000)));
-        assert_eq!(index.attempted_at("dated"), Some(from_millis(5000)));
-        assert_eq!(index.attempted_at("done"), None, "never attempted");
-        assert_eq!(index.attempted_at("absent"), None);
+        assert!(index.get("old").unwrap().attempted_at() >= now);
+        assert_eq!(
+            index.get("later").unwrap().attempted_at(),
+            from_millis(1000)
+        );
+        assert_eq!(
+            index.get("dated").unwrap().attempted_at(),
+            from_millis(5000)
+        );
+        assert!(index.get("absent").is_none());
     }
 
     #[test]
     fn refusals_are_counted_per_reference() {
         let rec = |state, reference: &str| Record {
-            key: "k".into(),
-            reference: reference.into(),
-            state,
-            note: None,
             at: Some(1),
+            ..Record::new("k", reference, state)
         };
-        let index = Index::from_records([
-            rec(RowState::Sending, "bad"),
-            rec(RowState::Declined, "bad"),
-            rec(RowState::Sending, "r-1"),
-            rec(RowState::Declined, "r-1"),
-            rec(RowState::Sending, "r-1"),
-            // Not processed (a 429, an unreachable provider): no entry can be left.
-            rec(RowState::Failed, "r-1"),
-            rec(RowState::Sending, "r-1"),
-            rec(RowState::Declined, "r-1"),
-            rec(RowState::Sending, "r-1"),
-            rec(RowState::Unknown, "r-1"),
-        ]);
-        assert_eq!(index.refusals("k"), 2);
-        assert_eq!(index.refusals("absent"), 0);
+        let refused = |reference: &str| Record {
+            refused: true,
+            not_before: Some(2),
+            ..rec(RowState::RetryLater, reference)
+        };
+        let index = index_of_records(
+            "refusals",
+            &[
+                rec(RowState::Sending, "bad"),
+                rec(RowState::Declined, "bad"),
+                rec(RowState::Sending, "r-1"),
+                // An older journal's temporary refusal, journaled declined before the resend.
+                rec(RowState::Declined, "r-1"),
+                rec(RowState::Sending, "r-1"),
+                // Not processed (a 429, an unreachable provider): no entry can be left.
+                Record {
+                    not_before: Some(2),
+                    ..rec(RowState::RetryLater, "r-1")
+                },
+                rec(RowState::Sending, "r-1"),
+                refused("r-1"),
+                rec(RowState::Sending, "r-1"),
+                rec(RowState::Unknown, "r-1"),
+            ],
+        );
+        let row = index.get("k").unwrap();
+        assert_eq!(row.refusals(), 2);
+        assert_eq!(row.state, RowState::Unknown);
+    }
+
+    #[test]
+    fn retry_later_keeps_its_not_before_time() {
+        let index = index_of_records(
+            "retry-later",
+            &[
+                Record {
+                    at: Some(1_000),
+                    ..Record::new("k", "r-1", RowState::Sending)
+                },
+                Record {
+                    at: Some(2_000),
+                    not_before: Some(32_000),
+                    refused: true,
+                    ..Record::new("k", "r-1", RowState::RetryLater)
+                },
+            ],
+        );
+        let row = index.get("k").unwrap();
+        assert_eq!(row.state, RowState::RetryLater);
+        assert_eq!(row.not_before(), from_millis(32_000));
+        assert_eq!(row.refusals(), 1);
     }
 
     #[test]
     fn read_only_neither_creates_nor_writes() {
         let dir = scratch("ro");
         let path = dir.join("a.journal");
-        assert!(Index::read_only(&path).unwrap().last("x").is_none());
+        assert!(Index::read_only(&path).unwrap().get("x").is_none());
         assert!(!path.exists());
         std::fs::write(
             &path,
@@ -463,13 +1030,59 @@ mod tests {
         )
         .unwrap();
         let index = Index::read_only(&path).unwrap();
-        assert_eq!(index.last("x").unwrap().state, RowState::Unknown);
+        assert_eq!(index.get("x").unwrap().state, RowState::Unknown);
         assert_eq!(
             std::fs::read(&path).unwrap().len(),
             50,
             "the torn line is left as it was"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn for_each_last_visits_every_row_once_at_its_last_record() {
+        let index = index_of_records(
+            "last-records",
+            &[
+                Record::new("a", "r-a", RowState::Sending),
+                Record::new("b", "r-b", RowState::Sending),
+                Record::new("a", "r-a", RowState::Refunded),
+                Record::new("b", "r-b", RowState::Unknown),
+                Record::new("c", "r-c", RowState::Failed),
+            ],
+        );
+        let mut seen = Vec::new();
+        index
+            .for_each_last(|r| seen.push((r.key, r.state)))
+            .unwrap();
+        assert_eq!(
+            seen,
+            [
+                ("a".to_owned(), RowState::Refunded),
+                ("b".to_owned(), RowState::Unknown),
+                ("c".to_owned(), RowState::Failed)
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_are_taken_apart_from_the_right() {
+        let key = row_key(
+            &row_content("iyzico", &"item:1|2#3@10", &"5.0 TRY", Some("r-1")),
+            2,
+        );
+        assert_eq!(key, "iyzico|item:1|2#3@10|5.0 TRY|r-1#2");
+        let parts = parse_key(&key).unwrap();
+        assert_eq!(parts.provider, "iyzico");
+        assert_eq!(parts.payment, "item:1|2#3@10");
+        assert_eq!(parts.amount, "5.0");
+        assert_eq!(parts.currency, "TRY");
+        assert_eq!(parts.reference, "r-1");
+        assert_eq!(parts.content, "iyzico|item:1|2#3@10|5.0 TRY|r-1");
+        assert_eq!(parts.occurrence, 2);
+        let bare = parse_key("sipay|payment:INV-1|10.00 TRY|#1").unwrap();
+        assert_eq!(bare.reference, "");
+        assert!(parse_key("not a key").is_none());
     }
 
     #[test]

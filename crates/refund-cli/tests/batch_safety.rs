@@ -561,7 +561,7 @@ async fn batch_reads_an_undated_journal_and_counts_its_attempts_as_made_now() {
 }
 
 /// iyzico's bank decline is retryable and leaves a failed entry under the reference; the
-/// batch resends with the same reference, and that attempt times out and is applied later.
+/// batch journals it `retry_later` (refused) and resends with the same reference, and that attempt times out and is applied later.
 /// The lookup then shows the first attempt's failed entry: it says nothing about the second
 /// one, so the row stays unknown (never declined) and the rerun after the settle time finds
 /// the refund.
@@ -619,16 +619,22 @@ async fn batch_a_failed_entry_of_an_earlier_attempt_does_not_decline_a_later_one
     let paid = sim.payment(&payment.payment_id).unwrap();
     assert_eq!(paid.refunded(), dec("12"), "refunded once: {paid:?}");
     assert_eq!(last_record(&journal)["state"], "refunded");
-    // The only refusal journaled is the first attempt's, before the resend.
-    let states: Vec<String> = records(&journal)
+    // The first attempt's refusal is journaled `retry_later`, marked refused (never
+    // `declined`, which is final), before the resend.
+    let journaled = records(&journal);
+    let states: Vec<&str> = journaled
         .iter()
-        .map(|r| r["state"].as_str().unwrap().to_owned())
+        .map(|r| r["state"].as_str().unwrap())
         .collect();
     assert_eq!(
         states,
-        ["sending", "declined", "sending", "unknown", "refunded"],
-        "{:?}",
-        records(&journal)
+        ["sending", "retry_later", "sending", "unknown", "refunded"],
+        "{journaled:?}"
+    );
+    assert_eq!(journaled[1]["refused"], true, "{journaled:?}");
+    assert!(
+        journaled[1]["not_before"].as_u64().is_some(),
+        "{journaled:?}"
     );
 
     std::fs::remove_dir_all(&dir).unwrap();

@@ -1,0 +1,961 @@
+//! `refund batch` for operations (issue 13), through the binary against the in-process
+//! simulators: honest totals over every row of the journal, temporary refusals kept as
+//! `retry_later` and sent again later with the same reference, pacing (`--rate`, and one 429
+//! pausing every worker of its provider), validation before anything is sent, and the
+//! accounting report (`--report`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use refund_core::{Currency, Decimal};
+use refund_testkit::sim::{Fault, IyzicoSim, SipaySim};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_refund");
+
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+type Env = Vec<(String, String)>;
+
+/// Runs the binary to completion, off the async runtime's threads.
+async fn run(args: &[&str], env: &Env) -> Out {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(args)
+        .stdin(Stdio::null());
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run refund"))
+        .await
+        .unwrap();
+    Out {
+        code: output.status.code().expect("exited with a code"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn sipay_env(sim: &SipaySim) -> Env {
+    let c = sim.credentials();
+    vec![
+        ("SIPAY_BASE_URL".into(), c.base_url),
+        ("SIPAY_APP_ID".into(), c.app_id.into()),
+        ("SIPAY_APP_SECRET".into(), c.app_secret.into()),
+        ("SIPAY_MERCHANT_KEY".into(), c.merchant_key.into()),
+    ]
+}
+
+fn iyzico_env(sim: &IyzicoSim) -> Env {
+    let c = sim.credentials();
+    vec![
+        ("IYZICO_BASE_URL".into(), c.base_url),
+        ("IYZICO_API_KEY".into(), c.api_key.into()),
+        ("IYZICO_SECRET_KEY".into(), c.secret_key.into()),
+    ]
+}
+
+/// The references of the refund requests the simulator received, in order.
+fn sipay_refund_references(sim: &SipaySim) -> Vec<String> {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path.contains("refund"))
+        .filter_map(|r| r.json())
+        .filter_map(|j| j["refund_transaction_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn iyzico_refund_references(sim: &IyzicoSim) -> Vec<String> {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path.contains("refund") || r.path.contains("cancel"))
+        .filter_map(|r| r.json())
+        .filter_map(|j| j["conversationId"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("refund-cli-ops-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The journal's records, in order.
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The last record of each row key.
+fn last_records(path: &Path) -> HashMap<String, Value> {
+    records(path)
+        .into_iter()
+        .map(|r| (r["key"].as_str().unwrap().to_owned(), r))
+        .collect()
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// Sleeps until `ms` (unix ms) has passed.
+async fn sleep_until_ms(ms: u64) {
+    let now = now_ms();
+    if ms > now {
+        tokio::time::sleep(Duration::from_millis(ms - now)).await;
+    }
+}
+
+fn summary(out: &Out) -> Value {
+    let line = out
+        .stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no summary: {out:?}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {out:?}"))
+}
+
+/// The summary's `journal` totals as (rows, refunded, declined, unknown, retry_later, failed).
+fn totals(out: &Out) -> (u64, u64, u64, u64, u64, u64) {
+    let s = summary(out);
+    let j = &s["journal"];
+    let n = |k: &str| {
+        j[k].as_u64()
+            .unwrap_or_else(|| panic!("journal.{k} missing: {s}"))
+    };
+    (
+        n("rows"),
+        n("refunded"),
+        n("declined"),
+        n("unknown"),
+        n("retry_later"),
+        n("failed"),
+    )
+}
+
+/// A minimal HTTP/1.1 POST over a raw socket (the admin API needs nothing more).
+fn http_post(base_url: &str, path: &str, body: &str) -> u16 {
+    let host = base_url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap()
+}
+
+/// Makes the simulator at `base_url` hide each refund from lookups for `lag` after applying it.
+async fn set_lookup_lag(base_url: String, lag: Duration) {
+    let body = format!(r#"{{"lookup_lag_ms":{}}}"#, lag.as_millis());
+    let status =
+        tokio::task::spawn_blocking(move || http_post(&base_url, "/__sandbox/behaviour", &body))
+            .await
+            .unwrap();
+    assert_eq!(status, 200, "the simulator accepts lookup_lag_ms");
+}
+
+fn batch_args<'a>(input: &'a Path, journal: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "batch",
+        "--input",
+        path_str(input),
+        "--journal",
+        path_str(journal),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+// ---------------------------------------------------------------------------------------
+// Honest totals
+// ---------------------------------------------------------------------------------------
+
+/// The summary's `journal` counts every input row by its state after the run, touched or
+/// not, and the exit code follows it: a rerun that skips a declined row still exits 3, and
+/// one that leaves a row unknown exits 4 (it used to exit 0 with everything "skipped").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_totals_count_every_row_after_the_run_and_the_exit_code_follows_them() {
+    let sim = SipaySim::start().await.unwrap();
+    sim.add_payment("INV-T1", dec("100.00"), Currency::Try);
+    sim.add_payment("INV-T2", dec("5.00"), Currency::Try);
+    sim.add_payment("INV-T3", dec("100.00"), Currency::Try);
+    let dir = scratch("totals");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    let env = sipay_env(&sim);
+    // T2 asks more than was paid: a final decline.
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency\nsipay,INV-T1,10.00,TRY\nsipay,INV-T2,50.00,TRY\n",
+    )
+    .unwrap();
+    let args = batch_args(&input, &journal, &["--timeout", "5", "--settle-time", "60"]);
+
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(totals(&out), (2, 1, 1, 0, 0, 0), "{out:?}");
+
+    // The rerun touches nothing, and says so honestly: still one declined row, exit 3.
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    let s = summary(&out);
+    assert_eq!(s["skipped"], 2, "{s}");
+    assert_eq!(s["refunded"], 0, "{s}");
+    assert_eq!(totals(&out), (2, 1, 1, 0, 0, 0), "{s}");
+    assert!(out.stderr.contains("journal, 2 rows"), "{out:?}");
+
+    // A third row whose answer is lost, and whose refund the lookup does not show yet: the
+    // run and every rerun inside the settle time exit 4, counting it unknown.
+    set_lookup_lag(sim.base_url(), Duration::from_secs(120)).await;
+    sim.arm(Fault::LostResponse, 1);
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency\nsipay,INV-T1,10.00,TRY\nsipay,INV-T2,50.00,TRY\n\
+         sipay,INV-T3,7.00,TRY\n",
+    )
+    .unwrap();
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(totals(&out), (3, 1, 1, 1, 0, 0), "{out:?}");
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    let s = summary(&out);
+    assert_eq!(s["skipped"], 2, "{s}");
+    assert_eq!(s["unknown"], 1, "{s}");
+    assert_eq!(totals(&out), (3, 1, 1, 1, 0, 0), "{s}");
+    // The keys the summary always had are still there.
+    for key in [
+        "rows",
+        "refunded",
+        "declined",
+        "unknown",
+        "failed",
+        "skipped",
+        "malformed",
+    ] {
+        assert!(s[key].is_u64(), "{key}: {s}");
+    }
+    assert_eq!(
+        sim.payment("INV-T3").unwrap().refunds.len(),
+        1,
+        "never resent"
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Retry later
+// ---------------------------------------------------------------------------------------
+
+/// iyzico's bank refuses the refund three times (a retryable decline, each leaving a failed
+/// entry): the row ends `retry_later`, never `declined`, with a not-before time. The rerun
+/// after it sends the same reference again; that attempt times out, and the lookup's three
+/// failed entries are the earlier refusals', so the row is unknown, not declined. After the
+/// settle time it is resent once more and refunded: exactly once, under one reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_temporary_refusals_are_retried_later_with_the_same_reference() {
+    const SETTLE_SECS: u64 = 4;
+    let sim = IyzicoSim::start().await.unwrap();
+    let payment = sim.add_payment(Currency::Try, &[dec("60.0"), dec("40.0")]);
+    sim.arm(Fault::Fail, 3);
+    let dir = scratch("retry-later");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        format!(
+            "provider,payment,amount,currency\niyzico,{},12,TRY\n",
+            payment.payment_id
+        ),
+    )
+    .unwrap();
+    let settle = SETTLE_SECS.to_string();
+    let args = batch_args(
+        &input,
+        &journal,
+        &["--timeout", "1", "--settle-time", &settle],
+    );
+    let env = iyzico_env(&sim);
+
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    let s = summary(&out);
+    assert_eq!(s["retry_later"], 1, "{s}");
+    assert_eq!(s["declined"], 0, "{s}");
+    assert_eq!(totals(&out), (1, 0, 0, 0, 1, 0), "{s}");
+    assert!(out.stderr.contains("send them again"), "{out:?}");
+    assert_eq!(iyzico_refund_references(&sim).len(), 3, "three attempts");
+    let journaled = records(&journal);
+    assert!(
+        journaled.iter().all(|r| r["state"] != "declined"),
+        "{journaled:?}"
+    );
+    let last = journaled.last().unwrap().clone();
+    assert_eq!(last["state"], "retry_later", "{last}");
+    assert_eq!(last["refused"], true, "{last}");
+    let not_before = last["not_before"].as_u64().expect("a not-before time");
+
+    // After the not-before time: sent again with the same reference; it times out.
+    sleep_until_ms(not_before + 50).await;
+    sim.arm(Fault::Timeout, 1);
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    let last = records(&journal).pop().unwrap();
+    assert_eq!(
+        last["state"], "unknown",
+        "three failed entries are the three refusals', not this attempt's: {last}"
+    );
+    let references = iyzico_refund_references(&sim);
+    assert_eq!(references.len(), 4, "{references:?}");
+    sim.disarm();
+
+    // After the settle time nothing is on record for the fourth attempt: resent, refunded.
+    let attempted = records(&journal)
+        .iter()
+        .rev()
+        .find(|r| r["state"] == "sending")
+        .and_then(|r| r["at"].as_u64())
+        .unwrap();
+    sleep_until_ms(attempted + SETTLE_SECS * 1_000 + 200).await;
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(totals(&out), (1, 1, 0, 0, 0, 0), "{out:?}");
+    let references = iyzico_refund_references(&sim);
+    assert_eq!(references.len(), 5, "{references:?}");
+    assert!(
+        references.iter().all(|r| *r == references[0]),
+        "one reference throughout: {references:?}"
+    );
+    let paid = sim.payment(&payment.payment_id).unwrap();
+    assert_eq!(paid.refunded(), dec("12"), "refunded once: {paid:?}");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A `retry_later` row is not sent before its not-before time, and is sent after it with its
+/// journaled reference (the journal here is written by hand: one row due in an hour, one due
+/// already).
+#[tokio::test]
+async fn batch_sends_a_retry_later_row_only_after_its_time_with_its_reference() {
+    let sim = SipaySim::start().await.unwrap();
+    sim.add_payment("INV-W1", dec("100.00"), Currency::Try);
+    sim.add_payment("INV-W2", dec("100.00"), Currency::Try);
+    let dir = scratch("not-before");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency\nsipay,INV-W1,10.00,TRY\nsipay,INV-W2,20.00,TRY\n",
+    )
+    .unwrap();
+    let now = now_ms();
+    let record = |key: &str, reference: &str, state: &str, extra: &str| {
+        format!(
+            "{{\"key\":\"{key}\",\"reference\":\"{reference}\",\"state\":\"{state}\",\"at\":{}{extra}}}\n",
+            now - 5_000
+        )
+    };
+    let later = now + 3_600_000;
+    let due = now - 1_000;
+    std::fs::write(
+        &journal,
+        [
+            record("sipay|payment:INV-W1|10.00 TRY|#1", "rf-w1", "sending", ""),
+            record(
+                "sipay|payment:INV-W1|10.00 TRY|#1",
+                "rf-w1",
+                "retry_later",
+                &format!(",\"not_before\":{later},\"refused\":true"),
+            ),
+            record("sipay|payment:INV-W2|20.00 TRY|#1", "rf-w2", "sending", ""),
+            record(
+                "sipay|payment:INV-W2|20.00 TRY|#1",
+                "rf-w2",
+                "retry_later",
+                &format!(",\"not_before\":{due}"),
+            ),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let out = run(&batch_args(&input, &journal, &[]), &sipay_env(&sim)).await;
+    assert_eq!(out.code, 4, "W1 still waits: {out:?}");
+    assert_eq!(totals(&out), (2, 1, 0, 0, 1, 0), "{out:?}");
+    assert_eq!(summary(&out)["skipped"], 1);
+    assert_eq!(
+        sipay_refund_references(&sim),
+        ["rf-w2"],
+        "only W2, as journaled"
+    );
+    assert!(sim.payment("INV-W1").unwrap().refunds.is_empty());
+    assert!(
+        out.stderr.contains(&format!("after {}", utc_prefix(later))),
+        "says when to run again: {out:?}"
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `YYYY-MM-DDTHH:MM` of unix ms `ms`, UTC (the minute is enough to find it in a message).
+fn utc_prefix(ms: u64) -> String {
+    let secs = ms / 1_000;
+    let days = i64::try_from(secs / 86_400).unwrap();
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}",
+        rem / 3_600,
+        rem % 3_600 / 60
+    )
+}
+
+/// A provider that cannot be reached leaves its rows `retry_later` (nothing was sent), not
+/// `failed` for good.
+#[tokio::test]
+async fn batch_unreachable_provider_leaves_rows_to_retry_later() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let dir = scratch("unreachable");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency\nsipay,INV-U1,10.00,TRY\n",
+    )
+    .unwrap();
+    let env: Env = vec![
+        ("SIPAY_BASE_URL".into(), url),
+        ("SIPAY_APP_ID".into(), "app".into()),
+        ("SIPAY_APP_SECRET".into(), "secret".into()),
+        ("SIPAY_MERCHANT_KEY".into(), "key".into()),
+    ];
+    let out = run(&batch_args(&input, &journal, &[]), &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(totals(&out), (1, 0, 0, 0, 1, 0), "{out:?}");
+    let last = records(&journal).pop().unwrap();
+    assert_eq!(last["state"], "retry_later", "{last}");
+    assert!(last["not_before"].is_u64(), "{last}");
+    assert!(
+        last.get("refused").is_none(),
+        "nothing was processed: {last}"
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Pacing
+// ---------------------------------------------------------------------------------------
+
+/// `--rate 2`: each provider's refunds leave at most two a second, evenly spaced, whatever
+/// the concurrency; the two providers are paced independently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_rate_paces_each_provider_separately() {
+    let sipay = SipaySim::start().await.unwrap();
+    let iyzico = IyzicoSim::start().await.unwrap();
+    let mut csv = String::from("provider,payment,amount,currency\n");
+    for i in 0..4 {
+        let invoice = format!("INV-P{i}");
+        sipay.add_payment(&invoice, dec("100.00"), Currency::Try);
+        csv.push_str(&format!("sipay,{invoice},1.00,TRY\n"));
+        let p = iyzico.add_payment(Currency::Try, &[dec("100.0")]);
+        csv.push_str(&format!("iyzico,{},1,TRY\n", p.payment_id));
+    }
+    let dir = scratch("rate");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(&input, csv).unwrap();
+    let mut env = sipay_env(&sipay);
+    env.extend(iyzico_env(&iyzico));
+    let out = run(
+        &batch_args(&input, &journal, &["--rate", "2", "--concurrency", "8"]),
+        &env,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(totals(&out), (8, 8, 0, 0, 0, 0));
+
+    let sends = |provider: &str| -> Vec<u64> {
+        records(&journal)
+            .iter()
+            .filter(|r| r["state"] == "sending")
+            .filter(|r| r["key"].as_str().unwrap().starts_with(provider))
+            .map(|r| r["at"].as_u64().unwrap())
+            .collect()
+    };
+    let (s, i) = (sends("sipay|"), sends("iyzico|"));
+    assert_eq!((s.len(), i.len()), (4, 4));
+    for times in [&s, &i] {
+        for pair in times.windows(2) {
+            assert!(
+                pair[1] >= pair[0] + 450,
+                "two a second, evenly spaced: {times:?}"
+            );
+        }
+    }
+    // Paced separately: iyzico's first refund did not wait for SiPay's last.
+    assert!(i[0] < s[3] && s[0] < i[3], "sipay {s:?}, iyzico {i:?}");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One 429 with `Retry-After: 1` pauses every worker of that provider: the two workers
+/// whose (slow) refunds were in flight when it came back do not send their next rows before
+/// the second is up. The refused row is sent again after it, with its reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_one_429_pauses_every_worker_of_its_provider() {
+    let sim = SipaySim::start().await.unwrap();
+    let mut csv = String::from("provider,payment,amount,currency\n");
+    for i in 0..6 {
+        let invoice = format!("INV-Q{i}");
+        sim.add_payment(&invoice, dec("100.00"), Currency::Try);
+        csv.push_str(&format!("sipay,{invoice},1.00,TRY\n"));
+    }
+    // The first of the three first requests to arrive is answered 429 at once; the other two
+    // take 600 ms, so their workers come back for more well inside the requested second.
+    sim.arm(Fault::Http429, 1);
+    sim.arm(Fault::Delay(Duration::from_millis(600)), 2);
+    let dir = scratch("429");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(&input, csv).unwrap();
+    let out = run(
+        &batch_args(&input, &journal, &["--concurrency", "3"]),
+        &sipay_env(&sim),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(totals(&out), (6, 6, 0, 0, 0, 0), "{out:?}");
+    let journaled = records(&journal);
+    let limited = journaled
+        .iter()
+        .find(|r| r["state"] == "retry_later")
+        .unwrap_or_else(|| panic!("the 429 is journaled retry_later: {journaled:?}"));
+    let paused_at = limited["at"].as_u64().unwrap();
+    let later_sends: Vec<u64> = journaled
+        .iter()
+        .filter(|r| r["state"] == "sending")
+        .map(|r| r["at"].as_u64().unwrap())
+        .filter(|at| *at > paused_at)
+        .collect();
+    assert_eq!(
+        later_sends.len(),
+        4,
+        "three rows and the resend: {journaled:?}"
+    );
+    for at in later_sends {
+        assert!(
+            at + 50 >= paused_at + 1_000,
+            "no request within the second the 429 asked for: sent {} ms after it",
+            at - paused_at
+        );
+    }
+    let references = sipay_refund_references(&sim);
+    assert_eq!(references.len(), 7, "{references:?}");
+    let limited_reference = limited["reference"].as_str().unwrap();
+    assert_eq!(
+        references
+            .iter()
+            .filter(|r| *r == limited_reference)
+            .count(),
+        2,
+        "the refused row was sent again with its reference: {references:?}"
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation before anything is sent
+// ---------------------------------------------------------------------------------------
+
+/// Rows that share a reference are refused, all of them, before anything is sent (the dry
+/// run says so too, and writes nothing); a new row reusing the reference of a row refunded
+/// earlier is refused while the earlier row keeps its state.
+#[tokio::test]
+async fn batch_refuses_rows_that_share_a_reference() {
+    let sim = SipaySim::start().await.unwrap();
+    for invoice in ["INV-S1", "INV-S2", "INV-S3", "INV-S4"] {
+        sim.add_payment(invoice, dec("100.00"), Currency::Try);
+    }
+    let dir = scratch("shared-ref");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency,reference\n\
+         sipay,INV-S1,1.00,TRY,camp-1\n\
+         sipay,INV-S2,2.00,TRY,camp-dup\n\
+         sipay,INV-S3,3.00,TRY,camp-dup\n",
+    )
+    .unwrap();
+    let env = sipay_env(&sim);
+
+    let dry = run(&batch_args(&input, &journal, &["--dry-run"]), &env).await;
+    assert_eq!(dry.code, 2, "{dry:?}");
+    assert_eq!(dry.stdout.matches("would refuse").count(), 2, "{dry:?}");
+    assert!(!journal.exists(), "a dry run writes nothing");
+
+    let out = run(&batch_args(&input, &journal, &[]), &env).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    let s = summary(&out);
+    assert_eq!(s["malformed"], 2, "{s}");
+    assert_eq!(totals(&out), (1, 1, 0, 0, 0, 0), "{s}");
+    assert_eq!(
+        sipay_refund_references(&sim),
+        ["camp-1"],
+        "the others never left"
+    );
+    let refusals: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("camp-dup"))
+        .collect();
+    assert_eq!(refusals.len(), 2, "{out:?}");
+    assert!(
+        refusals[0].starts_with("line 3:") && refusals[0].contains("lines 3, 4"),
+        "{out:?}"
+    );
+
+    // camp-1 was refunded; a new row reusing it is refused, the refunded row stays so.
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency,reference\n\
+         sipay,INV-S1,1.00,TRY,camp-1\n\
+         sipay,INV-S4,4.00,TRY,camp-1\n",
+    )
+    .unwrap();
+    let out = run(&batch_args(&input, &journal, &[]), &env).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(totals(&out), (1, 1, 0, 0, 0, 0), "{out:?}");
+    assert_eq!(summary(&out)["malformed"], 1);
+    assert_eq!(sipay_refund_references(&sim), ["camp-1"]);
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A journaled reference that cannot be parsed (a hand-edited or foreign journal) leaves
+/// its row unknown: nothing is sent, and never under a fresh reference.
+#[tokio::test]
+async fn batch_leaves_a_row_with_an_unusable_journaled_reference_unknown() {
+    let sim = SipaySim::start().await.unwrap();
+    sim.add_payment("INV-X1", dec("100.00"), Currency::Try);
+    sim.add_payment("INV-X2", dec("100.00"), Currency::Try);
+    let dir = scratch("bad-ref");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency\nsipay,INV-X1,1.00,TRY\nsipay,INV-X2,2.00,TRY\n",
+    )
+    .unwrap();
+    let at = now_ms() - 60_000;
+    std::fs::write(
+        &journal,
+        format!(
+            "{{\"key\":\"sipay|payment:INV-X1|1.00 TRY|#1\",\"reference\":\"bad ref!\",\"state\":\"sending\",\"at\":{at}}}\n\
+             {{\"key\":\"sipay|payment:INV-X2|2.00 TRY|#1\",\"reference\":\"also bad\",\"state\":\"failed\",\"at\":{at}}}\n"
+        ),
+    )
+    .unwrap();
+    let before = std::fs::read(&journal).unwrap();
+    let out = run(&batch_args(&input, &journal, &[]), &sipay_env(&sim)).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(totals(&out), (2, 0, 0, 2, 0, 0), "{out:?}");
+    assert!(
+        sim.requests().iter().all(|r| !r.path.contains("refund")),
+        "nothing sent"
+    );
+    assert_eq!(
+        out.stderr
+            .matches("never sent under a new reference")
+            .count(),
+        2,
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        before,
+        "nothing journaled"
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A row edited (its amount changed) after an attempt whose outcome is unknown is a new row
+/// to the journal. Keeping its reference is refused for good (the reference names the earlier
+/// refund); with a reference of its own it is refused, with a message naming the earlier
+/// attempt, until that attempt is reconciled, which the batch does by itself (never resending
+/// it). Then it is sent as it stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_refuses_a_row_edited_after_an_unknown_attempt_until_that_is_reconciled() {
+    let sim = SipaySim::start().await.unwrap();
+    sim.add_payment("INV-E1", dec("100.00"), Currency::Try);
+    set_lookup_lag(sim.base_url(), Duration::from_secs(120)).await;
+    sim.arm(Fault::LostResponse, 1);
+    let dir = scratch("edited");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    let rows = |amount: &str, reference: &str| {
+        std::fs::write(
+            &input,
+            format!("provider,payment,amount,currency,reference\nsipay,INV-E1,{amount},TRY,{reference}\n"),
+        )
+        .unwrap();
+    };
+    rows("10.00", "edit-1");
+    let args = batch_args(&input, &journal, &["--timeout", "5", "--settle-time", "60"]);
+    let env = sipay_env(&sim);
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(sim.payment("INV-E1").unwrap().refunds.len(), 1, "applied");
+
+    // The amount edited, the reference kept: refused, it names the earlier refund.
+    rows("12.00", "edit-1");
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.lines().any(|l| l.starts_with("line 2:")
+            && l.contains("already used")
+            && l.contains("10.00 TRY")),
+        "{out:?}"
+    );
+    assert_eq!(sipay_refund_references(&sim), ["edit-1"], "nothing sent");
+
+    // With its own reference: it waits for the earlier attempt, named in the message; that
+    // attempt is looked up (the lookup still lags: unknown), nothing is sent.
+    rows("12.00", "edit-2");
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(totals(&out), (1, 0, 0, 1, 0, 0), "{out:?}");
+    let refusal = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("line 2:"))
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(
+        refusal.contains("10.00 TRY")
+            && refusal.contains("edit-1")
+            && refusal.contains("unknown outcome"),
+        "names the earlier attempt: {refusal}"
+    );
+    assert!(
+        out.stderr.contains("(no longer in the input): unknown"),
+        "{out:?}"
+    );
+    assert_eq!(sipay_refund_references(&sim), ["edit-1"], "nothing sent");
+
+    // The lookup catches up: this run reconciles the earlier attempt (refunded) and still
+    // holds the edited row, decided before anything was sent.
+    set_lookup_lag(sim.base_url(), Duration::ZERO).await;
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(
+        out.stderr.contains("(no longer in the input): refunded"),
+        "{out:?}"
+    );
+    let old = last_records(&journal)["sipay|payment:INV-E1|10.00 TRY|edit-1#1"].clone();
+    assert_eq!(old["state"], "refunded", "{old}");
+    assert_eq!(
+        sipay_refund_references(&sim),
+        ["edit-1"],
+        "still nothing sent"
+    );
+
+    // Reconciled: the edited row goes, as the operator left it.
+    let out = run(&args, &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(totals(&out), (1, 1, 0, 0, 0, 0), "{out:?}");
+    assert_eq!(sipay_refund_references(&sim), ["edit-1", "edit-2"]);
+    let refunds: Vec<(Option<String>, Decimal)> = sim
+        .payment("INV-E1")
+        .unwrap()
+        .refunds
+        .iter()
+        .map(|r| (r.refund_transaction_id.clone(), r.amount))
+        .collect();
+    assert_eq!(
+        refunds,
+        [
+            (Some("edit-1".to_owned()), dec("10.00")),
+            (Some("edit-2".to_owned()), dec("12.00"))
+        ]
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// The report
+// ---------------------------------------------------------------------------------------
+
+/// `--report` prints every journaled row's latest state as CSV, with the provider's id of
+/// each refund from its receipt (SiPay `ref_no`, iyzico `hostReference`), without `--input`,
+/// and sends or writes nothing.
+#[tokio::test]
+async fn batch_report_lists_every_row_with_its_latest_state() {
+    let sipay = SipaySim::start().await.unwrap();
+    let iyzico = IyzicoSim::start().await.unwrap();
+    sipay.add_payment("INV-R1", dec("100.00"), Currency::Try);
+    sipay.add_payment("INV-R2", dec("5.00"), Currency::Try);
+    let p = iyzico.add_payment(Currency::Try, &[dec("60.0"), dec("40.0")]);
+    let item = p.items[0].payment_transaction_id.clone();
+    let dir = scratch("report");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        format!(
+            "provider,payment,amount,currency,reference\n\
+             sipay,INV-R1,10.00,TRY,rep-1\n\
+             sipay,INV-R2,50.00,TRY,rep-2\n\
+             iyzico,tx:{item}@{pid},20.0,TRY,rep-3\n",
+            pid = p.payment_id
+        ),
+    )
+    .unwrap();
+    let mut env = sipay_env(&sipay);
+    env.extend(iyzico_env(&iyzico));
+    let out = run(&batch_args(&input, &journal, &[]), &env).await;
+    assert_eq!(out.code, 3, "{out:?}");
+
+    let journal_before = std::fs::read(&journal).unwrap();
+    let requests_before = sipay.requests().len() + iyzico.requests().len();
+    let report = run(
+        &["batch", "--journal", path_str(&journal), "--report"],
+        &Env::new(),
+    )
+    .await;
+    assert_eq!(report.code, 0, "{report:?}");
+    let mut lines = report.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("provider,payment,amount,currency,reference,state,provider_reference,updated_at")
+    );
+    let rows: HashMap<String, Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .map(|cols| (cols[4].clone(), cols))
+        .collect();
+    assert_eq!(rows.len(), 3, "{report:?}");
+    let ref_no = sipay.payment("INV-R1").unwrap().refunds[0]
+        .ref_number
+        .clone();
+    let r1 = &rows["rep-1"];
+    assert_eq!(
+        r1[..7],
+        [
+            "sipay",
+            "INV-R1",
+            "10.00",
+            "TRY",
+            "rep-1",
+            "refunded",
+            ref_no.as_str()
+        ],
+        "{report:?}"
+    );
+    assert!(r1[7].ends_with('Z') && r1[7].len() == 20, "{r1:?}");
+    assert_eq!(rows["rep-2"][5], "declined", "{report:?}");
+    assert_eq!(rows["rep-2"][6], "", "{report:?}");
+    let r3 = &rows["rep-3"];
+    assert_eq!(r3[0], "iyzico");
+    assert_eq!(r3[1], format!("tx:{item}@{}", p.payment_id));
+    assert_eq!((r3[2].as_str(), r3[5].as_str()), ("20.00", "refunded"));
+    assert!(!r3[6].is_empty(), "iyzico's host reference: {r3:?}");
+    assert!(
+        report
+            .stderr
+            .contains("journal, 3 rows: 2 refunded, 1 declined"),
+        "{report:?}"
+    );
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        journal_before,
+        "read only"
+    );
+    assert_eq!(
+        sipay.requests().len() + iyzico.requests().len(),
+        requests_before
+    );
+
+    // --report takes no --input; a missing journal is an error.
+    let both = run(
+        &[
+            "batch",
+            "--journal",
+            path_str(&journal),
+            "--report",
+            "--input",
+            path_str(&input),
+        ],
+        &Env::new(),
+    )
+    .await;
+    assert_eq!(both.code, 2, "{both:?}");
+    let missing = run(
+        &[
+            "batch",
+            "--journal",
+            path_str(&dir.join("nope")),
+            "--report",
+        ],
+        &Env::new(),
+    )
+    .await;
+    assert_eq!(missing.code, 2, "{missing:?}");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
