@@ -3,8 +3,8 @@
 //! receipts, one error taxonomy ([`RefundError`]), a [`ProviderRegistry`] and a [`Retrying`]
 //! wrapper that retries only what is safe.
 //!
-//! Applications depend on this crate plus one provider crate (`refund-sipay`,
-//! `refund-iyzico`, or a third party's) and hold providers as `Arc<dyn RefundProvider>`.
+//! Applications depend on a provider crate (`refund-sipay`, `refund-iyzico`, or a third
+//! party's), which re-exports this crate, and hold providers as `Arc<dyn RefundProvider>`.
 //!
 //! ```
 //! use refund_core::{Currency, Money, PaymentRef, RefundRequest};
@@ -19,7 +19,10 @@
 //! ```
 //!
 //! # Features
-//! - `http`: [`http`], the shared reqwest plumbing for provider crates.
+//! - `http`: [`http`], the shared reqwest plumbing for provider crates, with no TLS stack.
+//! - `rustls` (rustls with the webpki roots), `rustls-native-roots` (rustls with the operating
+//!   system's roots), `native-tls` (the platform's TLS; OpenSSL on Linux): `http` with that TLS
+//!   stack. The provider crates forward these, with `rustls` as their default.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
