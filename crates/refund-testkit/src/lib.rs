@@ -14,7 +14,7 @@
 //!   together;
 //! - `wiremock`: [`matchers`] that check SiPay and iyzico authentication (with `sipay` /
 //!   `iyzico`) and a catch-all, and `Fixture::response`/`mount`.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod conformance;

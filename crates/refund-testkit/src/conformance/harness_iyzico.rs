@@ -8,7 +8,7 @@ use refund_core::{Money, PaymentRef, PaymentScope, RefundProvider};
 use refund_iyzico::{Iyzico, IyzicoConfig};
 
 use super::{Fault, Harness, HarnessError, closed_port_url};
-use crate::sim::{self, IyzicoSim};
+use crate::sim::IyzicoSim;
 
 /// The money-moving paths: item refund, payment refund, cancel.
 const MONEY_PATHS: &[&str] = &["/payment/refund", "/v2/payment/refund", "/payment/cancel"];
@@ -49,8 +49,15 @@ impl IyzicoHarness {
         })
     }
 
+    /// A secret key the simulator does not know, for the rejected-authentication scenario.
+    const WRONG_SECRET_KEY: &'static str = "sandbox-sim-secret-key-WRONG0000001";
+
     fn config(base_url: &str) -> Result<IyzicoConfig, HarnessError> {
-        Ok(IyzicoConfig::new(IyzicoSim::API_KEY, IyzicoSim::SECRET_KEY)
+        Self::config_with(base_url, IyzicoSim::SECRET_KEY)
+    }
+
+    fn config_with(base_url: &str, secret_key: &str) -> Result<IyzicoConfig, HarnessError> {
+        Ok(IyzicoConfig::new(IyzicoSim::API_KEY, secret_key)
             .with_base_url(base_url)
             .map_err(HarnessError::failed)?
             .with_timeout(Self::TIMEOUT))
@@ -112,7 +119,7 @@ impl Harness for IyzicoHarness {
     }
 
     async fn arm_fault(&self, fault: Fault) -> Result<(), HarnessError> {
-        self.sim.arm(sim_fault(fault), 1);
+        self.sim.arm(fault.to_sim(Self::TIMEOUT), 1);
         Ok(())
     }
 
@@ -145,21 +152,12 @@ impl Harness for IyzicoHarness {
         Some(Arc::new(Iyzico::new(config).ok()?))
     }
 
+    fn wrong_credentials_provider(&self) -> Option<Arc<dyn RefundProvider>> {
+        let config = Self::config_with(&self.sim.base_url(), Self::WRONG_SECRET_KEY).ok()?;
+        Some(Arc::new(Iyzico::new(config).ok()?))
+    }
+
     fn unknown_payment(&self) -> PaymentRef {
         PaymentRef::payment("99999999")
-    }
-}
-
-/// The simulator's fault for each of the suite's.
-fn sim_fault(fault: Fault) -> sim::Fault {
-    match fault {
-        Fault::Timeout => sim::Fault::Timeout,
-        Fault::LostResponse => sim::Fault::LostResponse,
-        Fault::ServerError => sim::Fault::Http500,
-        // Applied a second after the client's timeout, whether or not it is still listening.
-        Fault::AppliedAfterTimeout => {
-            sim::Fault::Delay(IyzicoHarness::TIMEOUT + Duration::from_secs(1))
-        }
-        Fault::FailedResponseLost => sim::Fault::FailLostResponse,
     }
 }

@@ -87,8 +87,9 @@ pub const SCENARIO_TIME_LIMIT: Duration = Duration::from_secs(120);
 
 /// A failure the harness can ask its fake provider to produce on the next refund request.
 ///
-/// Provider-neutral on purpose: an HTTP simulator maps these onto its own faults
-/// (`refund_testkit::sim::Fault`), an in-memory fake onto whatever its transport can do.
+/// Provider-neutral on purpose: an HTTP fake built on [`SimServer`](crate::sim::SimServer)
+/// (or one of this crate's simulators) maps each onto a simulator fault with
+/// [`Fault::to_sim`]; an in-memory fake onto whatever its transport can do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Fault {
@@ -111,6 +112,47 @@ pub enum Fault {
     /// The provider processes the refund as one the bank refused, records it as *failed*
     /// under its reference, and the answer is lost. A lookup must never turn it into a refund.
     FailedResponseLost,
+    /// The provider refuses the request with its rate-limit answer (HTTP 429 with
+    /// `Retry-After: 1`) without processing it.
+    RateLimited,
+    /// The provider applies the refund and answers success, but the answer arrives cut in
+    /// half: not valid JSON (a proxy dropped its tail).
+    MalformedAnswer,
+    /// The provider applies the refund and answers success with an empty body.
+    EmptyAnswer,
+    /// The provider applies the refund as asked, but its success answer states a different
+    /// amount (one major unit more).
+    AmountMismatch,
+}
+
+impl Fault {
+    /// The simulator fault ([`sim::Fault`](crate::sim::Fault)) that produces this one on a
+    /// [`SimServer`](crate::sim::SimServer), for a client whose timeout is `client_timeout`:
+    /// [`AppliedAfterTimeout`](Fault::AppliedAfterTimeout) is a delay of a second past it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use refund_testkit::{conformance::Fault, sim};
+    ///
+    /// let timeout = Duration::from_secs(1);
+    /// assert_eq!(Fault::LostResponse.to_sim(timeout), sim::Fault::LostResponse);
+    /// assert_eq!(Fault::AppliedAfterTimeout.to_sim(timeout), sim::Fault::Delay(Duration::from_secs(2)));
+    /// ```
+    pub fn to_sim(self, client_timeout: Duration) -> crate::sim::Fault {
+        use crate::sim::Fault as Sim;
+        match self {
+            Fault::Timeout => Sim::Timeout,
+            Fault::LostResponse => Sim::LostResponse,
+            Fault::ServerError => Sim::Http500,
+            // Applied a second after the client's timeout, whether or not it still listens.
+            Fault::AppliedAfterTimeout => Sim::Delay(client_timeout + Duration::from_secs(1)),
+            Fault::FailedResponseLost => Sim::FailLostResponse,
+            Fault::RateLimited => Sim::Http429,
+            Fault::MalformedAnswer => Sim::Malformed,
+            Fault::EmptyAnswer => Sim::Empty,
+            Fault::AmountMismatch => Sim::WrongAmount,
+        }
+    }
 }
 
 impl fmt::Display for Fault {
@@ -121,6 +163,10 @@ impl fmt::Display for Fault {
             Fault::ServerError => "a server error",
             Fault::AppliedAfterTimeout => "a refund applied after the client's timeout",
             Fault::FailedResponseLost => "a failed refund whose answer was lost",
+            Fault::RateLimited => "a rate-limit answer",
+            Fault::MalformedAnswer => "a success answer cut in half",
+            Fault::EmptyAnswer => "an empty success answer",
+            Fault::AmountMismatch => "a success answer stating another amount",
         })
     }
 }
@@ -220,7 +266,8 @@ pub trait Harness: Send + Sync {
     async fn refunded_total(&self, payment: &PaymentRef) -> Result<Money, HarnessError>;
 
     /// Makes the fake fail the next refund request with `fault`. The default answers
-    /// unsupported, which fails the fault scenarios unless they are declared skipped.
+    /// unsupported, which fails the fault scenarios unless they are declared skipped. A fake
+    /// on [`SimServer`](crate::sim::SimServer): `server.arm(fault.to_sim(timeout), 1)`.
     async fn arm_fault(&self, fault: Fault) -> Result<(), HarnessError> {
         Err(HarnessError::unsupported(format!("arm {fault}")))
     }
@@ -248,8 +295,17 @@ pub trait Harness: Send + Sync {
 
     /// A provider configured like the real one but pointed at a closed port (or the
     /// transport's equivalent), so every call fails before anything is sent. `None` fails the
-    /// connect-refused scenario unless it is declared skipped.
+    /// connect-refused scenario unless it is declared skipped. Over HTTP, configure a copy of
+    /// the provider with [`closed_port_url`].
     fn unreachable_provider(&self) -> Option<Arc<dyn RefundProvider>> {
+        None
+    }
+
+    /// A provider configured like the real one, against the same fake, but with a wrong
+    /// secret (at least 8 characters, listed by no [`secrets`](Harness::secrets) call), so
+    /// the fake rejects its authentication. `None` fails the rejected-authentication scenario
+    /// unless it is declared skipped.
+    fn wrong_credentials_provider(&self) -> Option<Arc<dyn RefundProvider>> {
         None
     }
 
@@ -289,10 +345,20 @@ pub enum Scenario {
     CurrencyScaleEnforced,
     /// [`capabilities_match_behaviour`].
     CapabilitiesMatchBehaviour,
+    /// [`amount_mismatch_is_outcome_unknown`].
+    AmountMismatchIsOutcomeUnknown,
+    /// [`rejected_authentication_is_reported`].
+    RejectedAuthenticationIsReported,
+    /// [`rate_limit_is_retryable`].
+    RateLimitIsRetryable,
     /// [`timeout_is_outcome_unknown`].
     TimeoutIsOutcomeUnknown,
     /// [`server_error_is_outcome_unknown`].
     ServerErrorIsOutcomeUnknown,
+    /// [`malformed_answer_is_outcome_unknown`].
+    MalformedAnswerIsOutcomeUnknown,
+    /// [`empty_answer_is_outcome_unknown`].
+    EmptyAnswerIsOutcomeUnknown,
     /// [`connect_refused_is_retryable`].
     ConnectRefusedIsRetryable,
     /// [`lost_response_is_reconciled`].
@@ -322,8 +388,13 @@ impl Scenario {
         Scenario::InvalidAmountsRejectedLocally,
         Scenario::CurrencyScaleEnforced,
         Scenario::CapabilitiesMatchBehaviour,
+        Scenario::AmountMismatchIsOutcomeUnknown,
+        Scenario::RejectedAuthenticationIsReported,
+        Scenario::RateLimitIsRetryable,
         Scenario::TimeoutIsOutcomeUnknown,
         Scenario::ServerErrorIsOutcomeUnknown,
+        Scenario::MalformedAnswerIsOutcomeUnknown,
+        Scenario::EmptyAnswerIsOutcomeUnknown,
         Scenario::ConnectRefusedIsRetryable,
         Scenario::LostResponseIsReconciled,
         Scenario::LateApplicationIsNotResent,
@@ -345,8 +416,13 @@ impl Scenario {
             Scenario::InvalidAmountsRejectedLocally => "invalid_amounts_rejected_locally",
             Scenario::CurrencyScaleEnforced => "currency_scale_enforced",
             Scenario::CapabilitiesMatchBehaviour => "capabilities_match_behaviour",
+            Scenario::AmountMismatchIsOutcomeUnknown => "amount_mismatch_is_outcome_unknown",
+            Scenario::RejectedAuthenticationIsReported => "rejected_authentication_is_reported",
+            Scenario::RateLimitIsRetryable => "rate_limit_is_retryable",
             Scenario::TimeoutIsOutcomeUnknown => "timeout_is_outcome_unknown",
             Scenario::ServerErrorIsOutcomeUnknown => "server_error_is_outcome_unknown",
+            Scenario::MalformedAnswerIsOutcomeUnknown => "malformed_answer_is_outcome_unknown",
+            Scenario::EmptyAnswerIsOutcomeUnknown => "empty_answer_is_outcome_unknown",
             Scenario::ConnectRefusedIsRetryable => "connect_refused_is_retryable",
             Scenario::LostResponseIsReconciled => "lost_response_is_reconciled",
             Scenario::LateApplicationIsNotResent => "late_application_is_not_resent",
@@ -372,6 +448,21 @@ impl Scenario {
             Scenario::CurrencyScaleEnforced => currency_scale_enforced(provider, harness).await,
             Scenario::CapabilitiesMatchBehaviour => {
                 capabilities_match_behaviour(provider, harness).await
+            }
+            Scenario::AmountMismatchIsOutcomeUnknown => {
+                amount_mismatch_is_outcome_unknown(provider, harness).await
+            }
+            Scenario::RejectedAuthenticationIsReported => {
+                rejected_authentication_is_reported(provider, harness).await
+            }
+            Scenario::RateLimitIsRetryable => {
+                Box::pin(rate_limit_is_retryable(provider, harness)).await
+            }
+            Scenario::MalformedAnswerIsOutcomeUnknown => {
+                malformed_answer_is_outcome_unknown(provider, harness).await
+            }
+            Scenario::EmptyAnswerIsOutcomeUnknown => {
+                empty_answer_is_outcome_unknown(provider, harness).await
             }
             Scenario::TimeoutIsOutcomeUnknown => {
                 timeout_is_outcome_unknown(provider, harness).await

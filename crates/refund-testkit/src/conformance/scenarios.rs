@@ -634,12 +634,21 @@ async fn capabilities_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
     Ok(())
 }
 
+/// What a refund sent with a fault armed left behind.
+struct FaultRun {
+    payment: PaymentRef,
+    request: RefundRequest,
+}
+
+/// Sends one refund of 10.00 (of 100.00) with `fault` armed, and expects
+/// [`RefundError::OutcomeUnknown`]: not retryable, outcome not known, exactly one refund
+/// request sent, and no more than 10.00 on the fake's books.
 async fn fault_steps(
     p: &dyn RefundProvider,
     h: &dyn Harness,
     fault: Fault,
     tag: &str,
-) -> Step<RefundError> {
+) -> Step<FaultRun> {
     let paid = money(h, 10_000)?;
     let payment = seed(h, paid).await?;
     arm(h, fault).await?;
@@ -675,7 +684,29 @@ async fn fault_steps(
         "after {fault} on one refund of {}, the ledger shows {total} refunded",
         req.amount()
     );
-    Ok(error)
+    Ok(FaultRun {
+        payment,
+        request: req,
+    })
+}
+
+/// [`fault_steps`] for a fault under which the fake applied the refund, then checks the
+/// ledger shows exactly the refund asked for: the money moved, and only an outcome-unknown
+/// answer (then reconciliation) tells the caller the truth.
+async fn applied_fault_steps(
+    p: &dyn RefundProvider,
+    h: &dyn Harness,
+    fault: Fault,
+    tag: &str,
+) -> Step {
+    let run = fault_steps(p, h, fault, tag).await?;
+    ledger_is(
+        h,
+        &run.payment,
+        run.request.amount(),
+        &format!("after {fault} (the fake applied the refund)"),
+    )
+    .await
 }
 
 /// A refund whose answer comes later than the client's timeout is
@@ -693,6 +724,181 @@ pub async fn server_error_is_outcome_unknown(p: &dyn RefundProvider, h: &dyn Har
             .await
             .map(drop),
     )
+}
+
+/// The fake applies a refund of 10.00 and answers success — but states 11.00
+/// ([`Fault::AmountMismatch`]). Proves the provider compares the answer's amount with the
+/// request's and never issues a receipt for money it cannot vouch for: the answer is
+/// [`RefundError::OutcomeUnknown`], not retryable, sent once, and the ledger shows the 10.00
+/// that moved. A provider whose success answer states no amount cannot check this and
+/// declares the scenario skipped, with that reason.
+pub async fn amount_mismatch_is_outcome_unknown(
+    p: &dyn RefundProvider,
+    h: &dyn Harness,
+) -> Outcome {
+    finish(applied_fault_steps(p, h, Fault::AmountMismatch, "amount").await)
+}
+
+/// The fake applies a refund and answers HTTP 200 with the body cut in half
+/// ([`Fault::MalformedAnswer`]). Proves an unreadable success is
+/// [`RefundError::OutcomeUnknown`] — never a decline (the money moved) and never retried —
+/// with one request sent and the refund on the fake's books.
+pub async fn malformed_answer_is_outcome_unknown(
+    p: &dyn RefundProvider,
+    h: &dyn Harness,
+) -> Outcome {
+    finish(applied_fault_steps(p, h, Fault::MalformedAnswer, "malformed").await)
+}
+
+/// The fake applies a refund and answers HTTP 200 with an empty body
+/// ([`Fault::EmptyAnswer`]). Proves an empty success is [`RefundError::OutcomeUnknown`],
+/// never a decline or a receipt, with one request sent and the refund on the fake's books.
+pub async fn empty_answer_is_outcome_unknown(p: &dyn RefundProvider, h: &dyn Harness) -> Outcome {
+    finish(applied_fault_steps(p, h, Fault::EmptyAnswer, "empty").await)
+}
+
+/// The fake answers its rate-limit refusal, HTTP 429 with `Retry-After: 1`
+/// ([`Fault::RateLimited`]), without processing the refund. Proves the provider answers
+/// [`RefundError::RateLimited`] with the pause it was given: retryable, outcome known, sent
+/// once (no retry inside the provider: retries belong to `Retrying`), nothing on the books;
+/// and that sending the same request again after the pause refunds it exactly once.
+pub async fn rate_limit_is_retryable(p: &dyn RefundProvider, h: &dyn Harness) -> Outcome {
+    finish(rate_limit_steps(p, h).await)
+}
+
+async fn rate_limit_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
+    let payment = seed(h, money(h, 10_000)?).await?;
+    let req = request_with_reference(&payment, money(h, 1_000)?, &unique_reference("rate"))?;
+    arm(h, Fault::RateLimited).await?;
+    let before = h.refund_requests_sent();
+    let result = p.refund(&req).await;
+    let sent = h.refund_requests_sent().saturating_sub(before);
+    let pause = match &result {
+        Err(e @ RefundError::RateLimited { retry_after, .. }) => {
+            ensure!(e.is_retryable(), "RateLimited must be retryable: {e}");
+            ensure!(
+                e.is_outcome_known(),
+                "RateLimited must be outcome-known: {e}"
+            );
+            let Some(pause) = *retry_after else {
+                return Err(fail(format!(
+                    "the fake said Retry-After: 1, but the error carries no retry_after: {e}"
+                )));
+            };
+            pause
+        }
+        other => {
+            return Err(fail(format!(
+                "after {}, expected a RateLimited error, got {}",
+                Fault::RateLimited,
+                describe(other)
+            )));
+        }
+    };
+    ensure!(
+        sent == 1,
+        "after {}, {sent} refund requests reached the fake (expected exactly 1: retrying is \
+         the caller's decision, after the pause)",
+        Fault::RateLimited
+    );
+    let zero = Money::zero(h.currency());
+    ledger_is(h, &payment, zero, "after the rate-limit answer").await?;
+    tokio::time::sleep(pause.min(Duration::from_secs(2))).await;
+    let again = p.refund(&req).await;
+    let receipt = again.map_err(|e| {
+        fail(format!(
+            "the same refund, sent again after the pause, failed with {} error: {e}",
+            variant(&e)
+        ))
+    })?;
+    check_receipt(p, &req, &receipt, "the refund sent again after the pause")?;
+    ledger_is(h, &payment, req.amount(), "after the resend").await
+}
+
+/// A provider configured with a wrong secret ([`Harness::wrong_credentials_provider`]) asks
+/// for a refund of 10.00. Proves the rejection is
+/// [`RefundError::AuthenticationRejected`]: not retryable, outcome known, at most one refund
+/// request sent, nothing on the books, no secret in the error; and, with lookups declared,
+/// that its lookup is rejected too rather than answering a state (an authentication failure
+/// read as "nothing refunded" would invite a resend).
+pub async fn rejected_authentication_is_reported(
+    p: &dyn RefundProvider,
+    h: &dyn Harness,
+) -> Outcome {
+    finish(rejected_authentication_steps(p, h).await)
+}
+
+async fn rejected_authentication_steps(p: &dyn RefundProvider, h: &dyn Harness) -> Step {
+    let Some(wrong) = h.wrong_credentials_provider() else {
+        return Err(fail(
+            "the harness has no wrong_credentials_provider(); declare the scenario skipped \
+             with a reason if the provider cannot be tested this way",
+        ));
+    };
+    ensure!(
+        wrong.name() == p.name(),
+        "the wrong-credentials provider is {:?}, not {:?}",
+        wrong.name(),
+        p.name()
+    );
+    let payment = seed(h, money(h, 10_000)?).await?;
+    let req = request_with_reference(&payment, money(h, 1_000)?, &unique_reference("auth"))?;
+    let before = h.refund_requests_sent();
+    let result = wrong.refund(&req).await;
+    let sent = h.refund_requests_sent().saturating_sub(before);
+    let expect_rejected = |what: &str, e: &RefundError| -> Step {
+        ensure!(
+            matches!(e, RefundError::AuthenticationRejected { .. }),
+            "{what} with a wrong secret: expected AuthenticationRejected, got {} error: {e}",
+            variant(e)
+        );
+        ensure!(
+            !e.is_retryable(),
+            "{what}: a rejected credential is not retryable: {e}"
+        );
+        ensure!(
+            e.is_outcome_known(),
+            "{what}: a rejected credential moved no money: {e}"
+        );
+        for secret in h.secrets() {
+            let texts = error_texts(what, e);
+            ensure!(
+                !texts.iter().any(|(_, text)| text.contains(secret.as_str())),
+                "{what}: the error carries secret {}",
+                mask(&secret)
+            );
+        }
+        Ok(())
+    };
+    match &result {
+        Err(e) => expect_rejected("a refund", e)?,
+        Ok(_) => {
+            return Err(fail(format!(
+                "a refund with a wrong secret answered {}",
+                describe(&result)
+            )));
+        }
+    }
+    ensure!(
+        sent <= 1,
+        "a refund with a wrong secret sent {sent} refund requests: a rejected credential is \
+         not retried"
+    );
+    let zero = Money::zero(h.currency());
+    ledger_is(h, &payment, zero, "after the rejected refund").await?;
+    if p.capabilities().refund_lookup {
+        match wrong.refund_state(&payment).await {
+            Err(e) => expect_rejected("a lookup", &e)?,
+            Ok(state) => {
+                return Err(fail(format!(
+                    "a lookup with a wrong secret answered a state ({} refunded): an \
+                     authentication failure must never read as a lookup result",
+                    state.refunded
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A provider pointed at a closed port answers [`RefundError::Unreachable`]: retryable,

@@ -1,0 +1,222 @@
+//! A fake Acme Pay API and the conformance harness that drives it (feature `testing`).
+//!
+//! [`FakeAcme`] is the whole fake: it checks the signature and answers refunds and lookups
+//! from a [`Ledger`]. The loopback server, the request log, every fault, late application,
+//! lookup lag and the admin API are `refund_testkit::sim::SimServer`'s.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let harness = refund_acme::testing::AcmeHarness::start().await?;
+//! refund_testkit::conformance::full_refund(&harness.provider(), &harness).await.assert_ok();
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use refund_core::{Money, PaymentRef, RefundProvider, async_trait};
+use refund_testkit::conformance::{Fault, Harness, HarnessError, closed_port_url};
+use refund_testkit::sim::{Ledger, LedgerError, LedgerRefund};
+use refund_testkit::sim::{SimContext, SimRequest, SimResponse, SimServer, Simulator};
+use serde_json::{Value, json};
+
+use crate::signature::{MERCHANT_HEADER, SIGNATURE_HEADER, sign};
+use crate::{Acme, AcmeConfig, wire};
+
+/// Acme Pay's API, faked: serve it with [`SimServer::start`].
+#[derive(Debug, Default)]
+pub struct FakeAcme {
+    /// Its books: seed payments here, read the ground truth here.
+    pub ledger: Ledger,
+}
+
+impl FakeAcme {
+    /// The merchant the fake knows.
+    pub const MERCHANT_ID: &'static str = "merchant-4711";
+    /// That merchant's secret key.
+    pub const SECRET_KEY: &'static str = "acme-demo-secret-key-5f0c2e9b71d4";
+
+    fn refund(&self, req: &SimRequest, ctx: &SimContext) -> SimResponse {
+        let Ok(body) = serde_json::from_slice::<wire::RefundBody>(&req.body) else {
+            return error(400, "invalid_request");
+        };
+        let currency = body.currency.parse().ok();
+        let Some(amount) = currency.and_then(|c| Money::parse(&body.amount, c).ok()) else {
+            return error(400, "invalid_request");
+        };
+        let key = Some(body.idempotency_key.as_str());
+        match self.ledger.refund(ctx, &body.payment_id, key, amount) {
+            Err(e) => error(status(e), e.code()),
+            Ok(refund) => SimResponse::json(
+                200,
+                &wire::Refund {
+                    id: refund.id,
+                    // The amount applied — or another one, under `Fault::WrongAmount`.
+                    amount: ctx.amount_to_answer(amount).amount().to_string(),
+                    currency: body.currency,
+                    idempotency_key: Some(body.idempotency_key),
+                    status: "succeeded".to_owned(),
+                },
+            ),
+        }
+    }
+
+    fn lookup(&self, req: &SimRequest, ctx: &SimContext) -> SimResponse {
+        let Ok(body) = serde_json::from_slice::<wire::LookupBody>(&req.body) else {
+            return error(400, "invalid_request");
+        };
+        // What a lagging lookup shows: entries younger than the lag are left out.
+        let Some(payment) = self.ledger.lookup(ctx, &body.payment_id) else {
+            return error(404, "unknown_payment");
+        };
+        let currency = payment.paid.currency().code();
+        let entry = |r: &LedgerRefund, status: &str| wire::Refund {
+            id: r.id.clone(),
+            amount: r.amount.amount().to_string(),
+            currency: currency.to_owned(),
+            idempotency_key: r.reference.clone(),
+            status: status.to_owned(),
+        };
+        let refunds = payment.refunds.iter().map(|r| entry(r, "succeeded"));
+        let failed = payment.failed.iter().map(|r| entry(r, "failed"));
+        SimResponse::json(
+            200,
+            &wire::Lookup {
+                amount: payment.paid.amount().to_string(),
+                currency: currency.to_owned(),
+                refunds: refunds.chain(failed).collect(),
+            },
+        )
+    }
+}
+
+impl Simulator for FakeAcme {
+    fn handle(&self, req: &SimRequest, ctx: &SimContext) -> SimResponse {
+        let expected = sign(Self::SECRET_KEY, req.method.as_str(), &req.path, &req.body);
+        if req.header(MERCHANT_HEADER) != Some(Self::MERCHANT_ID)
+            || req.header(SIGNATURE_HEADER) != Some(expected.as_str())
+        {
+            return error(401, "invalid_signature");
+        }
+        match req.path.as_str() {
+            "/v1/refunds" => self.refund(req, ctx),
+            "/v1/refunds/lookup" => self.lookup(req, ctx),
+            _ => error(404, "not_found"),
+        }
+    }
+
+    fn seed(&self, body: &Value) -> Result<Value, String> {
+        self.ledger.seed(body)
+    }
+
+    fn ledger(&self) -> Value {
+        self.ledger.to_json()
+    }
+
+    fn reset(&self) {
+        self.ledger.reset();
+    }
+}
+
+fn status(e: LedgerError) -> u16 {
+    match e {
+        LedgerError::UnknownPayment => 404,
+        LedgerError::ReusedReference => 409,
+        LedgerError::Refused => 402,
+        _ => 422,
+    }
+}
+
+fn error(status: u16, code: &str) -> SimResponse {
+    let message = code.replace('_', " ");
+    SimResponse::json(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+/// The conformance harness: [`FakeAcme`] on a loopback [`SimServer`], and an [`Acme`] client
+/// for it with a 1 s timeout (so the timeout scenarios stay fast).
+#[derive(Debug)]
+pub struct AcmeHarness {
+    server: SimServer<FakeAcme>,
+    provider: Acme,
+}
+
+impl AcmeHarness {
+    /// The client's timeout.
+    pub const TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// Starts the fake and builds the client.
+    pub async fn start() -> Result<AcmeHarness, HarnessError> {
+        let server = SimServer::start(FakeAcme::default()).await;
+        let server = server.map_err(HarnessError::failed)?;
+        let provider = client(&server.base_url(), FakeAcme::SECRET_KEY)?;
+        Ok(AcmeHarness { server, provider })
+    }
+
+    /// The client under test (a cheap clone).
+    pub fn provider(&self) -> Acme {
+        self.provider.clone()
+    }
+
+    /// The fake's server: its ledger, faults and request log.
+    pub fn server(&self) -> &SimServer<FakeAcme> {
+        &self.server
+    }
+}
+
+fn client(base_url: &str, secret_key: &str) -> Result<Acme, HarnessError> {
+    let config = AcmeConfig::new(FakeAcme::MERCHANT_ID, secret_key)
+        .with_base_url(base_url)
+        .with_timeout(AcmeHarness::TIMEOUT);
+    Acme::new(config).map_err(HarnessError::failed)
+}
+
+#[async_trait]
+impl Harness for AcmeHarness {
+    async fn seed_payment(&self, amount: Money) -> Result<PaymentRef, HarnessError> {
+        Ok(PaymentRef::payment(
+            self.server.sim().ledger.add_payment(amount).id,
+        ))
+    }
+
+    async fn refunded_total(&self, payment: &PaymentRef) -> Result<Money, HarnessError> {
+        let refunded = self.server.sim().ledger.refunded(payment.id());
+        refunded.ok_or_else(|| HarnessError::failed(format!("no payment {payment}")))
+    }
+
+    async fn arm_fault(&self, fault: Fault) -> Result<(), HarnessError> {
+        self.server.arm(fault.to_sim(Self::TIMEOUT), 1);
+        Ok(())
+    }
+
+    async fn set_lookup_lag(&self, lag: Duration) -> Result<(), HarnessError> {
+        self.server.set_lookup_lag(lag);
+        Ok(())
+    }
+
+    fn requests_sent(&self) -> usize {
+        self.server.count_requests(|_| true)
+    }
+
+    fn refund_requests_sent(&self) -> usize {
+        self.server.count_requests(|r| r.path == "/v1/refunds")
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![FakeAcme::SECRET_KEY.to_owned()]
+    }
+
+    fn unreachable_provider(&self) -> Option<Arc<dyn RefundProvider>> {
+        Some(Arc::new(
+            client(&closed_port_url()?, FakeAcme::SECRET_KEY).ok()?,
+        ))
+    }
+
+    fn wrong_credentials_provider(&self) -> Option<Arc<dyn RefundProvider>> {
+        let wrong = "acme-wrong-secret-key-000000000000";
+        Some(Arc::new(client(&self.server.base_url(), wrong).ok()?))
+    }
+}
