@@ -21,9 +21,8 @@ use crate::wire;
 /// The provider's name, on receipts, errors and spans.
 pub const NAME: &str = "acme";
 
-/// What Acme Pay does: partial and repeated partial refunds in TRY, USD and EUR, a lookup
-/// that lists every refund with its idempotency key, a used key refused (409). How long its
-/// lookup may lag is not documented: ten minutes, assumed.
+/// Partial and repeated refunds in TRY, USD and EUR, a lookup that lists every refund, a used
+/// key refused (409). Acme documents no lookup lag: ten minutes, assumed.
 pub const CAPABILITIES: Capabilities =
     Capabilities::new(&[Currency::Try, Currency::Usd, Currency::Eur])
         .with_partial_refunds(true)
@@ -47,12 +46,11 @@ impl Acme {
         })
     }
 
-    /// Signs and sends one request and reads the whole answer. Transport failures come back
-    /// classified: `Unreachable` when nothing was sent, `OutcomeUnknown` after.
+    /// Signs and sends one request; transport failures come back classified.
     async fn send(&self, path: &str, body: &impl Serialize) -> Result<HttpReply, RefundError> {
         let (config, base, client) = &*self.inner;
         let body = serde_json::to_vec(body).unwrap_or_default();
-        // The one line that exposes the secret: it signs.
+        // The secret is exposed to sign (and, in `read`, to scrub it from quoted text).
         let signature = sign(config.secret_key.expose_secret(), "POST", path, &body);
         let request = client
             .post(http::endpoint(base, path))
@@ -63,8 +61,7 @@ impl Acme {
         http::send(NAME, request, config.http.max_response_bytes).await
     }
 
-    /// The answer as `T`, or the error it stands for: known codes are refusals that moved no
-    /// money; anything Acme does not document is `OutcomeUnknown`.
+    /// The answer as `T`, or the error it stands for.
     fn read<T: DeserializeOwned>(&self, reply: &HttpReply) -> Result<T, RefundError> {
         // Anything quoted from the answer is scrubbed: it may echo what was sent.
         let secrets = [self.inner.0.secret_key.expose_secret()];
@@ -127,10 +124,10 @@ impl Acme {
 
     async fn do_refund_state(&self, payment: &PaymentRef) -> Result<RefundState, RefundError> {
         CAPABILITIES.check_scope(NAME, payment)?;
-        let body = wire::LookupBody {
-            payment_id: payment.id().to_owned(),
-        };
-        let reply = self.send("/v1/refunds/lookup", &body).await?;
+        let payment_id = payment.id().to_owned();
+        let reply = self
+            .send("/v1/refunds/lookup", &wire::LookupBody { payment_id })
+            .await?;
         let answer: wire::Lookup = self.read(&reply)?;
         let bad = |why: String| RefundError::outcome_unknown(NAME, format!("lookup: {why}"));
         let currency: Currency = answer.currency.parse().map_err(|_| bad(answer.currency))?;
@@ -187,8 +184,7 @@ impl RefundProvider for Acme {
     }
 }
 
-/// Records how the call ended as the span's `outcome`: a word for the success, or
-/// [`RefundError::kind`] for the failure.
+/// Records how the call ended as `outcome`: a word for a success, else [`RefundError::kind`].
 fn record(span: &Span, result: Result<&'static str, &RefundError>) {
     span.record("outcome", result.unwrap_or_else(RefundError::kind));
 }
