@@ -1,0 +1,306 @@
+//! Refund intents and enqueueing them inside the application's transaction.
+
+use std::fmt;
+use std::str::FromStr;
+
+use refund_core::{MerchantRef, Money, PaymentRef, PaymentScope, RefundReason, RefundRequest};
+use serde::Serialize;
+use tokio_postgres::GenericClient;
+
+use crate::error::OutboxError;
+
+/// The id of an intent in the outbox (`refund_outbox_intents.id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct IntentId(pub i64);
+
+impl fmt::Display for IntentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where an intent stands.
+///
+/// | state | means | a worker |
+/// |---|---|---|
+/// | `pending` | never sent | sends it |
+/// | `unknown` | a request may have reached the provider: an attempt is out, or its outcome was unknown | looks it up (after `not_before`) and resends only on [`Verdict::SafeToResend`](refund_core::Verdict) |
+/// | `retry_later` | refused for now, rate limited, or the provider was not reached | sends it again, with the same reference, after `not_before` |
+/// | `refunded` | final: the provider refunded it | — |
+/// | `declined` | final: the provider refused it, or a lookup found it failed | — |
+/// | `failed` | nothing was refunded and nothing more is sent: the request was invalid, the credentials were rejected, or no worker knows the provider | — (a person decides) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IntentState {
+    /// Never sent.
+    Pending,
+    /// A request may have reached the provider; reconciled before anything is resent.
+    Unknown,
+    /// Sent again after its not-before time.
+    RetryLater,
+    /// Refunded (final).
+    Refunded,
+    /// Declined (final).
+    Declined,
+    /// Not refunded, and not sent again without a person.
+    Failed,
+}
+
+impl IntentState {
+    /// Every state, in the order [`status`](crate::status) lists them.
+    pub const ALL: [IntentState; 6] = [
+        IntentState::Pending,
+        IntentState::Unknown,
+        IntentState::RetryLater,
+        IntentState::Refunded,
+        IntentState::Declined,
+        IntentState::Failed,
+    ];
+
+    /// The name stored in the database: `pending`, `unknown`, `retry_later`, `refunded`,
+    /// `declined`, `failed`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            IntentState::Pending => "pending",
+            IntentState::Unknown => "unknown",
+            IntentState::RetryLater => "retry_later",
+            IntentState::Refunded => "refunded",
+            IntentState::Declined => "declined",
+            IntentState::Failed => "failed",
+        }
+    }
+
+    /// Whether workers are done with it (`refunded`, `declined`, `failed`).
+    pub const fn is_final(self) -> bool {
+        matches!(
+            self,
+            IntentState::Refunded | IntentState::Declined | IntentState::Failed
+        )
+    }
+}
+
+impl fmt::Display for IntentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IntentState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IntentState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown intent state {s:?}"))
+    }
+}
+
+/// A refund the application has decided on: which provider, which payment, how much, and the
+/// merchant's own reference for it (the key that makes it happen at most once).
+///
+/// ```
+/// use refund_core::{MerchantRef, Money, PaymentRef, RefundReason};
+/// use refund_outbox::RefundIntent;
+///
+/// let intent = RefundIntent::new(
+///     "sipay",
+///     PaymentRef::payment("INV-2026-0042"),
+///     "25.00 TRY".parse::<Money>()?,
+///     MerchantRef::new("order-42-return-1")?,
+/// )?
+/// .with_reason(RefundReason::BuyerRequest);
+/// assert_eq!(intent.reference().as_str(), "order-42-return-1");
+/// assert_eq!(intent.request()?.amount().to_string(), "25.00 TRY");
+///
+/// // A refund of nothing is refused before it reaches the database.
+/// let zero = RefundIntent::new("sipay", PaymentRef::payment("INV-1"), "0 TRY".parse()?, MerchantRef::new("r-0")?);
+/// assert!(zero.is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundIntent {
+    provider: String,
+    payment: PaymentRef,
+    amount: Money,
+    reference: MerchantRef,
+    reason: Option<RefundReason>,
+}
+
+impl RefundIntent {
+    /// An intent to refund `amount` of `payment` through the provider registered under
+    /// `provider` in the workers' [`ProviderRegistry`](refund_core::ProviderRegistry), with
+    /// the merchant reference `reference`. Checked as a [`RefundRequest`] would be (a positive
+    /// amount, valid payment ids); the provider's own checks come when it is sent.
+    pub fn new(
+        provider: impl Into<String>,
+        payment: PaymentRef,
+        amount: Money,
+        reference: MerchantRef,
+    ) -> Result<RefundIntent, OutboxError> {
+        let intent = RefundIntent {
+            provider: provider.into(),
+            payment,
+            amount,
+            reference,
+            reason: None,
+        };
+        if intent.provider.trim().is_empty() || intent.provider.len() > 64 {
+            return Err(OutboxError::InvalidIntent(
+                "the provider name must be 1 to 64 characters".to_owned(),
+            ));
+        }
+        intent.request()?;
+        Ok(intent)
+    }
+
+    /// Sets why the merchant refunds (sent to providers that take a reason).
+    #[must_use]
+    pub fn with_reason(mut self, reason: RefundReason) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The provider's key in the workers' registry.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The payment to refund.
+    pub fn payment(&self) -> &PaymentRef {
+        &self.payment
+    }
+
+    /// The amount.
+    pub fn amount(&self) -> Money {
+        self.amount
+    }
+
+    /// The merchant's reference.
+    pub fn reference(&self) -> &MerchantRef {
+        &self.reference
+    }
+
+    /// The reason, when set.
+    pub fn reason(&self) -> Option<RefundReason> {
+        self.reason
+    }
+
+    /// The request a worker sends for it: always with the intent's own reference.
+    pub fn request(&self) -> Result<RefundRequest, OutboxError> {
+        let mut builder = RefundRequest::builder(self.payment.clone(), self.amount)
+            .reference(self.reference.as_str());
+        if let Some(reason) = self.reason {
+            builder = builder.reason(reason);
+        }
+        builder
+            .build()
+            .map_err(|e| OutboxError::InvalidIntent(e.to_string()))
+    }
+}
+
+/// `refund_reason` as stored.
+pub(crate) fn reason_name(reason: RefundReason) -> &'static str {
+    match reason {
+        RefundReason::BuyerRequest => "buyer_request",
+        RefundReason::DoublePayment => "double_payment",
+        RefundReason::Fraud => "fraud",
+        _ => "other",
+    }
+}
+
+pub(crate) fn reason_from_name(name: &str) -> Option<RefundReason> {
+    Some(match name {
+        "buyer_request" => RefundReason::BuyerRequest,
+        "double_payment" => RefundReason::DoublePayment,
+        "fraud" => RefundReason::Fraud,
+        "other" => RefundReason::Other,
+        _ => return None,
+    })
+}
+
+pub(crate) fn scope_name(scope: PaymentScope) -> &'static str {
+    match scope {
+        PaymentScope::Item => "item",
+        _ => "payment",
+    }
+}
+
+/// Puts `intent` in the outbox as part of the caller's transaction (or, given a plain
+/// client, on its own): it commits or rolls back with the application's own change, and
+/// a worker sends it only once it is committed.
+///
+/// A reference that is already in the outbox, committed or in a transaction that commits
+/// first, is refused with [`OutboxError::AlreadyEnqueued`]; the statement does not fail, so
+/// the caller's transaction stays usable (`INSERT … ON CONFLICT DO NOTHING` on the unique
+/// reference: no second intent, never a second refund).
+///
+/// ```no_run
+/// # async fn example(client: &mut tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use refund_core::{MerchantRef, PaymentRef};
+/// use refund_outbox::{OutboxError, RefundIntent, enqueue};
+///
+/// let tx = client.transaction().await?;
+/// tx.execute("UPDATE orders SET status = 'returned' WHERE id = $1", &[&42_i64]).await?;
+/// let intent = RefundIntent::new(
+///     "sipay",
+///     PaymentRef::payment("INV-2026-0042"),
+///     "25.00 TRY".parse()?,
+///     MerchantRef::new("order-42-return-1")?,
+/// )?;
+/// match enqueue(&tx, &intent).await {
+///     Ok(id) => println!("refund intent {id} enqueued"),
+///     Err(OutboxError::AlreadyEnqueued { existing, .. }) => println!("already there: {existing:?}"),
+///     Err(e) => return Err(e.into()),
+/// }
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
+pub async fn enqueue<C: GenericClient>(
+    db: &C,
+    intent: &RefundIntent,
+) -> Result<IntentId, OutboxError> {
+    let amount = intent.amount.amount().to_string();
+    let currency = intent.amount.currency().code();
+    let scope = scope_name(intent.payment.scope());
+    let reason = intent.reason.map(reason_name);
+    let inserted = db
+        .query_opt(
+            "INSERT INTO refund_outbox_intents
+                 (provider, payment_scope, payment_id, payment_parent, amount, currency, reason,
+                  reference)
+             VALUES ($1, $2, $3, $4, $5::text::numeric, $6, $7, $8)
+             ON CONFLICT ON CONSTRAINT refund_outbox_intents_reference_key DO NOTHING
+             RETURNING id",
+            &[
+                &intent.provider,
+                &scope,
+                &intent.payment.id(),
+                &intent.payment.parent(),
+                &amount,
+                &currency,
+                &reason,
+                &intent.reference.as_str(),
+            ],
+        )
+        .await?;
+    if let Some(row) = inserted {
+        let id = IntentId(row.try_get(0)?);
+        tracing::debug!(intent = id.0, reference = %intent.reference, provider = %intent.provider, "refund intent enqueued");
+        return Ok(id);
+    }
+    let existing = db
+        .query_opt(
+            "SELECT id FROM refund_outbox_intents WHERE reference = $1",
+            &[&intent.reference.as_str()],
+        )
+        .await?
+        .map(|row| row.try_get(0).map(IntentId))
+        .transpose()?;
+    Err(OutboxError::AlreadyEnqueued {
+        reference: intent.reference.as_str().to_owned(),
+        existing,
+    })
+}

@@ -1,0 +1,82 @@
+//! A transactional refund outbox on PostgreSQL.
+//!
+//! An application decides to refund inside its own database transaction (an order cancelled,
+//! a return accepted) and [`enqueue`]s a [`RefundIntent`] in that same transaction: the
+//! intent commits or rolls back with the application's change. [`Worker`]s, on any number of
+//! machines, claim due intents (`FOR UPDATE SKIP LOCKED`, with a lease), send them through a
+//! [`RefundProvider`](refund_core::RefundProvider), and record every attempt as a row
+//! **committed before the request leaves**. A worker that dies mid-refund leaves its lease to
+//! expire; the next worker looks the refund up through
+//! [`Reconciler`](refund_core::Reconciler), with the provider's settle time and the attempt's
+//! time from the database, before anything is resent. An intent ends `refunded`, `declined`
+//! (or `failed`, nothing sent), or waits as `unknown` / `retry_later` until its not-before
+//! time.
+//!
+//! ```text
+//! app transaction ──enqueue──▶ pending ──claim──▶ attempt row committed ──▶ request
+//!                                  ▲                                          │
+//!               retry_later ◀──────┴── refused for now / not reached ◀────────┤
+//!               unknown ──(lease expired, or not_before)──▶ lookup ◀── no trustworthy answer
+//!                  │                                          │
+//!                  └── safe to resend (settled, absent) ◀─────┤── applied ▶ refunded
+//!                                                             └── failed  ▶ declined
+//! ```
+//!
+//! The schema is versioned migrations the crate applies itself ([`migrate`]); the pace of
+//! each provider's requests is shared by every worker through the database ([`set_rate`]);
+//! [`status`] counts intents by state and lists the stuck ones. See `docs/outbox.md` in the
+//! repository for the flow, the schema, the guarantees and their limits.
+//!
+//! ```no_run
+//! # async fn example(registry: refund_core::ProviderRegistry) -> Result<(), Box<dyn std::error::Error>> {
+//! use refund_core::{MerchantRef, PaymentRef};
+//! use refund_outbox::{RefundIntent, Worker, WorkerConfig, enqueue, migrate};
+//!
+//! let url = "postgres://app@127.0.0.1/shop";
+//! let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+//! tokio::spawn(connection);
+//! migrate(&mut client).await?;
+//!
+//! // In the request handler: the order change and the refund intent, one transaction.
+//! let tx = client.transaction().await?;
+//! tx.execute("UPDATE orders SET status = 'cancelled' WHERE id = $1", &[&42_i64]).await?;
+//! let intent = RefundIntent::new(
+//!     "sipay",
+//!     PaymentRef::payment("INV-2026-0042"),
+//!     "25.00 TRY".parse()?,
+//!     MerchantRef::new("order-42-cancel")?,
+//! )?;
+//! enqueue(&tx, &intent).await?;
+//! tx.commit().await?;
+//!
+//! // Anywhere else, on its own connection: a worker.
+//! let (worker_db, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+//! tokio::spawn(connection);
+//! let worker = Worker::new(worker_db, registry, WorkerConfig::new("web-1")).await?;
+//! worker.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//! - `testing`: [`testing::TestPostgres`], a throwaway PostgreSQL server for tests.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+mod error;
+mod intent;
+mod migrate;
+mod pacing;
+mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod worker;
+
+pub use error::OutboxError;
+pub use intent::{IntentId, IntentState, RefundIntent, enqueue};
+pub use migrate::{SCHEMA_VERSION, migrate};
+pub use pacing::{DEFAULT_PAUSE, set_rate};
+pub use status::{OutboxStatus, StuckIntent, status};
+/// The PostgreSQL client the outbox runs on, re-exported so applications name the same
+/// version.
+pub use tokio_postgres;
+pub use worker::{Worked, Worker, WorkerConfig};
