@@ -9,10 +9,10 @@
 //! - [`fixtures`]: documented SiPay and iyzico responses, one file each.
 //!
 //! Behind features:
-//! - `sipay`, `iyzico`: stateful simulators of both providers ([`sim::SipaySim`],
-//!   [`sim::IyzicoSim`]) and their conformance harnesses; with both, [`sandbox`] starts them
+//! - `sipay`, `iyzico`: stateful simulators of both providers (`sim::SipaySim`,
+//!   `sim::IyzicoSim`) and their conformance harnesses; with both, `sandbox` starts them
 //!   together;
-//! - `wiremock`: [`matchers`] that check SiPay and iyzico authentication (with `sipay` /
+//! - `wiremock`: `matchers` that check SiPay and iyzico authentication (with `sipay` /
 //!   `iyzico`) and a catch-all, and `Fixture::response`/`mount`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]

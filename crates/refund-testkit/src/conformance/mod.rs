@@ -54,8 +54,10 @@
 //! # });
 //! ```
 //!
-//! See `docs/writing-a-provider.md` for the walk-through, and [`SipayHarness`] /
-//! [`IyzicoHarness`] for harnesses over this crate's simulators.
+//! See `docs/writing-a-provider.md` for the walk-through (the worked example
+//! `examples/refund-acme` builds its fake on [`SimServer`](crate::sim::SimServer)), and
+//! `SipayHarness` / `IyzicoHarness` (features `sipay`, `iyzico`) for harnesses over this
+//! crate's simulators.
 
 use std::borrow::Cow;
 use std::fmt;

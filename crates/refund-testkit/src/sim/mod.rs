@@ -13,11 +13,11 @@
 //! applied-at stamps for lag). The [`Simulator`] docs have a complete example;
 //! `examples/refund-acme` in the repository is a provider crate whose fake is built this way.
 //!
-//! **SiPay and iyzico** ([`SipaySim`] with feature `sipay`, [`IyzicoSim`] with feature
-//! `iyzico`) are built on the same pieces: each starts with one async call, stops when its
-//! handle is dropped, keeps its ledger behind one mutex (concurrent refunds on one payment can
-//! never exceed what was paid), records every provider request, and can be told to misbehave
-//! for the next N provider requests ([`SipaySim::arm`] with a [`Fault`]).
+//! **SiPay and iyzico** (`SipaySim` with feature `sipay`, `IyzicoSim` with feature `iyzico`)
+//! are built on the same pieces: each starts with one async call, stops when its handle is
+//! dropped, keeps its ledger behind one mutex (concurrent refunds on one payment can never
+//! exceed what was paid), records every provider request, and can be told to misbehave for the
+//! next N provider requests (`SipaySim::arm` with a [`Fault`]).
 //!
 //! ```
 //! # #[cfg(feature = "sipay")]
