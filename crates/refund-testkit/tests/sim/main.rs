@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod any_provider;
 mod faults;
 mod iyzico;
 mod sipay;
