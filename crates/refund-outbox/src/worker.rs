@@ -198,7 +198,9 @@ const CLAIM: &str = "
     FROM due WHERE i.id = due.id
     RETURNING i.id, i.claim, i.provider, i.payment_scope, i.payment_id, i.payment_parent,
               i.amount::text, i.currency, i.reason, i.reference, i.state, i.sends, i.refusals,
-              i.last_sent_at, clock_timestamp()";
+              i.last_sent_at, clock_timestamp(),
+              COALESCE((SELECT p.interval_us > 0 OR p.paused_until > clock_timestamp()
+                        FROM refund_outbox_pacing p WHERE p.provider = i.provider), true)";
 
 /// Records a refund attempt of intent `$1` under claim `$2` by worker `$3`, and marks the
 /// intent `unknown` (a request may be out), in one statement: committed before the request
@@ -401,6 +403,10 @@ struct Claimed {
     /// time the worker writes or judges by is the database's, carried forward.
     db_now: SystemTime,
     local: Instant,
+    /// Whether the provider had a rate or a running pause at the claim: without either,
+    /// requests skip the pacing round trip (a pause that starts meanwhile holds them from
+    /// their next claim on).
+    paced: bool,
 }
 
 impl Claimed {
@@ -444,6 +450,7 @@ impl Claimed {
             last_sent_at: row.try_get(13)?,
             db_now: row.try_get(14)?,
             local: Instant::now(),
+            paced: row.try_get(15)?,
         })
     }
 
@@ -506,8 +513,12 @@ impl Inner {
         Ok(claimed)
     }
 
-    /// Waits for a slot in the provider's shared pace.
-    async fn pace(&self, provider: &str) -> Result<(), OutboxError> {
+    /// Waits for a slot in the provider's shared pace (when it has a rate or a pause).
+    async fn pace(&self, c: &Claimed) -> Result<(), OutboxError> {
+        if !c.paced {
+            return Ok(());
+        }
+        let provider = c.provider.as_str();
         let wait: i64 = self
             .db
             .query_one(&self.statements.acquire, &[&provider])
@@ -612,7 +623,7 @@ impl Inner {
             verdict = tracing::field::Empty,
         );
         async {
-            self.pace(&c.provider).await?;
+            self.pace(c).await?;
             let started = c.now();
             let looked = provider.refund_state(intent.payment()).await;
             if let Err(e) = &looked {
@@ -771,7 +782,7 @@ impl Inner {
         );
         async {
             // Within the shared pace first, so the attempt's time is the request's.
-            self.pace(&c.provider).await?;
+            self.pace(c).await?;
             let Some(begun) = self
                 .db
                 .query_opt(

@@ -6,7 +6,7 @@
 //! The worker processes are this test binary run again with only [`worker_process`]
 //! selected, told where the database and the simulators are through the environment.
 //! `OUTBOX_CRASH_SEED` replays a run; `OUTBOX_CRASH_INTENTS` sets the intents per provider
-//! (default 500).
+//! (default 1,000: 2,000 intents in all).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -163,7 +163,7 @@ async fn worker_processes_killed_with_sigkill_never_pay_twice() {
     let per_provider = std::env::var("OUTBOX_CRASH_INTENTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(500);
+        .unwrap_or(1_000);
     eprintln!(
         "crash test: seed {seed} (OUTBOX_CRASH_SEED={seed} replays it), {per_provider} intents per provider"
     );
