@@ -5,7 +5,8 @@
 //! the newest `/usr/lib/postgresql/<version>/bin` (Debian's `postgresql` package), else
 //! `initdb` and `pg_ctl` on `PATH`. PostgreSQL refuses to run as root: as root, the server is
 //! initialised and run as the `postgres` user (which Debian's package creates) through
-//! `runuser`, and the directory is handed to that user.
+//! `runuser`, and the directory is handed to that user (in the system's temporary directory
+//! when that user cannot enter the one asked for).
 //!
 //! The server trusts every local connection (user `outbox`, no password), listens on
 //! loopback only, has no Unix socket, and runs with `fsync` off: for tests, never for data.
@@ -78,26 +79,22 @@ impl TestPostgres {
         let base = base
             .canonicalize()
             .map_err(|e| TestPostgresError::Failed(format!("{}: {e}", base.display())))?;
-        let dir = base.join(format!(
-            "refund-outbox-pg-{}-{}",
-            std::process::id(),
-            unique()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| TestPostgresError::Failed(format!("{}: {e}", dir.display())))?;
+        let name = format!("refund-outbox-pg-{}-{}", std::process::id(), unique());
+        let mut dir = base.join(&name);
+        make_dir(&dir, as_postgres)?;
+        if as_postgres && !postgres_can_write(&dir) {
+            // A parent directory the `postgres` user cannot enter (a 0700 checkout): the
+            // system's temporary directory instead.
+            let _ = std::fs::remove_dir_all(&dir);
+            dir = std::env::temp_dir().join(&name);
+            make_dir(&dir, as_postgres)?;
+        }
         let mut server = TestPostgres {
             bin,
             dir,
             port: 0,
             as_postgres,
         };
-        if as_postgres {
-            run(Command::new("chown")
-                .arg("-R")
-                .arg("postgres")
-                .arg(&server.dir))?;
-        }
         let data = server.data();
         run(server.pg("initdb").arg("-D").arg(&data).args([
             "-U",
@@ -256,6 +253,26 @@ fn find_binaries() -> Option<PathBuf> {
         return Some(bin);
     }
     std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).find(|dir| has(dir)))
+}
+
+/// Creates `dir` afresh, owned by `postgres` when we run as root.
+fn make_dir(dir: &Path, as_postgres: bool) -> Result<(), TestPostgresError> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| TestPostgresError::Failed(format!("{}: {e}", dir.display())))?;
+    if as_postgres {
+        run(Command::new("chown").arg("postgres").arg(dir))?;
+    }
+    Ok(())
+}
+
+fn postgres_can_write(dir: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-w"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn is_root() -> bool {
