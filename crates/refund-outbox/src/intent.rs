@@ -29,7 +29,7 @@ impl fmt::Display for IntentId {
 /// | `retry_later` | refused for now, rate limited, or the provider was not reached | sends it again, with the same reference, after `not_before` |
 /// | `refunded` | final: the provider refunded it | — |
 /// | `declined` | final: the provider refused it, or a lookup found it failed | — |
-/// | `failed` | nothing was refunded and nothing more is sent: the request was invalid, the credentials were rejected, or no worker knows the provider | — (a person decides) |
+/// | `failed` | nothing was refunded and nothing more is sent: the request was invalid, the credentials were rejected, the operation is unsupported | — (a person decides) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
