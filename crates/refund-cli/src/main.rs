@@ -2,26 +2,48 @@
 //! developer needs when a provider says "invalid hash", crash-safe batch refunds, and the
 //! sandbox server with both simulators.
 //!
-//! Exit codes: 0 refunded; 2 invalid input or usage; 3 declined by the provider; 4 outcome
-//! unknown (reconcile before retrying); 5 any other failure.
+//! Every outcome is printed for people (`--output text`, the default) or as one JSON object
+//! on stdout (`--output json` or `REFUND_OUTPUT=json`), failures included. Exit codes: 0
+//! refunded; 2 invalid input or usage; 3 declined by the provider; 4 outcome unknown (reconcile
+//! before retrying); 5 any other failure; 75 nothing happened, try again later (rate limited,
+//! unreachable, a temporary decline).
 
 mod commands;
 mod exit;
 mod journal;
 mod output;
+mod secrets;
 
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 
 use crate::exit::Failure;
+use crate::output::Format;
 
 #[derive(Debug, Parser)]
-#[command(name = "refund", version, about = "Refunds through Turkish payment providers (SiPay, iyzico).", long_about = None)]
+#[command(
+    name = "refund",
+    version,
+    about = "Refunds through Turkish payment providers (SiPay, iyzico).",
+    long_about = None,
+    after_help = "Example:\n  refund --output json sipay refund --invoice-id INV-2026-0001 --amount 25.00"
+)]
 struct Cli {
-    /// More output on stderr: -v for each provider call, -vv for everything (secrets are never printed).
-    #[arg(short, long, action = ArgAction::Count)]
+    /// More output on stderr: -v for each provider call, -vv for everything (secrets are never
+    /// printed). RUST_LOG, when set, decides instead (e.g. RUST_LOG=refund_sipay=debug).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
     verbose: u8,
+    /// How outcomes are printed: text for people; json for scripts, every outcome (failures
+    /// too) one JSON object on stdout.
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        env = "REFUND_OUTPUT",
+        default_value = "text"
+    )]
+    output: Format,
 
     #[command(subcommand)]
     command: Command,
@@ -30,17 +52,32 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the SiPay and iyzico simulators on loopback until SIGINT or SIGTERM.
+    #[command(after_help = "Example:\n  \
+        refund sandbox --env-file sandbox.env &   # then: eval \"$(cat sandbox.env)\"")]
     Sandbox(commands::sandbox::Args),
     /// SiPay: refunds, status lookups and hash_key tools.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  refund sipay refund --invoice-id INV-2026-0001 --amount 25.00"
+    )]
     Sipay(commands::sipay::Command),
     /// iyzico: refunds, cancels, status lookups and the IYZWSv2 header tool.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  refund iyzico cancel --payment-id 25180158"
+    )]
     Iyzico(commands::iyzico::Command),
     /// Refund every row of a CSV file, with a journal that makes a rerun never refund a row twice.
+    #[command(after_help = "Example:\n  \
+        refund batch --input refunds.csv --journal refunds.journal   # rerun after a crash: no row twice")]
     Batch(commands::batch::Args),
     /// Load test: N refunds through the provider trait against a simulator; prints rate, latency, RSS.
+    #[command(after_help = "Example:\n  refund bench --provider sipay --requests 10000")]
     Bench(commands::bench::Args),
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  \
+        refund completions bash > ~/.local/share/bash-completion/completions/refund")]
+    Completions(commands::completions::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,44 +86,106 @@ fn main() -> ExitCode {
         let _ = output::err_line(&format!("internal error: {info}"));
     }));
 
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     init_tracing(cli.verbose);
+    let format = cli.output;
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(&Failure::other(format!("cannot start the runtime: {e}"))),
+        Err(e) => {
+            let failure = Failure::other(format!("cannot start the runtime: {e}"));
+            return output::failure(format, &failure);
+        }
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Sandbox(args) => commands::sandbox::run(args).await,
-            Command::Sipay(cmd) => commands::sipay::run(cmd).await,
-            Command::Iyzico(cmd) => commands::iyzico::run(cmd).await,
+            Command::Sandbox(args) => commands::sandbox::run(args, format).await,
+            Command::Sipay(cmd) => commands::sipay::run(cmd)
+                .await
+                .and_then(|s| output::success(format, &s)),
+            Command::Iyzico(cmd) => commands::iyzico::run(cmd)
+                .await
+                .and_then(|s| output::success(format, &s)),
             Command::Batch(args) => commands::batch::run(args).await,
             Command::Bench(args) => commands::bench::run(args).await,
+            Command::Completions(args) => commands::completions::run(&args, Cli::command()),
         }
     });
     match result {
         Ok(code) => code,
-        Err(failure) => fail(&failure),
+        Err(failure) => output::failure(format, &failure),
     }
 }
 
-fn fail(failure: &Failure) -> ExitCode {
-    let _ = output::err_line(&format!("error: {}", failure.message));
-    failure.code.into()
+/// A command line clap refused (or `--help`, `--version`): clap prints it, unless JSON output
+/// was asked for, where a refused command line is one JSON object like any other failure.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if informational || !json_requested() {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    output::failure(Format::Json, &Failure::usage(message))
 }
 
+/// Whether the command line (which clap refused) or `REFUND_OUTPUT` asks for JSON.
+fn json_requested() -> bool {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut asked = None;
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "--" {
+            break;
+        } else if arg == "--output" {
+            asked = args.get(i + 1).map(|v| v == "json");
+        } else if let Some(v) = arg.strip_prefix("--output=") {
+            asked = Some(v == "json");
+        }
+    }
+    asked.unwrap_or_else(|| std::env::var("REFUND_OUTPUT").is_ok_and(|v| v == "json"))
+}
+
+/// Logs on stderr: `RUST_LOG` when it is set, else `-v` (info) or `-vv` (trace), else none.
+/// Secrets never reach a log at any level: the provider crates keep them in `SecretString`s
+/// and log no request bodies or headers.
 fn init_tracing(verbose: u8) {
-    let filter = match verbose {
-        0 => return,
-        1 => "info",
-        _ => "trace",
+    use tracing_subscriber::EnvFilter;
+    let from_flags = || match verbose {
+        0 => None,
+        1 => Some(EnvFilter::new("info")),
+        _ => Some(EnvFilter::new("trace")),
     };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => match EnvFilter::try_new(&spec) {
+            Ok(filter) => Some(filter),
+            Err(e) => {
+                let _ = output::err_line(&format!(
+                    "warning: RUST_LOG ignored ({e}); using -v/-vv instead"
+                ));
+                from_flags()
+            }
+        },
+        _ => from_flags(),
+    };
+    let Some(filter) = filter else { return };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)

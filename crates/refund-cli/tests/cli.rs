@@ -150,10 +150,19 @@ async fn help_works_on_every_command_and_a_usage_error_exits_2() {
         &["iyzico", "status", "--help"],
         &["iyzico", "auth-header", "--help"],
         &["batch", "--help"],
+        &["bench", "--help"],
+        &["completions", "--help"],
     ] {
         let out = run(args, &env).await;
         assert_eq!(out.code, 0, "{args:?}: {out:?}");
         assert!(out.stdout.contains("Usage"), "{args:?}: {out:?}");
+        // One example, a command line to copy.
+        let example = out
+            .stdout
+            .split_once("Example:\n")
+            .map(|(_, e)| e.trim_start())
+            .unwrap_or_else(|| panic!("{args:?} shows no example: {out:?}"));
+        assert!(example.starts_with("refund "), "{args:?}: {out:?}");
     }
     for args in [
         &["no-such-command"][..],
@@ -275,7 +284,7 @@ async fn sipay_timeout_exits_4_and_says_how_to_reconcile() {
 }
 
 #[tokio::test]
-async fn sipay_connection_refused_exits_5() {
+async fn sipay_connection_refused_exits_75_and_sends_nothing() {
     let sim = SipaySim::start().await.unwrap();
     let url = closed_port_url();
     let out = run(
@@ -294,8 +303,9 @@ async fn sipay_connection_refused_exits_5() {
         &sipay_env(&sim),
     )
     .await;
-    assert_eq!(out.code, 5, "{out:?}");
+    assert_eq!(out.code, 75, "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(out.stderr.contains("try again later"), "{out:?}");
     assert!(sim.requests().is_empty());
 }
 
@@ -380,15 +390,18 @@ async fn hash_key_round_trips_through_verify_hash_key() {
         format!("100.50|INV-HK|{}", SipaySim::MERCHANT_KEY)
     );
 
-    // Flags work as well as the environment.
+    // A secret file works as well as the environment.
+    let dir = scratch("hash-key");
+    let secret_file = dir.join("app-secret");
+    std::fs::write(&secret_file, format!("{}\n", SipaySim::APP_SECRET)).unwrap();
     let out = run(
         &[
             "sipay",
             "verify-hash-key",
             "--hash-key",
             &key,
-            "--app-secret",
-            SipaySim::APP_SECRET,
+            "--app-secret-file",
+            path_str(&secret_file),
         ],
         &Env::new(),
     )
@@ -406,19 +419,21 @@ async fn hash_key_round_trips_through_verify_hash_key() {
         assert!(!out.stderr.contains(SipaySim::APP_SECRET), "{out:?}");
     }
     // The right key with the wrong secret is garbage too.
+    std::fs::write(&secret_file, "another-secret").unwrap();
     let out = run(
         &[
             "sipay",
             "verify-hash-key",
             "--hash-key",
             &key,
-            "--app-secret",
-            "another-secret",
+            "--app-secret-file",
+            path_str(&secret_file),
         ],
         &Env::new(),
     )
     .await;
     assert_eq!(out.code, 2, "{out:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -428,14 +443,17 @@ async fn hash_key_round_trips_through_verify_hash_key() {
 #[tokio::test]
 async fn iyzico_auth_header_reproduces_the_documented_vector() {
     let body = r#"{"locale":"tr","conversationId":"1","paymentTransactionId":"11","price":"0.5","ip":"1.2.3.4"}"#;
+    let dir = scratch("auth-header");
+    let secret_file = dir.join("secret-key");
+    std::fs::write(&secret_file, "sec\n").unwrap();
     let out = run(
         &[
             "iyzico",
             "auth-header",
             "--api-key",
             "key",
-            "--secret-key",
-            "sec",
+            "--secret-key-file",
+            path_str(&secret_file),
             "--random-key",
             "123456",
             "--path",
@@ -472,6 +490,7 @@ async fn iyzico_auth_header_reproduces_the_documented_vector() {
     .await;
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(again.stdout, out.stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
@@ -483,6 +502,8 @@ async fn iyzico_item_refund_by_payment_transaction_id_prints_a_receipt() {
         &[
             "iyzico",
             "refund",
+            "--payment-id",
+            &payment.payment_id,
             "--payment-transaction-id",
             &item,
             "--amount",
@@ -579,6 +600,8 @@ async fn iyzico_failures_map_to_the_documented_exit_codes() {
         &[
             "iyzico",
             "refund",
+            "--payment-id",
+            &payment.payment_id,
             "--payment-transaction-id",
             &item,
             "--amount",
@@ -596,6 +619,8 @@ async fn iyzico_failures_map_to_the_documented_exit_codes() {
         &[
             "iyzico",
             "refund",
+            "--payment-id",
+            &payment.payment_id,
             "--payment-transaction-id",
             &item,
             "--amount",
@@ -635,7 +660,7 @@ async fn iyzico_failures_map_to_the_documented_exit_codes() {
     );
     assert!(out.stderr.contains("iyz-slow"), "{out:?}");
 
-    // Connection refused.
+    // Connection refused: nothing happened, try again later.
     let url = closed_port_url();
     let out = run(
         &[
@@ -653,7 +678,8 @@ async fn iyzico_failures_map_to_the_documented_exit_codes() {
         &env,
     )
     .await;
-    assert_eq!(out.code, 5, "{out:?}");
+    assert_eq!(out.code, 75, "{out:?}");
+    assert!(out.stderr.contains("try again later"), "{out:?}");
     assert_eq!(
         sim.payment(&payment.payment_id).unwrap().refunded(),
         Decimal::ZERO
@@ -669,6 +695,8 @@ async fn iyzico_status_lists_the_refund_with_its_conversation_id() {
         &[
             "iyzico",
             "refund",
+            "--payment-id",
+            &payment.payment_id,
             "--payment-transaction-id",
             &payment.items[1].payment_transaction_id,
             "--amount",
@@ -711,104 +739,127 @@ fn assert_no_secrets(out: &Out, what: &str) {
     }
 }
 
+/// The most verbose logging, either way it can be asked for: `-vv`, or `RUST_LOG=trace`
+/// (every crate, every level, hyper and reqwest included).
+fn most_verbose() -> [(Vec<&'static str>, Option<(&'static str, &'static str)>); 2] {
+    [(vec!["-vv"], None), (vec![], Some(("RUST_LOG", "trace")))]
+}
+
 #[tokio::test]
-async fn secrets_never_appear_in_output_even_with_vv() {
+async fn secrets_never_appear_in_output_even_with_vv_or_rust_log_trace() {
     let sipay = SipaySim::start().await.unwrap();
     let iyzico = IyzicoSim::start().await.unwrap();
     sipay.add_payment("INV-SEC", dec("100.00"), Currency::Try);
     let payment = iyzico.add_payment(Currency::Try, &[dec("60.0")]);
-    let env = both_env(&sipay, &iyzico);
+    let item = payment.items[0].payment_transaction_id.clone();
 
-    let out = run(
-        &[
-            "-vv",
-            "sipay",
-            "refund",
-            "--invoice-id",
-            "INV-SEC",
-            "--amount",
-            "10.00",
-        ],
-        &env,
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(!out.stderr.is_empty(), "-vv prints something");
-    assert_no_secrets(&out, "sipay refund");
+    for (flags, var) in most_verbose() {
+        let mut env = both_env(&sipay, &iyzico);
+        env.extend(var.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        let run_logged = |args: &[&str], env: &Env| {
+            let mut all: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+            all.extend(args.iter().map(|a| (*a).to_owned()));
+            let env = env.clone();
+            async move {
+                let args: Vec<&str> = all.iter().map(String::as_str).collect();
+                run(&args, &env).await
+            }
+        };
+        let how = format!("{flags:?} {var:?}");
 
-    let out = run(
-        &[
-            "-vv",
-            "sipay",
-            "refund",
-            "--invoice-id",
-            "INV-SEC",
-            "--amount",
-            "1000.00",
-        ],
-        &env,
-    )
-    .await;
-    assert_eq!(out.code, 3, "{out:?}");
-    assert_no_secrets(&out, "sipay declined refund");
+        let out = run_logged(
+            &[
+                "sipay",
+                "refund",
+                "--invoice-id",
+                "INV-SEC",
+                "--amount",
+                "10.00",
+            ],
+            &env,
+        )
+        .await;
+        assert_eq!(out.code, 0, "{how}: {out:?}");
+        assert!(
+            out.stderr.contains("TRACE"),
+            "{how}: traces are printed: {out:?}"
+        );
+        assert_no_secrets(&out, &format!("{how} sipay refund"));
 
-    let out = run(&["-vv", "sipay", "status", "--invoice-id", "INV-SEC"], &env).await;
-    assert_eq!(out.code, 0, "{out:?}");
-    assert_no_secrets(&out, "sipay status");
+        let out = run_logged(
+            &[
+                "sipay",
+                "refund",
+                "--invoice-id",
+                "INV-SEC",
+                "--amount",
+                "1000.00",
+            ],
+            &env,
+        )
+        .await;
+        assert_eq!(out.code, 3, "{how}: {out:?}");
+        assert_no_secrets(&out, &format!("{how} sipay declined refund"));
 
-    let out = run(
-        &[
-            "-vv",
-            "iyzico",
-            "refund",
-            "--payment-transaction-id",
-            &payment.items[0].payment_transaction_id,
-            "--amount",
-            "5",
-        ],
-        &env,
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(!out.stderr.is_empty(), "-vv prints something");
-    assert_no_secrets(&out, "iyzico refund");
+        let out = run_logged(&["sipay", "status", "--invoice-id", "INV-SEC"], &env).await;
+        assert_eq!(out.code, 0, "{how}: {out:?}");
+        assert_no_secrets(&out, &format!("{how} sipay status"));
 
-    let out = run(
-        &[
-            "-vv",
-            "iyzico",
-            "status",
-            "--payment-id",
-            &payment.payment_id,
-        ],
-        &env,
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
-    assert_no_secrets(&out, "iyzico status");
+        let out = run_logged(
+            &[
+                "iyzico",
+                "refund",
+                "--payment-id",
+                &payment.payment_id,
+                "--payment-transaction-id",
+                &item,
+                "--amount",
+                "5",
+            ],
+            &env,
+        )
+        .await;
+        assert_eq!(out.code, 0, "{how}: {out:?}");
+        assert!(
+            out.stderr.contains("TRACE"),
+            "{how}: traces are printed: {out:?}"
+        );
+        assert_no_secrets(&out, &format!("{how} iyzico refund"));
 
-    // A rejected credential is reported without echoing it.
-    let mut wrong = env.clone();
-    for (k, v) in &mut wrong {
-        if k == "SIPAY_APP_SECRET" {
-            *v = format!("{}-wrong", SipaySim::APP_SECRET);
+        let out = run_logged(
+            &["iyzico", "status", "--payment-id", &payment.payment_id],
+            &env,
+        )
+        .await;
+        assert_eq!(out.code, 0, "{how}: {out:?}");
+        assert_no_secrets(&out, &format!("{how} iyzico status"));
+
+        // A rejected credential is reported without echoing it, in text and in JSON.
+        let mut wrong = env.clone();
+        for (k, v) in &mut wrong {
+            if k == "SIPAY_APP_SECRET" {
+                *v = format!("{}-wrong", SipaySim::APP_SECRET);
+            }
+        }
+        for output in ["text", "json"] {
+            let out = run_logged(
+                &[
+                    "--output",
+                    output,
+                    "sipay",
+                    "refund",
+                    "--invoice-id",
+                    "INV-SEC",
+                    "--amount",
+                    "1.00",
+                ],
+                &wrong,
+            )
+            .await;
+            assert_eq!(out.code, 5, "{how}: {out:?}");
+            assert_no_secrets(&out, &format!("{how} {output} sipay wrong secret"));
         }
     }
-    let out = run(
-        &[
-            "-vv",
-            "sipay",
-            "refund",
-            "--invoice-id",
-            "INV-SEC",
-            "--amount",
-            "1.00",
-        ],
-        &wrong,
-    )
-    .await;
-    assert_eq!(out.code, 5, "{out:?}");
-    assert_no_secrets(&out, "sipay wrong secret");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -862,12 +913,12 @@ async fn sandbox_prints_credentials_serves_refunds_and_exits_0_on_sigterm() {
     let mut child = Reaper(cmd.spawn().unwrap());
     let stdout = child.0.stdout.take().unwrap();
 
-    // Read the nine lines on another thread, so a silent sandbox fails the test instead of
-    // hanging it.
+    // Read the eight lines (a comment, seven variables) on another thread, so a silent
+    // sandbox fails the test instead of hanging it.
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
-        for _ in 0..9 {
+        for _ in 0..8 {
             match lines.next() {
                 Some(Ok(line)) => {
                     if tx.send(line).is_err() {
@@ -879,27 +930,35 @@ async fn sandbox_prints_credentials_serves_refunds_and_exits_0_on_sigterm() {
         }
     });
     let mut lines = Vec::new();
-    for _ in 0..9 {
+    for _ in 0..8 {
         lines.push(
             rx.recv_timeout(Duration::from_secs(15))
                 .expect("the sandbox prints its credentials"),
         );
     }
-    let sipay_url = lines[0]
-        .strip_prefix("sipay ")
-        .expect("line 1: sipay <url>");
-    let iyzico_url = lines[1]
-        .strip_prefix("iyzico ")
-        .expect("line 2: iyzico <url>");
+    assert!(lines[0].starts_with("# refund sandbox: "), "{lines:?}");
+    assert!(
+        lines[1..].iter().all(|l| l.starts_with("export ")),
+        "{lines:?}"
+    );
+    // What a shell makes of them: eval'd, then the exported environment a command sees.
+    let script = lines.join("\n");
+    let shell = Command::new("sh")
+        .args(["-c", "eval \"$1\" && env", "sh", &script])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(shell.status.success(), "{shell:?}");
+    let vars: HashMap<String, String> = String::from_utf8(shell.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let sipay_url = vars["SIPAY_BASE_URL"].as_str();
+    let iyzico_url = vars["IYZICO_BASE_URL"].as_str();
     assert!(sipay_url.starts_with("http://127.0.0.1:"), "{lines:?}");
     assert!(iyzico_url.starts_with("http://127.0.0.1:"), "{lines:?}");
-    let vars: HashMap<String, String> = lines[2..]
-        .iter()
-        .map(|l| {
-            let (k, v) = l.split_once('=').expect("NAME=value");
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
     for name in [
         "SIPAY_APP_ID",
         "SIPAY_APP_SECRET",
@@ -912,6 +971,7 @@ async fn sandbox_prints_credentials_serves_refunds_and_exits_0_on_sigterm() {
             "{name} missing: {lines:?}"
         );
     }
+    assert_eq!(vars["SIPAY_MERCHANT_KEY"], SipaySim::MERCHANT_KEY);
     assert_eq!(vars["SIPAY_APP_SECRET"], SipaySim::APP_SECRET);
     assert_eq!(vars["IYZICO_SECRET_KEY"], IyzicoSim::SECRET_KEY);
 

@@ -1,36 +1,46 @@
 //! `refund iyzico …`
 
-use std::process::ExitCode;
-
-use clap::{ArgGroup, Args, Subcommand};
+use clap::{Args, Subcommand};
 use refund_core::{Currency, Money, PaymentRef, RefundProvider, RefundRequest, VoidRequest};
 use refund_iyzico::{Iyzico, IyzicoConfig, signature};
+use secrecy::ExposeSecret;
 
-use super::Connection;
+use super::{Connection, Reason};
 use crate::exit::Failure;
-use crate::output::{out_json, out_line};
+use crate::output::{Success, command_line};
+use crate::secrets::SecretKey;
+
+const NAME: &str = "iyzico";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Refund an amount of one basket line (--payment-transaction-id) or of a whole payment (--payment-id).
+    /// Refund an amount of a whole payment, or of one basket line (--payment-transaction-id).
+    #[command(after_help = "Example:\n  \
+        refund iyzico refund --payment-id 25180158 --payment-transaction-id 11433038 --amount 10.5 --reason buyer-request")]
     Refund(RefundArgs),
     /// Cancel (void) a whole payment, on the day it was taken.
+    #[command(after_help = "Example:\n  \
+        refund iyzico cancel --payment-id 25180158 --reason double-payment --description 'charged twice'")]
     Cancel(CancelArgs),
     /// Show what has been refunded of a payment, per line, with each refund's conversationId.
+    #[command(after_help = "Example:\n  refund iyzico status --payment-id 25180158")]
     Status(StatusArgs),
     /// Print the IYZWSv2 Authorization header value for exactly this path and body.
+    #[command(after_help = "Example:\n  \
+        refund iyzico auth-header --random-key 123456 --path /payment/refund --body \"$(cat body.json)\"")]
     AuthHeader(AuthHeaderArgs),
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("target").required(true).args(["payment_transaction_id", "payment_id"])))]
 pub(crate) struct RefundArgs {
+    /// The paymentId. Alone, the refund is at payment level (/v2/payment/refund); with
+    /// --payment-transaction-id it names the line's payment, so an uncertain refund can be
+    /// looked up.
+    #[arg(long)]
+    payment_id: String,
     /// Refund one basket line: its paymentTransactionId (/payment/refund).
     #[arg(long)]
     payment_transaction_id: Option<String>,
-    /// Refund at payment level: the paymentId (/v2/payment/refund).
-    #[arg(long)]
-    payment_id: Option<String>,
     /// The amount to refund, e.g. 10.5.
     #[arg(long)]
     amount: String,
@@ -43,6 +53,16 @@ pub(crate) struct RefundArgs {
     /// The conversationId: your reference for this refund (generated when absent).
     #[arg(long)]
     conversation_id: Option<String>,
+    /// Why you refund; iyzico records it with a line refund (--payment-transaction-id). Its
+    /// payment-level refund takes no reason, so it is refused there (nothing is sent).
+    #[arg(long, value_enum)]
+    reason: Option<Reason>,
+    /// Free text iyzico records with the reason (at most 255 characters; alone, the reason
+    /// sent is `other`). Line refunds only, like --reason.
+    #[arg(long)]
+    description: Option<String>,
+    #[command(flatten)]
+    secret_key: SecretKey,
     #[command(flatten)]
     connection: Connection,
 }
@@ -58,6 +78,15 @@ pub(crate) struct CancelArgs {
     /// The conversationId (generated when absent).
     #[arg(long)]
     conversation_id: Option<String>,
+    /// Why you cancel; iyzico records it.
+    #[arg(long, value_enum)]
+    reason: Option<Reason>,
+    /// Free text iyzico records with the reason (at most 255 characters; alone, the reason
+    /// sent is `other`).
+    #[arg(long)]
+    description: Option<String>,
+    #[command(flatten)]
+    secret_key: SecretKey,
     #[command(flatten)]
     connection: Connection,
 }
@@ -68,17 +97,18 @@ pub(crate) struct StatusArgs {
     #[arg(long)]
     payment_id: String,
     #[command(flatten)]
+    secret_key: SecretKey,
+    #[command(flatten)]
     connection: Connection,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct AuthHeaderArgs {
-    /// The API key.
+    /// The API key (not a secret: it travels in every Authorization header).
     #[arg(long, env = "IYZICO_API_KEY", hide_env_values = true)]
     api_key: String,
-    /// The secret key.
-    #[arg(long, env = "IYZICO_SECRET_KEY", hide_env_values = true)]
-    secret_key: String,
+    #[command(flatten)]
+    secret_key: SecretKey,
     /// The random key (x-iyzi-rnd).
     #[arg(long)]
     random_key: String,
@@ -90,8 +120,22 @@ pub(crate) struct AuthHeaderArgs {
     body: String,
 }
 
+/// A client from the environment (`IYZICO_*`), as `refund batch` builds it.
 pub(crate) fn client(connection: &Connection) -> Result<Iyzico, Failure> {
-    let mut config = IyzicoConfig::from_env()?;
+    configured(IyzicoConfig::from_env()?, connection)
+}
+
+/// A client whose secret key comes from `secret_key` (a file, else the environment).
+fn client_with(connection: &Connection, secret_key: &SecretKey) -> Result<Iyzico, Failure> {
+    let secret = secret_key.require()?;
+    let config = IyzicoConfig::from_lookup(|name| match name {
+        "IYZICO_SECRET_KEY" => Some(secret.expose_secret().to_owned()),
+        _ => std::env::var(name).ok(),
+    })?;
+    configured(config, connection)
+}
+
+fn configured(mut config: IyzicoConfig, connection: &Connection) -> Result<Iyzico, Failure> {
     if let Some(url) = &connection.base_url {
         config = config.with_base_url(url)?;
     }
@@ -101,77 +145,116 @@ pub(crate) fn client(connection: &Connection) -> Result<Iyzico, Failure> {
     Ok(Iyzico::new(config.with_timeout(connection.timeout()))?)
 }
 
-pub(crate) async fn run(command: Command) -> Result<ExitCode, Failure> {
-    match command {
-        Command::Refund(args) => {
-            let (payment, lookup_hint) = match (&args.payment_transaction_id, &args.payment_id) {
-                (Some(tx), _) => (
-                    PaymentRef::item(tx),
-                    "refund iyzico status --payment-id <the payment's id>".to_owned(),
-                ),
-                (None, Some(id)) => (
-                    PaymentRef::payment(id),
-                    format!("refund iyzico status --payment-id {id}"),
-                ),
-                (None, None) => {
-                    return Err(Failure::invalid(
-                        "give --payment-transaction-id or --payment-id",
-                    ));
-                }
-            };
-            let currency: Currency = args.currency.parse()?;
-            let mut request =
-                RefundRequest::builder(payment, Money::parse(&args.amount, currency)?);
-            if let Some(ip) = &args.ip {
-                request = request.extra("ip", ip);
-            }
-            if let Some(c) = &args.conversation_id {
-                request = request.reference(c);
-            }
-            let request = request.build()?;
-            let iyzico = client(&args.connection)?;
-            super::report(iyzico.refund(&request).await, || {
-                format!(
-                    "Do not resend. Check whether conversationId {} was applied: {lookup_hint}",
-                    request.reference()
-                )
-            })
-        }
-        Command::Cancel(args) => {
-            let mut request = VoidRequest::builder(PaymentRef::payment(&args.payment_id));
-            if let Some(ip) = &args.ip {
-                request = request.extra("ip", ip);
-            }
-            if let Some(c) = &args.conversation_id {
-                request = request.reference(c);
-            }
-            let request = request.build()?;
-            let iyzico = client(&args.connection)?;
-            super::report(iyzico.void(&request).await, || {
-                format!(
-                    "Do not resend. Check the payment's cancels: refund iyzico status --payment-id {}",
-                    args.payment_id
-                )
-            })
-        }
+/// The `refund iyzico status` command that shows a payment's refunds and cancel, with the
+/// same base URL and secret file.
+fn lookup(payment_id: &str, secret_key: &SecretKey, connection: &Connection) -> String {
+    let mut words: Vec<String> = ["refund", "iyzico", "status", "--payment-id", payment_id]
+        .map(str::to_owned)
+        .into();
+    if let Some(url) = &connection.base_url {
+        words.extend(["--base-url".to_owned(), url.clone()]);
+    }
+    words.extend(secret_key.file_args());
+    command_line(words)
+}
+
+pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
+    let result = match command {
+        Command::Refund(args) => refund(args).await,
+        Command::Cancel(args) => cancel(args).await,
         Command::Status(args) => {
-            let iyzico = client(&args.connection)?;
+            let iyzico = client_with(&args.connection, &args.secret_key)?;
             let state = iyzico
                 .refund_state(&PaymentRef::payment(&args.payment_id))
-                .await?;
-            out_json(&state).map_err(Failure::other)?;
-            Ok(ExitCode::SUCCESS)
+                .await
+                .map_err(|e| {
+                    Failure::provider(&e).with_lookup(|| {
+                        lookup(&args.payment_id, &args.secret_key, &args.connection)
+                    })
+                })?;
+            super::status(NAME, &state)
         }
         Command::AuthHeader(args) => {
+            let secret = args.secret_key.require()?;
             let header = signature::authorization_header(
                 &args.api_key,
-                &args.secret_key,
+                secret.expose_secret(),
                 &args.random_key,
                 &args.path,
                 args.body.as_bytes(),
             );
-            out_line(&header).map_err(Failure::other)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Success {
+                kind: "auth_header",
+                provider: Some(NAME),
+                message: format!("IYZWSv2 Authorization header for {}", args.path),
+                reference: None,
+                text: header.clone(),
+                data: ("authorization", header.into()),
+            })
         }
+    };
+    result.map_err(|f| f.in_provider(NAME))
+}
+
+async fn refund(args: RefundArgs) -> Result<Success, Failure> {
+    let payment = match &args.payment_transaction_id {
+        Some(tx) => PaymentRef::item(tx).in_payment(&args.payment_id),
+        None => {
+            if args.reason.is_some() || args.description.is_some() {
+                return Err(Failure::usage(
+                    "iyzico's payment-level refund (/v2/payment/refund) takes no reason or \
+                     description: nothing was sent. Refund the lines one by one with \
+                     --payment-transaction-id to record a reason, or drop --reason and \
+                     --description",
+                ));
+            }
+            PaymentRef::payment(&args.payment_id)
+        }
+    };
+    let currency: Currency = args.currency.parse()?;
+    let mut request = RefundRequest::builder(payment, Money::parse(&args.amount, currency)?);
+    if let Some(ip) = &args.ip {
+        request = request.extra("ip", ip);
+    }
+    if let Some(c) = &args.conversation_id {
+        request = request.reference(c);
+    }
+    if let Some(reason) = args.reason {
+        request = request.reason(reason.into());
+    }
+    if let Some(description) = &args.description {
+        request = request.description(description);
+    }
+    let request = request.build()?;
+    let iyzico = client_with(&args.connection, &args.secret_key)?;
+    match iyzico.refund(&request).await {
+        Ok(receipt) => super::refunded(NAME, &receipt),
+        Err(e) => Err(Failure::provider(&e)
+            .with_reference(request.reference())
+            .with_lookup(|| lookup(&args.payment_id, &args.secret_key, &args.connection))),
+    }
+}
+
+async fn cancel(args: CancelArgs) -> Result<Success, Failure> {
+    let mut request = VoidRequest::builder(PaymentRef::payment(&args.payment_id));
+    if let Some(ip) = &args.ip {
+        request = request.extra("ip", ip);
+    }
+    if let Some(c) = &args.conversation_id {
+        request = request.reference(c);
+    }
+    if let Some(reason) = args.reason {
+        request = request.reason(reason.into());
+    }
+    if let Some(description) = &args.description {
+        request = request.description(description);
+    }
+    let request = request.build()?;
+    let iyzico = client_with(&args.connection, &args.secret_key)?;
+    match iyzico.void(&request).await {
+        Ok(receipt) => super::refunded(NAME, &receipt),
+        Err(e) => Err(Failure::provider(&e)
+            .with_reference(request.reference())
+            .with_lookup(|| lookup(&args.payment_id, &args.secret_key, &args.connection))),
     }
 }

@@ -2,18 +2,19 @@
 
 pub(crate) mod batch;
 pub(crate) mod bench;
+pub(crate) mod completions;
 pub(crate) mod iyzico;
 pub(crate) mod sandbox;
 pub(crate) mod sipay;
 
-use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
-use refund_core::{RefundError, RefundReceipt};
+use clap::{Args, ValueEnum};
+use refund_core::{RefundReason, RefundReceipt, RefundState};
+use serde_json::Value;
 
 use crate::exit::Failure;
-use crate::output::out_json;
+use crate::output::{Success, pretty};
 
 /// Connection options shared by the provider commands.
 #[derive(Debug, Clone, Args)]
@@ -42,17 +43,66 @@ impl Connection {
     }
 }
 
-/// Prints a receipt as JSON (exit 0), or turns the error into its exit code, adding
-/// `reconcile_hint` when the outcome is unknown.
-pub(crate) fn report(
-    result: Result<RefundReceipt, RefundError>,
-    reconcile_hint: impl FnOnce() -> String,
-) -> Result<ExitCode, Failure> {
-    match result {
-        Ok(receipt) => {
-            out_json(&receipt).map_err(Failure::other)?;
-            Ok(ExitCode::SUCCESS)
+/// A refund or cancel went through: the receipt, pretty JSON in text mode (as before
+/// `--output` existed), under `receipt` in JSON mode.
+pub(crate) fn refunded(
+    provider: &'static str,
+    receipt: &RefundReceipt,
+) -> Result<Success, Failure> {
+    let name = |v: Value| v.as_str().map(str::to_owned).unwrap_or_default();
+    let operation = name(serde_json::to_value(receipt.operation).map_err(Failure::other)?);
+    let status = name(serde_json::to_value(receipt.status).map_err(Failure::other)?);
+    Ok(Success {
+        kind: "refunded",
+        provider: Some(provider),
+        message: format!(
+            "{operation} of {} on {}: {status}",
+            receipt.amount, receipt.payment
+        ),
+        reference: Some(receipt.reference.to_string()),
+        text: pretty(receipt)?,
+        data: (
+            "receipt",
+            serde_json::to_value(receipt).map_err(Failure::other)?,
+        ),
+    })
+}
+
+/// A provider's lookup: pretty JSON in text mode, under `state` in JSON mode.
+pub(crate) fn status(provider: &'static str, state: &RefundState) -> Result<Success, Failure> {
+    Ok(Success {
+        kind: "status",
+        provider: Some(provider),
+        message: format!("{} refunded of {}", state.refunded, state.payment),
+        reference: None,
+        text: pretty(state)?,
+        data: (
+            "state",
+            serde_json::to_value(state).map_err(Failure::other)?,
+        ),
+    })
+}
+
+/// Why the merchant refunds (`--reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Reason {
+    /// The buyer asked for it.
+    BuyerRequest,
+    /// The payment was taken twice.
+    DoublePayment,
+    /// The payment was fraudulent.
+    Fraud,
+    /// Any other reason (say which with --description).
+    Other,
+}
+
+impl From<Reason> for RefundReason {
+    fn from(reason: Reason) -> RefundReason {
+        match reason {
+            Reason::BuyerRequest => RefundReason::BuyerRequest,
+            Reason::DoublePayment => RefundReason::DoublePayment,
+            Reason::Fraud => RefundReason::Fraud,
+            Reason::Other => RefundReason::Other,
         }
-        Err(e) => Err(Failure::provider(&e, &reconcile_hint())),
     }
 }
