@@ -136,6 +136,7 @@ impl Record {
     }
 
     /// The record as one journal line, stamped with the current time if it has none.
+    #[cfg(test)]
     fn to_line(&self) -> std::io::Result<Vec<u8>> {
         let mut line = if self.at.is_some() {
             serde_json::to_vec(self)
@@ -682,8 +683,14 @@ impl Journal {
     }
 }
 
-/// A record's bytes and who waits for them to be on disk.
-type Job = (Vec<u8>, oneshot::Sender<Result<(), String>>);
+/// A record's bytes and who waits for them to be on disk (answered with the record's time).
+struct Job {
+    /// The record as JSON: complete with its newline when `stamp` is false; without its
+    /// closing brace when the journal thread is to add the time (`,"at":…}` and newline).
+    line: Vec<u8>,
+    stamp: bool,
+    done: oneshot::Sender<Result<u64, String>>,
+}
 
 /// Appends records from any task; cheap to clone. The journal thread ends (and closes the
 /// file) when the last clone is dropped.
@@ -693,13 +700,23 @@ pub(crate) struct Appender {
 }
 
 impl Appender {
-    /// Appends `record` (stamped with the current time if it has none) and returns once it is
-    /// synced to disk.
-    pub(crate) async fn append(&self, record: &Record) -> std::io::Result<()> {
+    /// Appends `record` and returns once it is synced to disk, with its time (unix ms). A
+    /// record without a time is stamped by the journal thread as it writes it: as late as
+    /// possible before the sync, so a `sending` record dates its request as closely as a
+    /// record written before the request can.
+    pub(crate) async fn append(&self, record: &Record) -> std::io::Result<u64> {
         let stopped = || std::io::Error::other("the journal writer stopped");
         let (done, synced) = oneshot::channel();
+        let stamp = record.at.is_none();
+        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        if stamp {
+            // `{…}` without its brace; every record has a key, so a comma may follow.
+            line.pop();
+        } else {
+            line.push(b'\n');
+        }
         self.tx
-            .send((record.to_line()?, done))
+            .send(Job { line, stamp, done })
             .map_err(|_| stopped())?;
         synced
             .await
@@ -717,18 +734,21 @@ const MAX_GROUP: usize = 256;
 fn write_loop(mut file: File, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut failed: Option<String> = None;
     let mut buf = Vec::with_capacity(64 * 1024);
-    let mut waiting = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
-        buf.clear();
-        buf.extend_from_slice(&first.0);
-        waiting.push(first.1);
-        while waiting.len() < MAX_GROUP {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok((line, done)) => {
-                    buf.extend_from_slice(&line);
-                    waiting.push(done);
-                }
+                Ok(job) => jobs.push(job),
                 Err(_) => break,
+            }
+        }
+        let now = to_millis(SystemTime::now());
+        let stamp = format!(",\"at\":{now}}}\n");
+        buf.clear();
+        for job in &jobs {
+            buf.extend_from_slice(&job.line);
+            if job.stamp {
+                buf.extend_from_slice(stamp.as_bytes());
             }
         }
         if failed.is_none()
@@ -736,8 +756,8 @@ fn write_loop(mut file: File, mut rx: mpsc::UnboundedReceiver<Job>) {
         {
             failed = Some(e.to_string());
         }
-        for done in waiting.drain(..) {
-            let _ = done.send(failed.clone().map_or(Ok(()), Err));
+        for job in jobs.drain(..) {
+            let _ = job.done.send(failed.clone().map_or(Ok(now), Err));
         }
     }
 }

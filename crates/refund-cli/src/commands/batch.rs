@@ -187,7 +187,6 @@ impl Outcome {
     fn record(&self, key: &str, reference: &str) -> Record {
         Record {
             note: self.note.clone(),
-            at: Some(journal::to_millis(SystemTime::now())),
             not_before: self.not_before.map(journal::to_millis),
             refused: self.refused,
             provider_reference: self.provider_reference.clone(),
@@ -934,7 +933,10 @@ struct Ctx {
 
 impl Ctx {
     async fn write(&self, key: &str, reference: &str, outcome: &Outcome) -> std::io::Result<()> {
-        self.journal.append(&outcome.record(key, reference)).await
+        self.journal
+            .append(&outcome.record(key, reference))
+            .await
+            .map(drop)
     }
 
     /// Journals `outcome` for `key` and returns it.
@@ -1059,13 +1061,16 @@ async fn process(ctx: &Ctx, row: &Row, plan: Plan) -> std::io::Result<Outcome> {
         // Within the rate and after any rate-limit pause; then journaled (with its time) and
         // synced before the request can leave.
         ctx.pacer.ready().await;
-        let attempted_at = SystemTime::now();
         ctx.journal
-            .append(&Record {
-                at: Some(journal::to_millis(attempted_at)),
-                ..Record::new(row.key.as_str(), reference.as_str(), RowState::Sending)
-            })
+            .append(&Record::new(
+                row.key.as_str(),
+                reference.as_str(),
+                RowState::Sending,
+            ))
             .await?;
+        // Dated for this run's own lookup as it leaves: later than the journaled time, so
+        // the more cautious of the two.
+        let attempted_at = SystemTime::now();
         let error = match ctx.send.refund(&request).await {
             Ok(receipt) => {
                 let outcome =
