@@ -32,7 +32,7 @@ use crate::output::Format;
 struct Cli {
     /// More output on stderr: -v for each provider call, -vv for everything (secrets are never
     /// printed). RUST_LOG, when set, decides instead (e.g. RUST_LOG=refund_sipay=debug).
-    #[arg(short, long, action = ArgAction::Count, global = true)]
+    #[arg(short, long, action = ArgAction::Count, global = true, display_order = 900)]
     verbose: u8,
     /// How outcomes are printed: text for people; json for scripts, every outcome (failures
     /// too) one JSON object on stdout.
@@ -40,6 +40,7 @@ struct Cli {
         long,
         value_enum,
         global = true,
+        display_order = 901,
         env = "REFUND_OUTPUT",
         default_value = "text"
     )]
@@ -124,7 +125,8 @@ fn main() -> ExitCode {
 }
 
 /// A command line clap refused (or `--help`, `--version`): clap prints it, unless JSON output
-/// was asked for, where a refused command line is one JSON object like any other failure.
+/// was asked for, where a refused command line is one JSON object like any other failure. A
+/// removed secret flag (`--app-secret` …) gets a message that says how to pass the secret.
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let informational = matches!(
@@ -133,7 +135,19 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
-    if informational || !json_requested() {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let format = if json_requested(&args) {
+        Format::Json
+    } else {
+        Format::Text
+    };
+    if !informational && let Some(failure) = secrets::refused_flag(&args) {
+        return output::failure(format, &failure);
+    }
+    if informational || format == Format::Text {
         e.exit();
     }
     let rendered = e.render().to_string();
@@ -143,11 +157,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
 }
 
 /// Whether the command line (which clap refused) or `REFUND_OUTPUT` asks for JSON.
-fn json_requested() -> bool {
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+fn json_requested(args: &[String]) -> bool {
     let mut asked = None;
     for (i, arg) in args.iter().enumerate() {
         if arg == "--" {

@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::exit::Failure;
 
@@ -30,8 +31,8 @@ pub(crate) struct Success {
     pub(crate) reference: Option<String>,
     /// What text mode prints on stdout.
     pub(crate) text: String,
-    /// The field JSON mode adds to the object, and its value.
-    pub(crate) data: (&'static str, Value),
+    /// The fields JSON mode adds to the object, and their values.
+    pub(crate) data: Vec<(&'static str, Value)>,
 }
 
 /// Prints `text` and a newline on stdout, then flushes.
@@ -56,7 +57,7 @@ pub(crate) fn pretty(value: &impl serde::Serialize) -> Result<String, Failure> {
 pub(crate) fn success(format: Format, success: &Success) -> Result<ExitCode, Failure> {
     let text = match format {
         Format::Text => success.text.clone(),
-        Format::Json => success_json(success).to_string(),
+        Format::Json => success_json(success),
     };
     out_line(&text).map_err(Failure::other)?;
     Ok(ExitCode::SUCCESS)
@@ -66,47 +67,74 @@ pub(crate) fn success(format: Format, success: &Success) -> Result<ExitCode, Fai
 pub(crate) fn failure(format: Format, failure: &Failure) -> ExitCode {
     let _ = match format {
         Format::Text => err_line(&failure.text()),
-        Format::Json => out_line(&failure_json(failure).to_string()),
+        Format::Json => out_line(&failure_json(failure)),
     };
     failure.code.into()
 }
 
-/// The JSON object of a success: the fields every outcome has, and the success's document.
-pub(crate) fn success_json(s: &Success) -> Value {
-    let mut value = json!({
-        "ok": true,
-        "kind": s.kind,
-        "provider": s.provider,
-        "code": null,
-        "message": s.message,
-        "reference": s.reference,
-        "retryable": false,
-        "outcome_known": true,
-        "lookup": null,
-        "retry_after_seconds": null,
-        "exit_code": 0,
-    });
-    if let Some(object) = value.as_object_mut() {
-        object.insert(s.data.0.to_owned(), s.data.1.clone());
-    }
-    value
+/// The fields every outcome has in JSON mode, in this order, then the outcome's own.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    ok: bool,
+    kind: &'a str,
+    provider: Option<&'a str>,
+    code: Option<&'a str>,
+    message: &'a str,
+    reference: Option<&'a str>,
+    retryable: bool,
+    outcome_known: bool,
+    lookup: Option<&'a str>,
+    retry_after_seconds: Option<u64>,
+    exit_code: u8,
+    #[serde(flatten)]
+    data: Map<String, Value>,
 }
 
-/// The JSON object of a failure.
-pub(crate) fn failure_json(f: &Failure) -> Value {
+fn to_line(envelope: &Envelope<'_>) -> String {
+    // Serialising strings, numbers and JSON values cannot fail; still one object if it does.
+    serde_json::to_string(envelope).unwrap_or_else(|_| {
+        r#"{"ok":false,"kind":"error","message":"the outcome could not be serialised"}"#.to_owned()
+    })
+}
+
+/// The JSON line of a success: the fields every outcome has, and the success's own.
+pub(crate) fn success_json(s: &Success) -> String {
+    to_line(&Envelope {
+        ok: true,
+        kind: s.kind,
+        provider: s.provider,
+        code: None,
+        message: &s.message,
+        reference: s.reference.as_deref(),
+        retryable: false,
+        outcome_known: true,
+        lookup: None,
+        retry_after_seconds: None,
+        exit_code: 0,
+        data: s
+            .data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    })
+}
+
+/// The JSON line of a failure.
+pub(crate) fn failure_json(f: &Failure) -> String {
     let facts = &f.facts;
-    json!({
-        "ok": false,
-        "kind": facts.kind,
-        "provider": facts.provider,
-        "code": facts.provider_code,
-        "message": f.message,
-        "reference": facts.reference,
-        "retryable": facts.retryable,
-        "outcome_known": f.outcome_known(),
-        "lookup": facts.lookup,
-        "retry_after_seconds": facts.retry_after.map(|d| d.as_secs().max(1)),
-        "exit_code": f.code as u8,
+    to_line(&Envelope {
+        ok: false,
+        kind: facts.kind,
+        provider: facts.provider,
+        code: facts.provider_code.as_deref(),
+        message: &f.message,
+        reference: facts.reference.as_deref(),
+        retryable: facts.retryable,
+        outcome_known: f.outcome_known(),
+        lookup: facts.lookup.as_deref(),
+        retry_after_seconds: facts.retry_after.map(|d| d.as_secs().max(1)),
+        exit_code: f.code as u8,
+        data: Map::new(),
     })
 }
 

@@ -3,9 +3,9 @@
 //!
 //! Each secret has a `--…-file PATH` option (the file's content, surrounding whitespace
 //! trimmed) that takes precedence over its environment variable. The old flags that took a
-//! secret's value (`--app-secret`, `--merchant-key`, `--secret-key`) are still recognised, only
-//! to refuse them with a message that says how to pass the secret instead; the value given is
-//! neither kept nor printed.
+//! secret's value (`--app-secret`, `--merchant-key`, `--secret-key`) are gone; a command line
+//! that still uses one is refused with a message that says how to pass the secret instead
+//! ([`refused_flag`]), and the value given is never printed.
 
 use std::path::{Path, PathBuf};
 
@@ -14,12 +14,32 @@ use secrecy::SecretString;
 
 use crate::exit::Failure;
 
-/// A refused flag's value: dropped as soon as it is parsed.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Refused;
+/// The removed flags that took a secret's value: the flag, its variable, its file option.
+const REMOVED: [(&str, &str, &str); 3] = [
+    ("--app-secret", "SIPAY_APP_SECRET", "--app-secret-file"),
+    (
+        "--merchant-key",
+        "SIPAY_MERCHANT_KEY",
+        "--merchant-key-file",
+    ),
+    ("--secret-key", "IYZICO_SECRET_KEY", "--secret-key-file"),
+];
 
-fn refuse(_: &str) -> Result<Refused, std::convert::Infallible> {
-    Ok(Refused)
+/// When a command line clap refused uses a removed secret flag, the failure that says how to
+/// pass the secret instead (without the value).
+pub(crate) fn refused_flag(args: &[String]) -> Option<Failure> {
+    let (flag, var, file_flag) = args.iter().take_while(|a| *a != "--").find_map(|arg| {
+        REMOVED.into_iter().find(|(flag, ..)| {
+            arg == flag
+                || arg
+                    .strip_prefix(flag)
+                    .is_some_and(|rest| rest.starts_with('='))
+        })
+    })?;
+    Some(Failure::usage(format!(
+        "{flag} is refused: a secret on the command line lands in shell history and in `ps`. \
+         Set {var} in the environment, or put the secret in a file and pass {file_flag} PATH"
+    )))
 }
 
 /// One secret: where it may come from.
@@ -28,22 +48,12 @@ struct Source<'a> {
     var: &'static str,
     /// The file option, without dashes.
     file_flag: &'static str,
-    /// The refused value option, without dashes.
-    value_flag: &'static str,
     file: Option<&'a Path>,
-    refused: bool,
 }
 
 impl Source<'_> {
     /// The secret from its file, else its environment variable; `None` when neither is set.
     fn read(&self) -> Result<Option<SecretString>, Failure> {
-        if self.refused {
-            return Err(Failure::usage(format!(
-                "--{} is refused: a secret on the command line lands in shell history and in \
-                 `ps`. Set {} in the environment, or put the secret in a file and pass --{} PATH",
-                self.value_flag, self.var, self.file_flag
-            )));
-        }
         if let Some(path) = self.file {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 Failure::configuration(format!("--{} {}: {e}", self.file_flag, path.display()))
@@ -82,9 +92,6 @@ pub(crate) struct AppSecret {
     /// Read SiPay's app secret from this file instead of SIPAY_APP_SECRET.
     #[arg(long, value_name = "PATH")]
     app_secret_file: Option<PathBuf>,
-    /// Refused: use SIPAY_APP_SECRET or --app-secret-file.
-    #[arg(long, hide = true, value_name = "SECRET", value_parser = refuse)]
-    app_secret: Option<Refused>,
 }
 
 impl AppSecret {
@@ -92,9 +99,7 @@ impl AppSecret {
         Source {
             var: "SIPAY_APP_SECRET",
             file_flag: "app-secret-file",
-            value_flag: "app-secret",
             file: self.app_secret_file.as_deref(),
-            refused: self.app_secret.is_some(),
         }
     }
 
@@ -109,9 +114,6 @@ pub(crate) struct MerchantKey {
     /// Read SiPay's merchant key from this file instead of SIPAY_MERCHANT_KEY.
     #[arg(long, value_name = "PATH")]
     merchant_key_file: Option<PathBuf>,
-    /// Refused: use SIPAY_MERCHANT_KEY or --merchant-key-file.
-    #[arg(long, hide = true, value_name = "SECRET", value_parser = refuse)]
-    merchant_key: Option<Refused>,
 }
 
 impl MerchantKey {
@@ -119,9 +121,7 @@ impl MerchantKey {
         Source {
             var: "SIPAY_MERCHANT_KEY",
             file_flag: "merchant-key-file",
-            value_flag: "merchant-key",
             file: self.merchant_key_file.as_deref(),
-            refused: self.merchant_key.is_some(),
         }
     }
 
@@ -155,9 +155,6 @@ pub(crate) struct SecretKey {
     /// Read iyzico's secret key from this file instead of IYZICO_SECRET_KEY.
     #[arg(long, value_name = "PATH")]
     secret_key_file: Option<PathBuf>,
-    /// Refused: use IYZICO_SECRET_KEY or --secret-key-file.
-    #[arg(long, hide = true, value_name = "SECRET", value_parser = refuse)]
-    secret_key: Option<Refused>,
 }
 
 impl SecretKey {
@@ -165,9 +162,7 @@ impl SecretKey {
         Source {
             var: "IYZICO_SECRET_KEY",
             file_flag: "secret-key-file",
-            value_flag: "secret-key",
             file: self.secret_key_file.as_deref(),
-            refused: self.secret_key.is_some(),
         }
     }
 

@@ -739,12 +739,6 @@ fn assert_no_secrets(out: &Out, what: &str) {
     }
 }
 
-/// The most verbose logging, either way it can be asked for: `-vv`, or `RUST_LOG=trace`
-/// (every crate, every level, hyper and reqwest included).
-fn most_verbose() -> [(Vec<&'static str>, Option<(&'static str, &'static str)>); 2] {
-    [(vec!["-vv"], None), (vec![], Some(("RUST_LOG", "trace")))]
-}
-
 #[tokio::test]
 async fn secrets_never_appear_in_output_even_with_vv_or_rust_log_trace() {
     let sipay = SipaySim::start().await.unwrap();
@@ -753,7 +747,9 @@ async fn secrets_never_appear_in_output_even_with_vv_or_rust_log_trace() {
     let payment = iyzico.add_payment(Currency::Try, &[dec("60.0")]);
     let item = payment.items[0].payment_transaction_id.clone();
 
-    for (flags, var) in most_verbose() {
+    // The most verbose logging, either way it can be asked for: `-vv`, or `RUST_LOG=trace`
+    // (every crate, every level, hyper and reqwest included).
+    for (flags, var) in [(&["-vv"][..], None), (&[][..], Some(("RUST_LOG", "trace")))] {
         let mut env = both_env(&sipay, &iyzico);
         env.extend(var.map(|(k, v)| (k.to_owned(), v.to_owned())));
         let run_logged = |args: &[&str], env: &Env| {

@@ -189,7 +189,7 @@ pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
                 message: format!("IYZWSv2 Authorization header for {}", args.path),
                 reference: None,
                 text: header.clone(),
-                data: ("authorization", header.into()),
+                data: vec![("authorization", header.into())],
             })
         }
     };

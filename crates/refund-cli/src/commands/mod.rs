@@ -61,10 +61,10 @@ pub(crate) fn refunded(
         ),
         reference: Some(receipt.reference.to_string()),
         text: pretty(receipt)?,
-        data: (
+        data: vec![(
             "receipt",
             serde_json::to_value(receipt).map_err(Failure::other)?,
-        ),
+        )],
     })
 }
 
@@ -76,10 +76,10 @@ pub(crate) fn status(provider: &'static str, state: &RefundState) -> Result<Succ
         message: format!("{} refunded of {}", state.refunded, state.payment),
         reference: None,
         text: pretty(state)?,
-        data: (
+        data: vec![(
             "state",
             serde_json::to_value(state).map_err(Failure::other)?,
-        ),
+        )],
     })
 }
 

@@ -69,20 +69,16 @@ pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure>
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.as_str().into()))
                 .collect();
+            let file = args.env_file.as_ref().map(|p| p.display().to_string());
             let success = Success {
                 kind: "sandbox",
                 provider: None,
                 message,
                 reference: None,
                 text: String::new(),
-                data: ("env", env.into()),
+                data: vec![("env", env.into()), ("env_file", file.into())],
             };
-            let mut value = output::success_json(&success);
-            if let Some(object) = value.as_object_mut() {
-                let file = args.env_file.as_ref().map(|p| p.display().to_string());
-                object.insert("env_file".to_owned(), file.into());
-            }
-            out_line(&value.to_string()).map_err(Failure::other)?;
+            output::success(format, &success)?;
         }
         (Format::Text, None) => out_line(&script).map_err(Failure::other)?,
         (Format::Text, Some(path)) => {

@@ -157,7 +157,7 @@ pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
                 message: format!("hash_key for {} of {}", args.amount, args.invoice_id),
                 reference: None,
                 text: key.clone(),
-                data: ("hash_key", key.into()),
+                data: vec![("hash_key", key.into())],
             })
         }
         Command::VerifyHashKey(args) => {
@@ -170,7 +170,7 @@ pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
                 message: format!("the hash_key holds {} fields", fields.len()),
                 reference: None,
                 text: fields.join("|"),
-                data: ("fields", fields.into()),
+                data: vec![("fields", fields.into())],
             })
         }
     };
