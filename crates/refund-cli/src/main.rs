@@ -79,6 +79,12 @@ enum Command {
     #[command(after_help = "Example:\n  \
         refund completions bash > ~/.local/share/bash-completion/completions/refund")]
     Completions(commands::completions::Args),
+    /// The refund outbox on PostgreSQL: intents by state and the stuck ones.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  refund outbox status --database-url postgres://app@127.0.0.1/shop"
+    )]
+    Outbox(commands::outbox::Command),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +122,7 @@ fn main() -> ExitCode {
             Command::Batch(args) => commands::batch::run(args).await,
             Command::Bench(args) => commands::bench::run(args).await,
             Command::Completions(args) => commands::completions::run(&args, Cli::command()),
+            Command::Outbox(cmd) => commands::outbox::run(cmd).await,
         }
     });
     match result {

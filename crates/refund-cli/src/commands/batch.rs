@@ -31,6 +31,7 @@ use crate::journal::{
 };
 use crate::output::{err_line, out_line};
 
+mod outbox;
 mod pacing;
 use pacing::{Paced, Pacer};
 
@@ -44,6 +45,8 @@ pub(crate) struct Args {
     input: Option<PathBuf>,
     /// The journal file (created when missing). Run again with the same journal to resume.
     /// One run at a time: a second run on a journal in use exits 5 and sends nothing.
+    /// A `postgres://` URL instead: the refund outbox in that database (see docs/outbox.md),
+    /// which any number of runs, on any number of machines, work at once.
     #[arg(long)]
     journal: PathBuf,
     /// Print every row of the journal as CSV with its latest state
@@ -267,6 +270,9 @@ impl Summary {
 }
 
 pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
+    if let Some(url) = outbox::database_url(&args.journal) {
+        return outbox::run(&args, url).await;
+    }
     if args.report {
         return report(&args.journal);
     }

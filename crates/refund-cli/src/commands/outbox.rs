@@ -1,0 +1,114 @@
+//! `refund outbox`: the refund outbox on PostgreSQL (crate `refund-outbox`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, Subcommand};
+use refund_outbox::tokio_postgres::{self, Client, NoTls};
+
+use crate::exit::{Code, Failure};
+use crate::output::{err_line, out_line};
+
+/// Where the outbox lives.
+#[derive(Debug, Clone, ClapArgs)]
+pub(crate) struct Database {
+    /// The PostgreSQL URL (`postgres://user@host/db`), without TLS: a database on loopback or a
+    /// private network. Never printed.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Intents by state and the stuck ones, as one JSON object on stdout (the stuck ones also on
+    /// stderr). Exit 0 when nothing is stuck, 4 when something is.
+    #[command(after_help = "Example:\n  \
+        refund outbox status --database-url postgres://app@127.0.0.1/shop --stuck-after 600")]
+    Status(StatusArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    database: Database,
+    /// An intent not final this many seconds after it was enqueued is stuck (failed ones
+    /// always are).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    stuck_after: u64,
+    /// List at most this many stuck intents.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+}
+
+pub(crate) async fn run(command: Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Status(args) => status(args).await,
+    }
+}
+
+/// Connects without TLS; the connection runs on the current runtime. Errors never carry the
+/// URL.
+pub(crate) async fn connect(url: &str) -> Result<Client, Failure> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| Failure::other(format!("the outbox database: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "outbox database connection ended");
+        }
+    });
+    Ok(client)
+}
+
+impl From<refund_outbox::OutboxError> for Failure {
+    fn from(e: refund_outbox::OutboxError) -> Failure {
+        Failure::other(format!("the outbox database: {e}"))
+    }
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Failure {
+        Failure::other(format!("the outbox database: {e}"))
+    }
+}
+
+async fn status(args: StatusArgs) -> Result<ExitCode, Failure> {
+    let db = connect(&args.database.database_url).await?;
+    let status =
+        refund_outbox::status(&db, Duration::from_secs(args.stuck_after), args.limit).await?;
+    err_line(&format!(
+        "outbox, {} intents: {} pending, {} unknown, {} retry later, {} refunded, {} declined, \
+         {} failed; {} claimed now, {} with an expired lease",
+        status.total(),
+        status.pending,
+        status.unknown,
+        status.retry_later,
+        status.refunded,
+        status.declined,
+        status.failed,
+        status.claimed,
+        status.expired_leases
+    ))
+    .map_err(Failure::other)?;
+    for s in &status.stuck {
+        err_line(&format!(
+            "stuck: intent {} {} {} {} reference {} ({}, {} sends, since {}): {}",
+            s.id,
+            s.provider,
+            s.payment,
+            s.amount,
+            s.reference,
+            s.state,
+            s.sends,
+            s.created_at,
+            s.why
+        ))
+        .map_err(Failure::other)?;
+    }
+    out_line(&serde_json::to_string(&status).map_err(Failure::other)?).map_err(Failure::other)?;
+    Ok(if status.stuck.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(Code::Unknown as u8)
+    })
+}
