@@ -140,6 +140,37 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
             out = out.replace(form.as_str(), REDACTED);
         }
     }
+    hide_bearer_tokens(&out)
+}
+
+/// Replaces the token after every `Bearer ` (any case) with `[REDACTED]`: a server may echo a
+/// bearer token the client was never given (so it is not among the known secrets), and a
+/// token is a credential whoever issued it.
+fn hide_bearer_tokens(text: &str) -> String {
+    const MARK: &str = "bearer ";
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(MARK) {
+        return text.to_owned();
+    }
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    while let Some(found) = lower[rest..].find(MARK) {
+        let start = rest + found + MARK.len();
+        let len: usize = text[start..]
+            .chars()
+            .take_while(|c| token_char(*c))
+            .map(char::len_utf8)
+            .sum();
+        out.push_str(&text[rest..start]);
+        if len > 0 && !text[start..start + len].starts_with(REDACTED) {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(&text[start..start + len]);
+        }
+        rest = start + len;
+    }
+    out.push_str(&text[rest..]);
     out
 }
 
@@ -258,6 +289,17 @@ mod tests {
         }
         // Non-ASCII before the ending does not matter; the ending itself is ASCII.
         assert!(is_secret_field("güvenlik_key"));
+    }
+
+    #[test]
+    fn a_bearer_token_nobody_gave_the_client_is_hidden_too() {
+        assert_eq!(
+            scrub("<p>Authorization: Bearer eyJ0.a-b_c.d~e/f=</p> bearer x", &[]),
+            "<p>Authorization: Bearer [REDACTED]</p> bearer [REDACTED]"
+        );
+        assert_eq!(scrub("Bearer ", &[]), "Bearer ");
+        assert_eq!(scrub("no token here", &[]), "no token here");
+        assert_eq!(scrub("Bearer ünï", &[]), "Bearer ünï");
     }
 
     #[test]
