@@ -1,13 +1,16 @@
 //! `refunds`: refunds through Turkish payment providers behind one trait.
 //!
-//! This facade re-exports the workspace's crates so an application can depend on one package:
+//! This facade is the workspace's own root package: it owns the top-level `examples/` and
+//! `tests/` and is **not published**. Applications depend on a provider crate
+//! (`refund-sipay`, `refund-iyzico`), which re-exports `refund-core`. Inside the workspace it
+//! re-exports the crates:
 //!
 //! | module | crate | feature |
 //! |---|---|---|
 //! | [`core`] | `refund-core`: the `RefundProvider` trait, money, errors, registry, retries | always |
 //! | `sipay` | `refund-sipay`: SiPay and its white-label platforms | `sipay` (default) |
 //! | `iyzico` | `refund-iyzico`: iyzico | `iyzico` (default) |
-//! | `testkit` | `refund-testkit`: fixtures, simulators, conformance suite | `testkit` |
+//! | `testkit` | `refund-testkit`: fixtures, simulators, conformance suite (with the simulators of the providers enabled above) | `testkit` |
 //!
 //! Libraries that implement a provider should depend on `refund-core` directly.
 //!

@@ -24,3 +24,7 @@ pub mod matchers;
 #[cfg(all(feature = "sipay", feature = "iyzico"))]
 pub mod sandbox;
 pub mod sim;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
