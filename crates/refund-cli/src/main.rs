@@ -35,16 +35,9 @@ struct Cli {
     #[arg(short, long, action = ArgAction::Count, global = true, display_order = 900)]
     verbose: u8,
     /// How outcomes are printed: text for people; json for scripts, every outcome (failures
-    /// too) one JSON object on stdout.
-    #[arg(
-        long,
-        value_enum,
-        global = true,
-        display_order = 901,
-        env = "REFUND_OUTPUT",
-        default_value = "text"
-    )]
-    output: Format,
+    /// too) one JSON object on stdout. Default: REFUND_OUTPUT when set, else text.
+    #[arg(long, value_enum, global = true, display_order = 901)]
+    output: Option<Format>,
 
     #[command(subcommand)]
     command: Command,
@@ -98,7 +91,13 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     init_tracing(cli.verbose);
-    let format = cli.output;
+    let format = match cli.output {
+        Some(format) => format,
+        None => match format_from_env() {
+            Ok(format) => format,
+            Err(failure) => return output::failure(Format::Text, &failure),
+        },
+    };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -175,7 +174,19 @@ fn json_requested(args: &[String]) -> bool {
             asked = Some(v == "json");
         }
     }
-    asked.unwrap_or_else(|| std::env::var("REFUND_OUTPUT").is_ok_and(|v| v == "json"))
+    asked.unwrap_or_else(|| format_from_env().is_ok_and(|f| f == Format::Json))
+}
+
+/// `REFUND_OUTPUT`: `text` or `json` in any case; unset or empty means text.
+fn format_from_env() -> Result<Format, Failure> {
+    let value = std::env::var("REFUND_OUTPUT").unwrap_or_default();
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "text" => Ok(Format::Text),
+        "json" => Ok(Format::Json),
+        _ => Err(Failure::usage(format!(
+            "REFUND_OUTPUT={value:?}: expected text or json"
+        ))),
+    }
 }
 
 /// Logs on stderr: `RUST_LOG` when it is set, else `-v` (info) or `-vv` (trace), else none.

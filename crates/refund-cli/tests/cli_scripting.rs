@@ -578,6 +578,42 @@ async fn usage_invalid_input_and_missing_credentials_are_json_objects_too() {
     assert!(sim.requests().is_empty());
 }
 
+#[tokio::test]
+async fn refund_output_takes_any_case_empty_means_text_and_the_flag_wins() {
+    let args = ["sipay", "hash-key", "--amount", "1.00", "--invoice-id", "I"];
+    // No secrets: a configuration failure, printed the way REFUND_OUTPUT says.
+    for (value, json) in [
+        ("JSON", true),
+        (" json ", true),
+        ("", false),
+        ("Text", false),
+    ] {
+        let out = run(&args, &vec![var("REFUND_OUTPUT", value)]).await;
+        assert_eq!(out.code, 5, "{value:?}: {out:?}");
+        if json {
+            let v = out.outcome();
+            assert_eq!(v["kind"], "configuration", "{v}");
+            assert_eq!(v["provider"], "sipay", "{v}");
+        } else {
+            assert!(out.stdout.is_empty(), "{value:?}: {out:?}");
+            assert!(
+                out.stderr.starts_with("error: SIPAY_APP_SECRET is not set"),
+                "{out:?}"
+            );
+        }
+    }
+    let out = run(
+        &[&["--output", "text"][..], &args].concat(),
+        &vec![var("REFUND_OUTPUT", "json")],
+    )
+    .await;
+    assert!(out.stdout.is_empty(), "the flag wins: {out:?}");
+    // Anything else is a usage error, said in text (JSON was not asked for).
+    let out = run(&args, &vec![var("REFUND_OUTPUT", "yaml")]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("REFUND_OUTPUT"), "{out:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Secrets: the environment or files, never flags
 // ---------------------------------------------------------------------------------------

@@ -159,7 +159,11 @@ fn lookup(payment_id: &str, secret_key: &SecretKey, connection: &Connection) -> 
 }
 
 pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
-    let result = match command {
+    dispatch(command).await.map_err(|f| f.in_provider(NAME))
+}
+
+async fn dispatch(command: Command) -> Result<Success, Failure> {
+    match command {
         Command::Refund(args) => refund(args).await,
         Command::Cancel(args) => cancel(args).await,
         Command::Status(args) => {
@@ -192,8 +196,7 @@ pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
                 data: vec![("authorization", header.into())],
             })
         }
-    };
-    result.map_err(|f| f.in_provider(NAME))
+    }
 }
 
 async fn refund(args: RefundArgs) -> Result<Success, Failure> {

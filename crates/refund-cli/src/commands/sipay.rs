@@ -131,7 +131,11 @@ fn lookup(invoice_id: &str, secrets: &SipaySecrets, connection: &Connection) -> 
 }
 
 pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
-    let result = match command {
+    dispatch(command).await.map_err(|f| f.in_provider(NAME))
+}
+
+async fn dispatch(command: Command) -> Result<Success, Failure> {
+    match command {
         Command::Refund(args) => refund(args).await,
         Command::Status(args) => {
             let sipay = client_with(&args.connection, &args.secrets)?;
@@ -173,8 +177,7 @@ pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
                 data: vec![("fields", fields.into())],
             })
         }
-    };
-    result.map_err(|f| f.in_provider(NAME))
+    }
 }
 
 async fn refund(args: RefundArgs) -> Result<Success, Failure> {
