@@ -297,7 +297,7 @@ async fn audit_sipay(audit: &mut Audit) -> (Sipay, Vec<String>) {
     audit.debug("SipayLedger", &sim.ledger());
     let requests = sim.requests();
     for request in requests.iter().take(5) {
-        audit.debug("RecordedRequest (sipay)", request);
+        audit.debug("SimRequest (sipay)", request);
     }
     let mut tokens: Vec<String> = requests
         .iter()
@@ -409,7 +409,7 @@ async fn audit_iyzico(audit: &mut Audit) -> (Iyzico, Option<String>) {
     audit.debug("IyzicoLedger", &sim.ledger());
     let requests = sim.requests();
     for request in requests.iter().take(5) {
-        audit.debug("RecordedRequest (iyzico)", request);
+        audit.debug("SimRequest (iyzico)", request);
     }
     let header = requests
         .iter()
