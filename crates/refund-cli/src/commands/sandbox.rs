@@ -82,7 +82,12 @@ pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure>
         }
         (Format::Text, None) => out_line(&script).map_err(Failure::other)?,
         (Format::Text, Some(path)) => {
-            let shown = shell_word(&path.display().to_string());
+            // `.` looks a bare name up on PATH: name the file with a directory.
+            let shown = match path.parent() {
+                Some(dir) if dir.as_os_str().is_empty() => Path::new(".").join(path),
+                _ => path.clone(),
+            };
+            let shown = shell_word(&shown.display().to_string());
             err_line(&format!(
                 "{message}\nvariables in {shown}: load them with . {shown}  or  eval \"$(cat {shown})\""
             ))
