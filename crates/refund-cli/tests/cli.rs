@@ -152,6 +152,8 @@ async fn help_works_on_every_command_and_a_usage_error_exits_2() {
         &["batch", "--help"],
         &["bench", "--help"],
         &["completions", "--help"],
+        &["outbox", "--help"],
+        &["outbox", "status", "--help"],
     ] {
         let out = run(args, &env).await;
         assert_eq!(out.code, 0, "{args:?}: {out:?}");
