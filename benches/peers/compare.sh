@@ -61,19 +61,19 @@ echo "# building refund and the reqwest floor (release)"
 bin="$target/release/refund"
 floor="$target/release/examples/reqwest_floor"
 
-"${server_cpu[@]}" "$bin" sandbox >"$work/sandbox.out" 2>"$work/sandbox.err" &
+"${server_cpu[@]}" "$bin" sandbox --env-file "$work/sandbox.env" >"$work/sandbox.out" 2>"$work/sandbox.err" &
 sandbox_pid=$!
 trap 'kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true' EXIT
+# The sandbox writes the file (shell-quoted `export NAME='value'` lines) once both simulators listen.
 for _ in $(seq 1 100); do
-    grep -q '^IYZICO_SECRET_KEY=' "$work/sandbox.out" 2>/dev/null && break
+    [ -s "$work/sandbox.env" ] && break
     sleep 0.1
 done
-if ! grep -q '^IYZICO_SECRET_KEY=' "$work/sandbox.out"; then
+if [ ! -s "$work/sandbox.env" ]; then
     echo "sandbox did not start:"; cat "$work/sandbox.out" "$work/sandbox.err"; exit 1
 fi
-iyzico_url="$(sed -n 's/^iyzico //p' "$work/sandbox.out")"
-IYZICO_API_KEY="$(sed -n 's/^IYZICO_API_KEY=//p' "$work/sandbox.out")"
-IYZICO_SECRET_KEY="$(sed -n 's/^IYZICO_SECRET_KEY=//p' "$work/sandbox.out")"
+. "$work/sandbox.env"
+iyzico_url="$IYZICO_BASE_URL"
 export IYZICO_API_KEY IYZICO_SECRET_KEY
 echo "# sandbox: iyzico simulator at $iyzico_url (pid $sandbox_pid)"
 
