@@ -20,8 +20,9 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use tracing::{Instrument, Span, field};
 
-use crate::config::SipayConfig;
+use crate::config::{REFUND_WEBHOOK_FIELD, SipayConfig};
 use crate::hash_key::HashKeySigner;
+use crate::notification::{NotificationError, NotificationVerifier, SipayRefundNotification};
 use crate::status_code::{self, RefundClass};
 use crate::token::{Token, TokenCache};
 use crate::wire::{
@@ -163,6 +164,33 @@ impl Sipay {
     ) -> Result<RefundReceipt, RefundError> {
         let reply = HttpReply::new(status, bytes::Bytes::copy_from_slice(body));
         self.map_refund(request, &reply, &Token::none())
+    }
+
+    /// Verifies a refund notification SiPay posted to the refund webhook (the raw
+    /// `application/x-www-form-urlencoded` body) with this client's app secret, reading the
+    /// amount as TRY. See [`notification`](crate::notification) for what a verified
+    /// notification does and does not prove, and
+    /// [`NotificationVerifier`](crate::notification::NotificationVerifier) for posted fields
+    /// given as a map or another currency.
+    ///
+    /// ```
+    /// # use refund_core::*;
+    /// # use refund_sipay::{Sipay, SipayConfig};
+    /// let sipay = Sipay::new(SipayConfig::new("app-id", "app-secret", "merchant-key"))?;
+    /// # let body = refund_sipay::notification::doc_sample_body();
+    /// let notice = sipay.verify_refund_notification(body.as_bytes())?;
+    /// let pending = RefundReceipt::new(
+    ///     "sipay", Operation::Refund, PaymentRef::payment("INV-1"),
+    ///     MerchantRef::new("r-1")?, Money::parse("10.50", Currency::Try)?, RefundStatus::Pending,
+    /// );
+    /// assert_eq!(RefundNotification::from(notice).settles(&pending), Some(RefundStatus::Completed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify_refund_notification(
+        &self,
+        body: &[u8],
+    ) -> Result<SipayRefundNotification, NotificationError> {
+        NotificationVerifier::from_config(&self.inner.config).verify_form(body)
     }
 
     /// Interprets an answer to a refund lookup (check status) exactly as
@@ -332,6 +360,8 @@ impl Sipay {
             .inner
             .signer
             .sign(&[amount.as_str(), invoice_id, merchant_key]);
+        let webhook_key = self.inner.config.refund_webhook_key();
+        let webhook_field = self.inner.config.refund_webhook_field();
         let body = to_json(&RefundBody {
             invoice_id,
             amount: &amount,
@@ -340,6 +370,8 @@ impl Sipay {
             merchant_key,
             hash_key: &hash_key,
             refund_transaction_id: request.reference().as_str(),
+            refund_web_hook_key: webhook_key.filter(|_| webhook_field == REFUND_WEBHOOK_FIELD),
+            refund_webhook_key: webhook_key.filter(|_| webhook_field != REFUND_WEBHOOK_FIELD),
         })?;
         let (reply, token) = self.send_authorized(&self.inner.refund_url, body).await?;
         self.map_refund(request, &reply, &token)

@@ -126,7 +126,33 @@ impl Environment {
     pub const fn tested_against_live_host(self) -> bool {
         false
     }
+
+    /// The refund body field that names the refund webhook key
+    /// ([`SipayConfig::with_refund_webhook_key`]): `refund_webhook_key` on Paybull, whose
+    /// refund and webhook pages spell it so, `refund_web_hook_key` everywhere else (SiPay's
+    /// refund page and official PHP SDK). The other white-label brands publish no refund page
+    /// of their own; SiPay's spelling is **assumed** for them.
+    ///
+    /// ```
+    /// use refund_sipay::Environment;
+    ///
+    /// assert_eq!(Environment::Production.refund_webhook_field(), "refund_web_hook_key");
+    /// assert_eq!(Environment::PaybullSandbox.refund_webhook_field(), "refund_webhook_key");
+    /// ```
+    pub const fn refund_webhook_field(self) -> &'static str {
+        match self {
+            Environment::PaybullSandbox | Environment::PaybullProduction => {
+                REFUND_WEBHOOK_FIELD_PAYBULL
+            }
+            _ => REFUND_WEBHOOK_FIELD,
+        }
+    }
 }
+
+/// SiPay's name for the refund webhook key field of a refund body.
+pub(crate) const REFUND_WEBHOOK_FIELD: &str = "refund_web_hook_key";
+/// Paybull's name for it.
+pub(crate) const REFUND_WEBHOOK_FIELD_PAYBULL: &str = "refund_webhook_key";
 
 impl fmt::Display for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -196,6 +222,7 @@ pub struct SipayConfig {
     pub(crate) token_lifetime: Duration,
     pub(crate) settle_time: Duration,
     pub(crate) client: Option<reqwest::Client>,
+    pub(crate) refund_webhook_key: Option<String>,
 }
 
 impl fmt::Debug for SipayConfig {
@@ -209,6 +236,7 @@ impl fmt::Debug for SipayConfig {
             .field("http", &self.http)
             .field("token_lifetime", &self.token_lifetime)
             .field("settle_time", &self.settle_time)
+            .field("refund_webhook_key", &self.refund_webhook_key)
             .field("shared_client", &self.client.is_some())
             .finish()
     }
@@ -233,12 +261,14 @@ impl SipayConfig {
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             settle_time: Capabilities::DEFAULT_SETTLE_TIME,
             client: None,
+            refund_webhook_key: None,
         }
     }
 
     /// Reads `SIPAY_APP_ID`, `SIPAY_APP_SECRET`, `SIPAY_MERCHANT_KEY` and, optionally,
     /// `SIPAY_BASE_URL` (a URL, or a preset name such as `production` or `qnbpay-sandbox`;
-    /// default: [`Environment::Sandbox`]).
+    /// default: [`Environment::Sandbox`]) and `SIPAY_REFUND_WEBHOOK_KEY`
+    /// ([`with_refund_webhook_key`](Self::with_refund_webhook_key)).
     pub fn from_env() -> Result<SipayConfig, RefundError> {
         SipayConfig::from_lookup(|name| std::env::var(name).ok())
     }
@@ -270,11 +300,14 @@ impl SipayConfig {
                 format!("environment variable {name} is not set"),
             )),
         };
-        let config = SipayConfig::new(
+        let mut config = SipayConfig::new(
             required("SIPAY_APP_ID")?,
             required("SIPAY_APP_SECRET")?,
             required("SIPAY_MERCHANT_KEY")?,
         );
+        if let Some(key) = lookup("SIPAY_REFUND_WEBHOOK_KEY").filter(|k| !k.trim().is_empty()) {
+            config = config.with_refund_webhook_key(key.trim());
+        }
         match lookup("SIPAY_BASE_URL") {
             Some(v) if v.contains("://") => config.with_base_url(&v),
             Some(v) if !v.trim().is_empty() => Ok(config.with_environment(v.parse()?)),
@@ -348,6 +381,47 @@ impl SipayConfig {
         self
     }
 
+    /// Sends `key` with every refund as the refund webhook key: the **name** of a webhook
+    /// registered in the merchant panel (API settings), after which SiPay POSTs a refund
+    /// notification to that webhook's URL when the refund is approved (verify it with
+    /// [`NotificationVerifier`](crate::notification::NotificationVerifier)). Not set by
+    /// default: nothing is sent.
+    ///
+    /// The field is `refund_web_hook_key`, or `refund_webhook_key` for the Paybull presets
+    /// ([`Environment::refund_webhook_field`]); with a base URL that is no preset's, SiPay's
+    /// spelling. SiPay's page calls the value a key that "exists in the database"; its PHP
+    /// SDK's sample passes a URL instead. Either is sent as given (`../shared/providers/`
+    /// `sdk-models.md` §1.4–1.5). [`Sipay::new`](crate::Sipay::new) refuses an empty key or
+    /// one with control characters or surrounding spaces.
+    ///
+    /// ```
+    /// use refund_sipay::{Environment, SipayConfig};
+    ///
+    /// let config = SipayConfig::new("app-id", "app-secret", "merchant-key")
+    ///     .with_environment(Environment::PaybullProduction)
+    ///     .with_refund_webhook_key("refunds");
+    /// assert_eq!(config.refund_webhook_key(), Some("refunds"));
+    /// assert_eq!(config.refund_webhook_field(), "refund_webhook_key");
+    /// ```
+    #[must_use]
+    pub fn with_refund_webhook_key(mut self, key: impl Into<String>) -> Self {
+        self.refund_webhook_key = Some(key.into());
+        self
+    }
+
+    /// The refund webhook key, when set.
+    pub fn refund_webhook_key(&self) -> Option<&str> {
+        self.refund_webhook_key.as_deref()
+    }
+
+    /// The body field the refund webhook key goes in: the preset's
+    /// ([`Environment::refund_webhook_field`]), or `refund_web_hook_key` for any other base
+    /// URL.
+    pub fn refund_webhook_field(&self) -> &'static str {
+        self.environment
+            .map_or(REFUND_WEBHOOK_FIELD, Environment::refund_webhook_field)
+    }
+
     /// Sends through this `reqwest::Client` instead of building one, to share a connection
     /// pool. Its own timeouts and redirect policy then apply (build it with
     /// [`refund_core::http::build_client`] to keep redirects off); the response size cap
@@ -411,6 +485,14 @@ impl SipayConfig {
                     "{name} has control characters or surrounding spaces"
                 ));
             }
+        }
+        if let Some(key) = &self.refund_webhook_key
+            && (key.trim().is_empty() || key.trim() != key || key.chars().any(char::is_control))
+        {
+            return bad(
+                "refund webhook key is empty or has control characters or surrounding spaces"
+                    .into(),
+            );
         }
         if self.merchant_key.expose_secret().contains('|') {
             return bad("merchant_key contains '|', which would corrupt the hash_key".into());
@@ -518,6 +600,59 @@ mod tests {
             assert!(!e.to_string().contains("x-secret"));
         }
         assert!(SipayConfig::new("a", "s", "k").validate().is_ok());
+    }
+
+    #[test]
+    fn the_refund_webhook_field_is_paybulls_spelling_on_paybull_and_sipays_elsewhere() {
+        for e in Environment::ALL {
+            let config = SipayConfig::new("a", "b", "c")
+                .with_environment(*e)
+                .with_refund_webhook_key("hook");
+            let paybull = e.name().starts_with("paybull");
+            let want = if paybull {
+                "refund_webhook_key"
+            } else {
+                "refund_web_hook_key"
+            };
+            assert_eq!(config.refund_webhook_field(), want, "{e}");
+            assert_eq!(config.refund_webhook_key(), Some("hook"));
+            // A Paybull URL given as text is the Paybull preset, spelling and all.
+            let by_url = config.with_base_url(e.base_url()).unwrap();
+            assert_eq!(by_url.refund_webhook_field(), want, "{e}");
+        }
+        let custom = SipayConfig::new("a", "b", "c")
+            .with_base_url("http://127.0.0.1:1")
+            .unwrap();
+        assert_eq!(custom.refund_webhook_field(), "refund_web_hook_key");
+        assert_eq!(custom.refund_webhook_key(), None);
+    }
+
+    #[test]
+    fn a_refund_webhook_key_must_be_printable_and_comes_from_the_environment_too() {
+        for bad in ["", " ", " hook", "hook\n", "ho\u{7}ok"] {
+            let e = SipayConfig::new("a", "s", "k")
+                .with_refund_webhook_key(bad)
+                .validate()
+                .unwrap_err();
+            assert!(e.to_string().contains("webhook"), "{e}");
+        }
+        let ok = SipayConfig::new("a", "s", "k").with_refund_webhook_key("https://hooks.example/r");
+        assert!(ok.validate().is_ok());
+        let from_env = SipayConfig::from_lookup(|k| match k {
+            "SIPAY_REFUND_WEBHOOK_KEY" => Some(" refunds ".into()),
+            "SIPAY_BASE_URL" => Some("paybull-production".into()),
+            _ => Some("v".into()),
+        })
+        .unwrap();
+        assert_eq!(from_env.refund_webhook_key(), Some("refunds"));
+        assert_eq!(from_env.refund_webhook_field(), "refund_webhook_key");
+        assert!(format!("{from_env:?}").contains("refunds"));
+        let unset = SipayConfig::from_lookup(|k| match k {
+            "SIPAY_REFUND_WEBHOOK_KEY" | "SIPAY_BASE_URL" => Some("  ".into()),
+            _ => Some("v".into()),
+        })
+        .unwrap();
+        assert_eq!(unset.refund_webhook_key(), None);
     }
 
     #[test]

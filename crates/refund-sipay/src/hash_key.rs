@@ -95,7 +95,7 @@ impl HashKeyError {
     }
 }
 
-fn describe(kind: HashKeyErrorKind) -> &'static str {
+pub(crate) fn describe(kind: HashKeyErrorKind) -> &'static str {
     match kind {
         HashKeyErrorKind::Format => "expected three ':'-separated parts iv:salt:ciphertext",
         HashKeyErrorKind::LineBreak => {

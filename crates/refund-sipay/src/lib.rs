@@ -13,6 +13,9 @@
 //!   `refund_transaction_id` (SiPay refuses a reused one with 104, reported as
 //!   `RefundError::DuplicateReference`); lookups through check status that never guess
 //!   (`RefundState::undetermined` when the answer cannot say what was refunded);
+//! - [`notification`]: the refund webhook SiPay posts when a refund is approved (sent with
+//!   [`SipayConfig::with_refund_webhook_key`]), verified into a provider-neutral
+//!   [`refund_core::RefundNotification`] that settles a pending (101) refund;
 //! - [`status_code`]: SiPay's whole status-code table (the official PHP SDK's 67 codes) and
 //!   what each means on a refund; a code outside it is an unknown outcome.
 //!
@@ -37,6 +40,7 @@ pub use refund_core;
 mod client;
 mod config;
 pub mod hash_key;
+pub mod notification;
 pub mod status_code;
 mod token;
 mod wire;

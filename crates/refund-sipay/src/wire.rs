@@ -46,7 +46,8 @@ pub(crate) struct TokenData {
 
 /// `POST /ccpayment/api/refund`: the seed's six fields plus `refund_transaction_id`, which the
 /// current English reference page marks mandatory and SiPay's PHP SDK sends (the Turkish seed
-/// page predates it). `refund_web_hook_key` (optional) is not sent.
+/// page predates it), and the refund webhook key when one is configured, under SiPay's
+/// spelling or Paybull's (at most one of the two is set; `sdk-models.md` §1.4).
 #[derive(Serialize)]
 pub(crate) struct RefundBody<'a> {
     pub(crate) invoice_id: &'a str,
@@ -57,6 +58,10 @@ pub(crate) struct RefundBody<'a> {
     pub(crate) merchant_key: &'a str,
     pub(crate) hash_key: &'a str,
     pub(crate) refund_transaction_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refund_web_hook_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refund_webhook_key: Option<&'a str>,
 }
 
 /// The refund response, top level (no `data` wrapper):
@@ -349,6 +354,8 @@ mod tests {
             merchant_key: "k",
             hash_key: "h",
             refund_transaction_id: "r",
+            refund_web_hook_key: None,
+            refund_webhook_key: None,
         };
         let v = serde_json::to_value(&body).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -365,6 +372,14 @@ mod tests {
                 "refund_transaction_id"
             ]
         );
+        // A webhook key goes last, under the one spelling that is set (SiPay's PHP SDK order).
+        let hooked = RefundBody {
+            refund_webhook_key: Some("refunds"),
+            ..body
+        };
+        let text = serde_json::to_string(&hooked).unwrap();
+        assert!(text.ends_with(r#""refund_transaction_id":"r","refund_webhook_key":"refunds"}"#));
+        assert!(!text.contains("refund_web_hook_key"));
         let check = CheckStatusBody {
             merchant_key: "k",
             invoice_id: "I",

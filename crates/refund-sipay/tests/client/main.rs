@@ -130,6 +130,8 @@ pub struct RefundShape {
     pub invoice_id: String,
     pub amount: String,
     pub reference: String,
+    /// The refund webhook key expected as `refund_web_hook_key`; `None`: no such field.
+    pub webhook_key: Option<String>,
 }
 
 impl RefundShape {
@@ -139,7 +141,14 @@ impl RefundShape {
             invoice_id: invoice_id.into(),
             amount: amount.into(),
             reference: reference.into(),
+            webhook_key: None,
         }
+    }
+
+    /// Expects `key` as `refund_web_hook_key` too.
+    pub fn with_webhook_key(mut self, key: &str) -> Self {
+        self.webhook_key = Some(key.into());
+        self
     }
 
     pub fn mismatch(&self, request: &Request) -> Option<String> {
@@ -158,7 +167,7 @@ impl RefundShape {
         };
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        let expected = [
+        let mut expected = vec![
             "amount",
             "app_id",
             "app_secret",
@@ -167,6 +176,15 @@ impl RefundShape {
             "merchant_key",
             "refund_transaction_id",
         ];
+        if let Some(key) = &self.webhook_key {
+            expected.push("refund_web_hook_key");
+            if obj["refund_web_hook_key"].as_str() != Some(key) {
+                return Some(format!(
+                    "refund_web_hook_key is {}",
+                    obj["refund_web_hook_key"]
+                ));
+            }
+        }
         if keys != expected {
             return Some(format!("body fields {keys:?}"));
         }

@@ -3,7 +3,7 @@
 use refund_core::{
     Currency, Money, PaymentRef, RefundError, RefundProvider, RefundRequest, RefundStatus,
 };
-use refund_sipay::paths;
+use refund_sipay::{Sipay, paths};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -56,6 +56,34 @@ async fn a_full_refund_sends_every_documented_field_and_a_hash_key_over_amount_i
     assert_eq!(receipt.status, RefundStatus::Completed);
     assert_eq!(why, "");
     assert_eq!(count(&server, paths::REFUND).await, 1);
+}
+
+#[tokio::test]
+async fn a_configured_refund_webhook_key_goes_with_every_refund_as_refund_web_hook_key() {
+    let server = MockServer::start().await;
+    mount_token(&server, TOKEN).await;
+    let sipay = Sipay::new(config(&server).with_refund_webhook_key("refunds-hook")).unwrap();
+    for (amount, reference) in [("10.00", "r-1"), ("5.50", "r-2")] {
+        let shape = RefundShape::new("INV-1", amount, reference).with_webhook_key("refunds-hook");
+        Mock::given(shape)
+            .respond_with(ResponseTemplate::new(200).set_body_json(success("INV-1")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        sipay
+            .refund(&refund("INV-1", amount, reference))
+            .await
+            .unwrap();
+    }
+    server.verify().await;
+    let requests = server.received_requests().await.unwrap();
+    for r in requests.iter().filter(|r| r.url.path() == paths::REFUND) {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(
+            body.get("refund_webhook_key").is_none(),
+            "Paybull's spelling sent to SiPay"
+        );
+    }
 }
 
 #[tokio::test]
