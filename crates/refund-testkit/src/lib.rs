@@ -6,7 +6,9 @@
 //!   lag, admin API) and a small [`sim::Ledger`];
 //! - [`conformance`]: the provider-neutral conformance suite, run against any
 //!   [`RefundProvider`](refund_core::RefundProvider) through a small harness trait;
-//! - [`fixtures`]: documented SiPay and iyzico responses, one file each.
+//! - [`fixtures`]: documented SiPay and iyzico responses, one file each;
+//! - [`notifications`]: refund notifications (webhooks) for testing an application's handler:
+//!   SiPay's signed form body (with `sipay`), and a POST to a loopback URL.
 //!
 //! Behind features:
 //! - `sipay`, `iyzico`: stateful simulators of both providers (`sim::SipaySim`,
@@ -21,6 +23,7 @@ pub mod conformance;
 pub mod fixtures;
 #[cfg(feature = "wiremock")]
 pub mod matchers;
+pub mod notifications;
 #[cfg(all(feature = "sipay", feature = "iyzico"))]
 pub mod sandbox;
 pub mod sim;

@@ -1,12 +1,13 @@
 //! The SiPay simulator.
 
+use std::collections::VecDeque;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use hyper::Method;
@@ -17,9 +18,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::{
-    Fault, SimContext, SimRequest, SimResponse, SimServer, Simulator, datetime, fixed, lock,
-    number, unix_now,
+    Fault, RECORDED_REQUESTS_CAP, SimContext, SimRequest, SimResponse, SimServer, Simulator,
+    datetime, fixed, lock, number, unix_now,
 };
+use crate::notifications::{Delivery, LoopbackUrl, SipayNotification, post_form};
 
 /// The demo credentials of a [`SipaySim`] and where it listens.
 ///
@@ -81,6 +83,10 @@ pub struct SipayPayment {
     /// Refunds the bank refused ([`Fault::Fail`]), oldest first: no money moved, and check
     /// status lists them in `refund_info` with status `failed`.
     pub failed_refunds: Vec<SipayRefund>,
+    /// Refunds accepted with 101 and not completed yet ([`SipaySim::set_pending_refunds`]),
+    /// oldest first. Their amount is reserved ([`remaining`](Self::remaining)) but not in
+    /// [`refunded`](Self::refunded); once completed they move to `refunds`.
+    pub pending_refunds: Vec<SipayRefund>,
     /// The sum of `refunds`, kept up to date so a refund costs O(1) however many came before.
     refunded_total: Decimal,
 }
@@ -91,9 +97,14 @@ impl SipayPayment {
         self.refunded_total
     }
 
-    /// What can still be refunded.
+    /// What can still be refunded: the amount paid less completed and pending refunds.
     pub fn remaining(&self) -> Decimal {
-        self.amount - self.refunded()
+        self.amount - self.refunded() - self.pending()
+    }
+
+    /// The sum of the pending refunds.
+    pub fn pending(&self) -> Decimal {
+        self.pending_refunds.iter().map(|r| r.amount).sum()
     }
 
     /// The transaction status: `Completed`, `partially_refund` (some refunded) or `refund`
@@ -136,6 +147,28 @@ struct State {
     refund_ids: HashSet<String>,
     tokens: HashMap<String, Instant>,
     seq: u64,
+    /// Pending refunds by an id unique in the process (so a completion timer that outlives a
+    /// reset finds nothing).
+    pending: HashMap<u64, Pending>,
+}
+
+/// A refund answered 101, waiting to be completed.
+struct Pending {
+    invoice_id: String,
+    ref_number: String,
+    /// The request carried a refund webhook key: notify on completion.
+    webhook: bool,
+}
+
+/// Ids for [`Pending`] refunds, unique in the process.
+static PENDING_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// What a completed refund's notification is about.
+struct Completed {
+    invoice_id: String,
+    order_no: String,
+    amount: Decimal,
+    webhook: bool,
 }
 
 impl State {
@@ -158,12 +191,19 @@ impl State {
             currency,
             refunds: Vec::new(),
             failed_refunds: Vec::new(),
+            pending_refunds: Vec::new(),
             refunded_total: Decimal::ZERO,
         };
         match self.index.get(&invoice_id) {
             Some(&i) => {
+                self.pending.retain(|_, p| p.invoice_id != invoice_id);
                 let old = &self.payments[i];
-                for refund in old.refunds.iter().chain(&old.failed_refunds) {
+                for refund in old
+                    .refunds
+                    .iter()
+                    .chain(&old.failed_refunds)
+                    .chain(&old.pending_refunds)
+                {
                     if let Some(id) = &refund.refund_transaction_id {
                         self.refund_ids.remove(id);
                     }
@@ -177,14 +217,73 @@ impl State {
         }
         payment
     }
+
+    /// Completes pending refund `id`: moves it to the payment's refunds. `None` if it is no
+    /// longer pending (completed already, or gone with a reset or a replaced payment).
+    fn complete(&mut self, id: u64) -> Option<Completed> {
+        let pending = self.pending.remove(&id)?;
+        let &index = self.index.get(&pending.invoice_id)?;
+        let payment = self.payments.get_mut(index)?;
+        let at = payment
+            .pending_refunds
+            .iter()
+            .position(|r| r.ref_number == pending.ref_number)?;
+        let refund = payment.pending_refunds.remove(at);
+        let amount = refund.amount;
+        payment.refunded_total += amount;
+        payment.refunds.push(refund);
+        Some(Completed {
+            invoice_id: pending.invoice_id,
+            order_no: payment.order_no.clone(),
+            amount,
+            webhook: pending.webhook,
+        })
+    }
+}
+
+/// Where refund notifications go, and what became of them.
+#[derive(Default)]
+struct Notifier {
+    url: Mutex<Option<String>>,
+    deliveries: Mutex<VecDeque<Delivery>>,
+}
+
+impl Notifier {
+    /// Posts a `Completed` notification for `done` to the configured URL, if any, from a task
+    /// of its own; the outcome lands in `deliveries`.
+    fn notify(self: &Arc<Self>, runtime: &tokio::runtime::Handle, done: &Completed) {
+        let Some(url) = lock(&self.url).clone() else {
+            return;
+        };
+        let body = SipayNotification::completed(
+            done.invoice_id.as_str(),
+            done.order_no.as_str(),
+            fixed(done.amount, 2),
+        )
+        .form_body(SipaySim::APP_SECRET);
+        let notifier = Arc::clone(self);
+        runtime.spawn(async move {
+            let answer = post_form(&url, &body).await.map_err(|e| e.to_string());
+            let mut deliveries = lock(&notifier.deliveries);
+            if deliveries.len() >= RECORDED_REQUESTS_CAP {
+                deliveries.pop_front();
+            }
+            deliveries.push_back(Delivery { url, body, answer });
+        });
+    }
 }
 
 pub(crate) struct Inner {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
     signer: HashKeySigner,
     token_ttl_ms: AtomicU64,
     token_requests: AtomicU64,
     omit_refund_figures: AtomicBool,
+    notifier: Arc<Notifier>,
+    runtime: tokio::runtime::Handle,
+    pending_refunds: AtomicBool,
+    /// Milliseconds after which a pending refund completes on its own; `u64::MAX`: never.
+    pending_completion_ms: AtomicU64,
 }
 
 /// A stateful SiPay simulator on `127.0.0.1` (see the [module docs](super)).
@@ -215,6 +314,25 @@ pub(crate) struct Inner {
 ///   `{"omit_refund_figures": true}`): check status answers without `total_refunded_amount`
 ///   and `refund_info`. Nothing documents when SiPay does that; a client must not read it as
 ///   zero.
+/// - **Pending refunds** ([`SipaySim::set_pending_refunds`], admin
+///   `{"pending_refunds": true}`): refunds that pass every check are answered 101 ("refund
+///   request created") and wait in [`SipayPayment::pending_refunds`], their amount reserved.
+///   They complete when [`SipaySim::complete_pending_refunds`] (admin `POST
+///   /__sandbox/complete_pending`) is called or, with [`SipaySim::set_pending_completion`]
+///   (admin `{"pending_completion_ms": N}`), N ms after they were accepted. Check status counts
+///   a pending refund in `total_refunded_amount` and lists it in `refund_info` with status
+///   `pending` (both **assumed**: nothing documents how SiPay shows one).
+/// - **Refund notifications** ([`SipaySim::set_refund_webhook_url`], admin
+///   `{"refund_webhook_url": "http://127.0.0.1:PORT/path"}`, loopback only): when a refund that
+///   carried a webhook key (`refund_web_hook_key` or Paybull's `refund_webhook_key`, any
+///   non-empty name; SiPay checks the name against its panel, the simulator does not) is
+///   completed — at once, or later when pending — the simulator POSTs SiPay's refund
+///   notification there: `invoice_id`, `order_id` (the payment's `order_no`), `amount` (two
+///   decimals), `status=Completed` and a `hash_key` over `status|amount|invoice_id|order_id`
+///   with [`SipaySim::APP_SECRET`], form-encoded. One attempt, no retry (SiPay's retry policy
+///   and the reply it expects are not documented); each attempt is kept in
+///   [`SipaySim::notifications`] (admin `GET /__sandbox/notifications`). A failed refund
+///   notifies nothing.
 pub struct SipaySim {
     server: SimServer<Inner>,
 }
@@ -251,11 +369,15 @@ impl SipaySim {
     /// Starts a simulator listening on `addr` (port 0 picks a free port).
     pub async fn start_on(addr: SocketAddr) -> io::Result<SipaySim> {
         let inner = Inner {
-            state: Mutex::new(State::default()),
+            state: Arc::new(Mutex::new(State::default())),
             signer: HashKeySigner::new(SipaySim::APP_SECRET),
             token_ttl_ms: AtomicU64::new(millis(SipaySim::DEFAULT_TOKEN_TTL)),
             token_requests: AtomicU64::new(0),
             omit_refund_figures: AtomicBool::new(false),
+            notifier: Arc::new(Notifier::default()),
+            runtime: tokio::runtime::Handle::current(),
+            pending_refunds: AtomicBool::new(false),
+            pending_completion_ms: AtomicU64::new(u64::MAX),
         };
         let server = SimServer::start_on(addr, inner).await?;
         Ok(SipaySim { server })
@@ -358,6 +480,69 @@ impl SipaySim {
             .store(on, Ordering::SeqCst);
     }
 
+    /// Where refund notifications are POSTed (see the type's docs): an `http://` loopback URL
+    /// (`127.0.0.0/8`, `[::1]`, `localhost`), or `None` to stop notifying. Anything else is
+    /// `InvalidInput`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let sim = refund_testkit::sim::SipaySim::start().await?;
+    /// sim.set_refund_webhook_url(Some("http://127.0.0.1:8080/hooks/sipay"))?;
+    /// assert!(sim.set_refund_webhook_url(Some("https://hooks.example.com/")).is_err());
+    /// sim.set_refund_webhook_url(None)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_refund_webhook_url(&self, url: Option<&str>) -> io::Result<()> {
+        if let Some(url) = url {
+            LoopbackUrl::parse(url)?;
+        }
+        *lock(&self.server.sim().notifier.url) = url.map(str::to_owned);
+        Ok(())
+    }
+
+    /// The refund webhook URL, when set.
+    pub fn refund_webhook_url(&self) -> Option<String> {
+        lock(&self.server.sim().notifier.url).clone()
+    }
+
+    /// The refund notifications delivered so far (or tried), oldest first, at most
+    /// [`RECORDED_REQUESTS_CAP`]. A delivery is recorded once its POST has an answer or
+    /// failed; it runs in a task of its own, so wait for it rather than expect it at once.
+    pub fn notifications(&self) -> Vec<Delivery> {
+        lock(&self.server.sim().notifier.deliveries)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// When `on`, refunds that pass every check are answered 101 and left pending (off by
+    /// default); they complete through [`complete_pending_refunds`](Self::complete_pending_refunds)
+    /// or [`set_pending_completion`](Self::set_pending_completion). Turning it off leaves
+    /// refunds already pending as they are.
+    pub fn set_pending_refunds(&self, on: bool) {
+        self.server
+            .sim()
+            .pending_refunds
+            .store(on, Ordering::SeqCst);
+    }
+
+    /// `Some(d)`: each refund accepted as pending from now on completes on its own `d` after
+    /// it was accepted (and its notification is sent). `None` (the default): pending refunds
+    /// wait for [`complete_pending_refunds`](Self::complete_pending_refunds).
+    pub fn set_pending_completion(&self, after: Option<Duration>) {
+        self.server
+            .sim()
+            .pending_completion_ms
+            .store(after.map_or(u64::MAX, millis), Ordering::SeqCst);
+    }
+
+    /// Completes every pending refund, oldest first (each one's notification is sent), and
+    /// returns how many there were.
+    pub fn complete_pending_refunds(&self) -> usize {
+        self.server.sim().complete_all_pending()
+    }
+
     /// Applies `fault` to the next `count` refund/check-status requests (after any faults
     /// armed before).
     pub fn arm(&self, fault: Fault, count: usize) {
@@ -374,8 +559,9 @@ impl SipaySim {
         self.server.disarm();
     }
 
-    /// Forgets payments, refunds, tokens, faults, recorded requests and the token count, and
-    /// turns the lookup lag and omitted figures off.
+    /// Forgets payments, refunds (pending ones too), tokens, faults, recorded requests and
+    /// notifications and the token count, turns the lookup lag, omitted figures and pending
+    /// refunds off, and forgets the refund webhook URL.
     pub fn reset(&self) {
         self.server.reset();
     }
@@ -386,6 +572,46 @@ impl Inner {
         *lock(&self.state) = State::default();
         self.token_requests.store(0, Ordering::SeqCst);
         self.omit_refund_figures.store(false, Ordering::SeqCst);
+        self.pending_refunds.store(false, Ordering::SeqCst);
+        self.pending_completion_ms.store(u64::MAX, Ordering::SeqCst);
+        *lock(&self.notifier.url) = None;
+        lock(&self.notifier.deliveries).clear();
+    }
+
+    /// Completes every pending refund, oldest first, notifying for each; returns how many.
+    fn complete_all_pending(&self) -> usize {
+        let done: Vec<Completed> = {
+            let mut state = lock(&self.state);
+            let mut ids: Vec<u64> = state.pending.keys().copied().collect();
+            ids.sort_unstable();
+            ids.into_iter()
+                .filter_map(|id| state.complete(id))
+                .collect()
+        };
+        for completed in done.iter().filter(|c| c.webhook) {
+            self.notifier.notify(&self.runtime, completed);
+        }
+        done.len()
+    }
+
+    /// Completes pending refund `id` after `delay`, from a task that holds the simulator only
+    /// weakly: a stopped simulator completes nothing.
+    fn complete_later(&self, id: u64, delay: Duration) {
+        let state: Weak<Mutex<State>> = Arc::downgrade(&self.state);
+        let notifier: Weak<Notifier> = Arc::downgrade(&self.notifier);
+        let runtime = self.runtime.clone();
+        self.runtime.spawn(async move {
+            tokio::time::sleep(delay).await;
+            let Some(state) = state.upgrade() else {
+                return;
+            };
+            let done = lock(&state).complete(id);
+            if let (Some(done), Some(notifier)) = (done, notifier.upgrade())
+                && done.webhook
+            {
+                notifier.notify(&runtime, &done);
+            }
+        });
     }
 
     fn token(&self, req: &SimRequest) -> SimResponse {
@@ -532,10 +758,14 @@ impl Inner {
         };
         let refund_transaction_id =
             text(&body, "refund_transaction_id").filter(|id| !id.is_empty());
+        let webhook = ["refund_web_hook_key", "refund_webhook_key"]
+            .iter()
+            .any(|field| text(&body, field).is_some_and(|key| !key.trim().is_empty()));
         Ok(RefundInput {
             invoice_id,
             amount,
             refund_transaction_id,
+            webhook,
         })
     }
 
@@ -560,6 +790,7 @@ impl Inner {
             invoice_id,
             amount,
             refund_transaction_id,
+            webhook,
         } = input;
         let mut state = lock(&self.state);
         let Some(&index) = state.index.get(&invoice_id) else {
@@ -603,15 +834,50 @@ impl Inner {
             return refund_answer(49, "Refund Failed", &order_no, &invoice_id, "");
         }
         let ref_number = format!("{:012}", 602_800_000_000_u64 + seq);
-        payment.refunded_total += amount;
-        payment.refunds.push(SipayRefund {
+        let refund = SipayRefund {
             refund_transaction_id,
             amount,
             ref_number: ref_number.clone(),
             created_at,
             applied_at: Instant::now(),
-        });
+        };
+        if self.pending_refunds.load(Ordering::SeqCst) {
+            payment.pending_refunds.push(refund);
+            let id = PENDING_IDS.fetch_add(1, Ordering::Relaxed);
+            state.pending.insert(
+                id,
+                Pending {
+                    invoice_id: invoice_id.clone(),
+                    ref_number: ref_number.clone(),
+                    webhook,
+                },
+            );
+            drop(state);
+            let after = self.pending_completion_ms.load(Ordering::SeqCst);
+            if after != u64::MAX {
+                self.complete_later(id, Duration::from_millis(after));
+            }
+            // The official PHP SDK's text for 101, in English.
+            return refund_answer(
+                101,
+                "Refund request created; our team will complete the refund",
+                &order_no,
+                &invoice_id,
+                &ref_number,
+            );
+        }
+        payment.refunded_total += amount;
+        payment.refunds.push(refund);
         drop(state);
+        if webhook {
+            let done = Completed {
+                invoice_id: invoice_id.clone(),
+                order_no: order_no.clone(),
+                amount,
+                webhook,
+            };
+            self.notifier.notify(&self.runtime, &done);
+        }
         refund_answer(
             100,
             "Refund completed successfully",
@@ -655,9 +921,11 @@ impl Inner {
         let payment = &state.payments[index];
         // What a lagging lookup shows: refunds (applied or failed) older than the lag.
         let visible = |r: &&SipayRefund| ctx.visible(r.applied_at);
+        // Pending refunds count as refunded (assumed; see the type's docs).
         let refunded: Decimal = payment
             .refunds
             .iter()
+            .chain(&payment.pending_refunds)
             .filter(visible)
             .map(|r| r.amount)
             .sum();
@@ -680,7 +948,13 @@ impl Inner {
                 .iter()
                 .filter(visible)
                 .map(|r| (r, "failed"));
-            let mut entries: Vec<(&SipayRefund, &'static str)> = applied.chain(failed).collect();
+            let pending = payment
+                .pending_refunds
+                .iter()
+                .filter(visible)
+                .map(|r| (r, "pending"));
+            let mut entries: Vec<(&SipayRefund, &'static str)> =
+                applied.chain(failed).chain(pending).collect();
             entries.sort_by_key(|(r, _)| r.applied_at);
             entries
                 .into_iter()
@@ -770,6 +1044,12 @@ impl Inner {
                         "amount": fixed(r.amount, scale),
                         "created_at": r.created_at,
                     })).collect::<Vec<_>>(),
+                    "pending_refunds": p.pending_refunds.iter().map(|r| serde_json::json!({
+                        "refund_transaction_id": r.refund_transaction_id,
+                        "amount": fixed(r.amount, scale),
+                        "ref_number": r.ref_number,
+                        "created_at": r.created_at,
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -778,7 +1058,24 @@ impl Inner {
             "payments": payments,
             "token_requests": self.token_requests.load(Ordering::SeqCst),
             "omit_refund_figures": self.omit_refund_figures.load(Ordering::SeqCst),
+            "pending_refunds": self.pending_refunds.load(Ordering::SeqCst),
+            "pending_completion_ms": match self.pending_completion_ms.load(Ordering::SeqCst) {
+                u64::MAX => Value::Null,
+                ms => Value::from(ms),
+            },
+            "refund_webhook_url": lock(&self.notifier.url).clone(),
         })
+    }
+
+    fn admin_notifications(&self) -> Value {
+        let deliveries: Vec<Value> = lock(&self.notifier.deliveries)
+            .iter()
+            .map(|d| match &d.answer {
+                Ok(status) => serde_json::json!({"url": d.url, "body": d.body, "status": status}),
+                Err(why) => serde_json::json!({"url": d.url, "body": d.body, "error": why}),
+            })
+            .collect();
+        serde_json::json!({ "notifications": deliveries })
     }
 }
 
@@ -819,17 +1116,31 @@ impl Simulator for Inner {
         Inner::reset(self);
     }
 
+    /// `GET /__sandbox/credentials`, `GET /__sandbox/notifications` (the refund
+    /// notifications delivered: url, body, and status or error) and `POST
+    /// /__sandbox/complete_pending` (completes every pending refund: `{"completed": n}`).
     fn admin(&self, req: &SimRequest) -> Option<SimResponse> {
-        (req.method == Method::GET && req.path == "/__sandbox/credentials").then(|| {
-            SimResponse::json(
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/__sandbox/credentials") => Some(SimResponse::json(
                 200,
                 &serde_json::json!({
                     "app_id": SipaySim::APP_ID,
                     "app_secret": SipaySim::APP_SECRET,
                     "merchant_key": SipaySim::MERCHANT_KEY,
                 }),
-            )
-        })
+            )),
+            ("GET", "/__sandbox/notifications") => {
+                Some(SimResponse::json(200, &self.admin_notifications()))
+            }
+            ("POST", "/__sandbox/complete_pending") => {
+                let completed = self.complete_all_pending();
+                Some(SimResponse::json(
+                    200,
+                    &serde_json::json!({ "completed": completed }),
+                ))
+            }
+            _ => None,
+        }
     }
 
     fn faultable(&self, req: &SimRequest) -> bool {
@@ -841,16 +1152,47 @@ impl Simulator for Inner {
         unauthenticated()
     }
 
-    /// SiPay's own key: `"omit_refund_figures": bool`.
+    /// SiPay's own keys: `"omit_refund_figures": bool`, `"pending_refunds": bool`,
+    /// `"pending_completion_ms": N | null` and `"refund_webhook_url": "http://127.0.0.1:…" |
+    /// null`. Every key is checked before any is applied.
     fn behaviour(&self, body: &Value) -> Result<(), String> {
-        match body.get("omit_refund_figures") {
-            None => Ok(()),
-            Some(Value::Bool(on)) => {
-                self.omit_refund_figures.store(*on, Ordering::SeqCst);
-                Ok(())
+        let flag = |name: &str| match body.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(on)) => Ok(Some(*on)),
+            Some(_) => Err(format!("{name} must be true or false")),
+        };
+        let omit = flag("omit_refund_figures")?;
+        let pending = flag("pending_refunds")?;
+        let completion =
+            match body.get("pending_completion_ms") {
+                None => None,
+                Some(Value::Null) => Some(u64::MAX),
+                Some(v) => Some(v.as_u64().filter(|ms| *ms != u64::MAX).ok_or(
+                    "pending_completion_ms must be a whole number of milliseconds or null",
+                )?),
+            };
+        let url = match body.get("refund_webhook_url") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(url)) => {
+                LoopbackUrl::parse(url).map_err(|e| format!("refund_webhook_url: {e}"))?;
+                Some(Some(url.clone()))
             }
-            Some(_) => Err("omit_refund_figures must be true or false".to_owned()),
+            Some(_) => return Err("refund_webhook_url must be a URL or null".to_owned()),
+        };
+        if let Some(on) = omit {
+            self.omit_refund_figures.store(on, Ordering::SeqCst);
         }
+        if let Some(on) = pending {
+            self.pending_refunds.store(on, Ordering::SeqCst);
+        }
+        if let Some(ms) = completion {
+            self.pending_completion_ms.store(ms, Ordering::SeqCst);
+        }
+        if let Some(url) = url {
+            *lock(&self.notifier.url) = url;
+        }
+        Ok(())
     }
 }
 
@@ -859,6 +1201,8 @@ struct RefundInput {
     invoice_id: String,
     amount: Decimal,
     refund_transaction_id: Option<String>,
+    /// It carried a refund webhook key (either spelling).
+    webhook: bool,
 }
 
 /// What the bank does with a refund that passed SiPay's checks.

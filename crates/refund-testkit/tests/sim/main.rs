@@ -6,4 +6,5 @@ mod any_provider;
 mod faults;
 mod iyzico;
 mod sipay;
+mod sipay_webhook;
 mod support;
