@@ -496,6 +496,22 @@ mod tests {
     }
 
     #[test]
+    fn a_notification_signed_by_the_openssl_command_line_verifies() {
+        // SiPay's documented sample fields, hash_key made with `openssl enc -aes-256-cbc`
+        // (generate_hash_key of tests/vectors/make_hash_key_vectors.sh) over
+        // "Completed|10.50|8iu75g|15767887576675", iv 5f1e0c9d3b2a4e6f, salt 9c3d: the
+        // verifier reads what PHP's openssl_encrypt makes, not only what this crate makes.
+        let hash = "5f1e0c9d3b2a4e6f:9c3d:7zjaYvYtgcvGtiRdLgyEkw98MarhX94HI8XwuKcumTR+QwblnU__Hu5eEmMNoFQ4M";
+        let body = format!(
+            "invoice_id=8iu75g&order_id=15767887576675&amount=10.50&status=Completed&hash_key={}",
+            encode(hash)
+        );
+        let n = verify(&body).unwrap();
+        assert_eq!(n.amount.to_string(), "10.50 TRY");
+        assert_eq!(n.status, NotificationStatus::Completed);
+    }
+
+    #[test]
     fn any_other_status_is_kept_verbatim_and_is_never_a_success() {
         for status in ["completed", "Failed", "Completed ", "Tamamlandı", "100"] {
             let n = verify(&signed(status, "10.50", "I", "O")).unwrap();
