@@ -294,7 +294,10 @@ mod tests {
     #[test]
     fn a_bearer_token_nobody_gave_the_client_is_hidden_too() {
         assert_eq!(
-            scrub("<p>Authorization: Bearer eyJ0.a-b_c.d~e/f=</p> bearer x", &[]),
+            scrub(
+                "<p>Authorization: Bearer eyJ0.a-b_c.d~e/f=</p> bearer x",
+                &[]
+            ),
             "<p>Authorization: Bearer [REDACTED]</p> bearer [REDACTED]"
         );
         assert_eq!(scrub("Bearer ", &[]), "Bearer ");
