@@ -919,7 +919,7 @@ const ATTEMPTS: u32 = 3;
 const RECONCILE_DELAY: Duration = Duration::from_millis(500);
 /// The longest wait before a resend within the run; a longer one ends the row `retry_later`
 /// for a later run.
-const MAX_PAUSE: Duration = Duration::from_secs(5);
+const MAX_PAUSE: Duration = pacing::LONGEST_WAIT;
 /// What SiPay asks after a refund of the same payment with its "wait and retry" 49 (the only
 /// figure on record is the 30 seconds of its English 49 text; see docs/providers/sipay.md).
 const SIPAY_WAIT: Duration = Duration::from_secs(30);
@@ -1065,8 +1065,21 @@ async fn process(ctx: &Ctx, row: &Row, plan: Plan) -> std::io::Result<Outcome> {
     let mut attempt = 1;
     loop {
         // Within the rate and after any rate-limit pause; then journaled (with its time) and
-        // synced before the request can leave.
-        ctx.pacer.ready().await;
+        // synced before the request can leave. A pause too long for this run leaves the row
+        // to a later one, nothing sent.
+        if let Err(left) = ctx.pacer.ready(pacing::LONGEST_WAIT).await {
+            let not_before = SystemTime::now() + left;
+            let outcome = Outcome::retry_later(
+                format!(
+                    "the provider asked to pause every request until {}: not sent in this \
+                     run; to be sent with reference {reference} after that",
+                    journal::utc(not_before)
+                ),
+                not_before,
+                false,
+            );
+            return ctx.finish(&row.key, &reference, outcome).await;
+        }
         ctx.journal
             .append(&Record::new(
                 row.key.as_str(),

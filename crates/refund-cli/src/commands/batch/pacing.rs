@@ -18,6 +18,10 @@ use tokio::time::Instant;
 /// How long every request waits after a rate limit answer that did not say how long.
 pub(crate) const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
 
+/// The longest pause a request waits out in this run; after a longer one, its row is left for
+/// a later run.
+pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(5);
+
 /// The pace of one provider's requests, shared by all of its workers.
 #[derive(Debug)]
 pub(crate) struct Pacer {
@@ -35,18 +39,24 @@ impl Pacer {
         }
     }
 
-    /// Waits until a request may leave: after any pause, and within the rate.
-    pub(crate) async fn ready(&self) {
+    /// Waits until a request may leave: after any pause, and within the rate. A pause that
+    /// ends more than `longest` from now is not waited out: `Err` with how long it still
+    /// runs, and the caller leaves the request for a later run.
+    pub(crate) async fn ready(&self, longest: Duration) -> Result<(), Duration> {
         loop {
             if let Some(until) = self.paused_until() {
+                let left = until.saturating_duration_since(Instant::now());
+                if left > longest {
+                    return Err(left);
+                }
                 tokio::time::sleep_until(until).await;
                 continue;
             }
             let Some(limiter) = &self.limiter else {
-                return;
+                return Ok(());
             };
             match limiter.check() {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(limiter.clock().now());
                     tokio::time::sleep(wait).await;
@@ -93,9 +103,21 @@ pub(crate) struct Paced<P> {
     pacer: Arc<Pacer>,
 }
 
-impl<P> Paced<P> {
+impl<P: RefundProvider> Paced<P> {
     pub(crate) fn new(inner: P, pacer: Arc<Pacer>) -> Self {
         Paced { inner, pacer }
+    }
+
+    /// Waits for the pacer; a pause longer than [`LONGEST_WAIT`] is answered as the rate limit
+    /// it is, without sending anything.
+    async fn ready(&self) -> Result<(), RefundError> {
+        self.pacer
+            .ready(LONGEST_WAIT)
+            .await
+            .map_err(|left| RefundError::RateLimited {
+                provider: self.inner.name(),
+                retry_after: Some(left),
+            })
     }
 
     fn seen<T>(&self, result: Result<T, RefundError>) -> Result<T, RefundError> {
@@ -117,17 +139,17 @@ impl<P: RefundProvider> RefundProvider for Paced<P> {
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
-        self.pacer.ready().await;
+        self.ready().await?;
         self.seen(self.inner.refund(request).await)
     }
 
     async fn void(&self, request: &VoidRequest) -> Result<RefundReceipt, RefundError> {
-        self.pacer.ready().await;
+        self.ready().await?;
         self.seen(self.inner.void(request).await)
     }
 
     async fn refund_state(&self, payment: &PaymentRef) -> Result<RefundState, RefundError> {
-        self.pacer.ready().await;
+        self.ready().await?;
         self.seen(self.inner.refund_state(payment).await)
     }
 }
@@ -141,7 +163,7 @@ mod tests {
         let pacer = Pacer::new(NonZeroU32::new(20));
         let started = std::time::Instant::now();
         for _ in 0..11 {
-            pacer.ready().await;
+            pacer.ready(LONGEST_WAIT).await.unwrap();
         }
         // Ten gaps of 50 ms.
         let took = started.elapsed();
@@ -160,17 +182,27 @@ mod tests {
         let waiters: Vec<_> = (0..3)
             .map(|_| {
                 let pacer = Arc::clone(&pacer);
-                tokio::spawn(async move { pacer.ready().await })
+                tokio::spawn(async move { pacer.ready(LONGEST_WAIT).await })
             })
             .collect();
         for w in waiters {
-            w.await.unwrap();
+            w.await.unwrap().unwrap();
         }
         assert!(started.elapsed() >= Duration::from_millis(280));
         // Other errors pause nothing.
         pacer.observe(&RefundError::outcome_unknown("p", "reset"));
         let again = std::time::Instant::now();
-        pacer.ready().await;
+        pacer.ready(LONGEST_WAIT).await.unwrap();
         assert!(again.elapsed() < Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_pause_longer_than_the_longest_wait_is_not_waited_out() {
+        let pacer = Pacer::new(None);
+        pacer.pause(Duration::from_secs(3_600));
+        let started = std::time::Instant::now();
+        let left = pacer.ready(LONGEST_WAIT).await.unwrap_err();
+        assert!(left > Duration::from_secs(3_590), "{left:?}");
+        assert!(started.elapsed() < Duration::from_millis(100));
     }
 }
