@@ -959,3 +959,77 @@ async fn batch_report_lists_every_row_with_its_latest_state() {
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// SiPay's 49 that only asks to wait ("at least 30 seconds before another refund") is a
+/// temporary refusal: the row is `retry_later` with a not-before time 30 s on (the provider's
+/// advice, longer than this run waits), marked refused, never `declined`; a rerun before then
+/// sends nothing. (The simulator never answers this 49, so a stub stands in for SiPay.)
+#[tokio::test]
+async fn batch_sipay_wait_and_retry_is_retry_later_after_30_seconds() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let sipay = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(refund_sipay::paths::TOKEN))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(refund_testkit::fixtures::sipay::TOKEN_SUCCESS.body),
+        )
+        .mount(&sipay)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(refund_sipay::paths::REFUND))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"status_code":49,"status_description":"Please wait at least 30 seconds before another refund"}"#,
+        ))
+        .mount(&sipay)
+        .await;
+    let dir = scratch("sipay-49");
+    let input = dir.join("rows.csv");
+    let journal = dir.join("rows.journal");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency,reference\nsipay,INV-49,10.00,TRY,wait-1\n",
+    )
+    .unwrap();
+    let env: Env = vec![
+        ("SIPAY_BASE_URL".into(), sipay.uri()),
+        ("SIPAY_APP_ID".into(), "app".into()),
+        ("SIPAY_APP_SECRET".into(), "secret".into()),
+        ("SIPAY_MERCHANT_KEY".into(), "key".into()),
+    ];
+    let refunds = || async {
+        sipay
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == refund_sipay::paths::REFUND)
+            .count()
+    };
+
+    let out = run(&batch_args(&input, &journal, &[]), &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(totals(&out), (1, 0, 0, 0, 1, 0), "{out:?}");
+    assert_eq!(
+        refunds().await,
+        1,
+        "a 30-second wait is not waited out in the run"
+    );
+    let last = records(&journal).pop().unwrap();
+    assert_eq!(last["state"], "retry_later", "{last}");
+    assert_eq!(last["refused"], true, "{last}");
+    let wait = last["not_before"].as_u64().unwrap() - last["at"].as_u64().unwrap();
+    assert!(
+        (29_000..=31_000).contains(&wait),
+        "not before 30 s on: {wait} ms"
+    );
+
+    let out = run(&batch_args(&input, &journal, &[]), &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(summary(&out)["skipped"], 1, "{out:?}");
+    assert_eq!(refunds().await, 1, "nothing sent before its time");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
