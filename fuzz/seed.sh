@@ -59,6 +59,18 @@ for s in "0123456789abcdef:a1b2:VPLV8wrIgS7RAUu+yG788gAk4Sq07__9v__D5O+GdTByrpQV
   printf '%s' "$s" > "$corpus/sipay_validate_hash_key/seed-$i"; i=$((i + 1))
 done
 
+# Refund notification form bodies. The first is signed with "secret" (openssl command line,
+# iv 0123456789abcdef, salt a1b2, over "Completed|10.50|INV-1|VP1"), so it verifies; the others
+# are near misses: a changed amount, a missing field, a repeated field, a bad escape.
+mkdir -p "$corpus/sipay_refund_notification"
+signed='invoice_id=INV-1&order_id=VP1&amount=10.50&status=Completed&hash_key=0123456789abcdef%3Aa1b2%3AtR3%2Bu9%2BuNYWyFF01v0__gP__CCvUE8EdSMIVTPWJ__gM6U%3D'
+i=0
+for s in "$signed" "${signed/amount=10.50/amount=10.5}" "${signed/amount=10.50/amount=90.50}" \
+         "${signed/&order_id=VP1/}" "$signed&status=Completed" "$signed&x=%zz" \
+         "invoice_id=I&order_id=O&amount=1&status=Completed&hash_key=a:b:c" ""; do
+  printf '%s' "$s" > "$corpus/sipay_refund_notification/seed-$i"; i=$((i + 1))
+done
+
 # IYZWSv2 headers: base64 of "apiKey:k&randomKey:r&signature:s", and near misses.
 mkdir -p "$corpus/iyzico_parse_authorization"
 i=0
