@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(!notice.amount.amount().is_zero());
         let neutral = RefundNotification::from(notice.clone());
         assert_eq!(neutral.payment.id(), notice.invoice_id);
-        assert_eq!(neutral.provider_reference.as_deref(), Some(notice.order_id.as_str()));
+        assert_eq!(
+            neutral.provider_reference.as_deref(),
+            Some(notice.order_id.as_str())
+        );
         assert_eq!(neutral.amount, notice.amount);
     }
 });
