@@ -28,6 +28,25 @@ pub(crate) enum Command {
     /// Decrypt a hash_key and print its fields (`amount|invoice_id|merchant_key` for a refund).
     #[command(after_help = "Example:\n  refund sipay verify-hash-key --hash-key 'a1b2c3:d4e5f6:…'")]
     VerifyHashKey(VerifyArgs),
+    /// Verify a refund notification SiPay posted to the refund webhook, and show what it says.
+    /// The raw form body comes on stdin, or the posted fields as --field NAME=VALUE.
+    #[command(after_help = "Example:\n  \
+        refund sipay verify-notification --app-secret-file ~/.sipay/app-secret < body.txt")]
+    VerifyNotification(VerifyNotificationArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyNotificationArgs {
+    /// A posted field as NAME=VALUE, repeated for each (invoice_id, order_id, amount, status,
+    /// hash_key); without any, the raw application/x-www-form-urlencoded body is read from
+    /// stdin.
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    fields: Vec<String>,
+    /// The currency of the amount: the notification names none.
+    #[arg(long, default_value = "TRY")]
+    currency: String,
+    #[command(flatten)]
+    app_secret: AppSecret,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +183,21 @@ async fn dispatch(command: Command) -> Result<Success, Failure> {
                 data: vec![("hash_key", key.into())],
             })
         }
+        Command::VerifyNotification(args) => {
+            let stdin = std::io::stdin();
+            let body = if args.fields.is_empty() {
+                if std::io::IsTerminal::is_terminal(&stdin) {
+                    return Err(Failure::usage(
+                        "pipe the notification's form body on stdin, or give the fields as \
+                         --field NAME=VALUE",
+                    ));
+                }
+                Some(read_body(stdin.lock())?)
+            } else {
+                None
+            };
+            verify_notification(&args, body.as_deref())
+        }
         Command::VerifyHashKey(args) => {
             let app_secret = args.app_secret.require()?;
             let fields = hash_key::validate_hash_key(&args.hash_key, app_secret.expose_secret())
@@ -178,6 +212,82 @@ async fn dispatch(command: Command) -> Result<Success, Failure> {
             })
         }
     }
+}
+
+/// The most of stdin `verify-notification` reads (a notification is a few hundred bytes).
+const MAX_NOTIFICATION: u64 = 64 * 1024;
+
+fn read_body(input: impl std::io::Read) -> Result<Vec<u8>, Failure> {
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut input.take(MAX_NOTIFICATION + 1), &mut body)
+        .map_err(|e| Failure::other(format!("reading stdin: {e}")))?;
+    if body.len() as u64 > MAX_NOTIFICATION {
+        return Err(Failure::usage(
+            "the notification on stdin is larger than 64 KiB",
+        ));
+    }
+    Ok(body)
+}
+
+/// Verifies the notification in `body` (the raw form body; surrounding whitespace, such as
+/// the newline of `echo`, is ignored) or, without one, in `args.fields`.
+fn verify_notification(
+    args: &VerifyNotificationArgs,
+    body: Option<&[u8]>,
+) -> Result<Success, Failure> {
+    use refund_core::NotificationStatus;
+    use refund_sipay::notification::NotificationVerifier;
+
+    let app_secret = args.app_secret.require()?;
+    let currency: Currency = args.currency.parse()?;
+    let verifier = NotificationVerifier::new(app_secret.expose_secret()).with_currency(currency);
+    let verified = match body {
+        Some(body) => verifier.verify_form(body.trim_ascii()),
+        None => {
+            let pairs = args
+                .fields
+                .iter()
+                .map(|f| {
+                    f.split_once('=').ok_or_else(|| {
+                        Failure::usage("--field takes NAME=VALUE, e.g. --field amount=10.50")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            verifier.verify_fields(pairs)
+        }
+    }
+    .map_err(Failure::invalid)?;
+    let (status, completed) = match &verified.status {
+        NotificationStatus::Completed => ("Completed".to_owned(), true),
+        NotificationStatus::Unrecognised(s) => (s.clone(), false),
+        other => (format!("{other:?}"), false),
+    };
+    let meaning = if completed {
+        "completed: settles the pending refund of this amount on this invoice"
+    } else {
+        "a status nobody documents: settles nothing"
+    };
+    Ok(Success {
+        kind: "refund_notification",
+        provider: Some(NAME),
+        message: format!(
+            "verified: {status:?} for {} on invoice {}",
+            verified.amount, verified.invoice_id
+        ),
+        reference: None,
+        text: format!(
+            "verified\ninvoice_id {}\norder_id   {}\namount     {}\nstatus     {status:?} ({meaning})",
+            verified.invoice_id, verified.order_id, verified.amount
+        ),
+        data: vec![
+            ("invoice_id", verified.invoice_id.clone().into()),
+            ("order_id", verified.order_id.clone().into()),
+            ("amount", verified.amount.amount().to_string().into()),
+            ("currency", verified.amount.currency().code().into()),
+            ("status", status.into()),
+            ("completed", completed.into()),
+        ],
+    })
 }
 
 async fn refund(args: RefundArgs) -> Result<Success, Failure> {
@@ -202,5 +312,87 @@ async fn refund(args: RefundArgs) -> Result<Success, Failure> {
         Err(e) => Err(Failure::provider(&e)
             .with_reference(request.reference())
             .with_lookup(|| lookup(&args.invoice_id, &args.secrets, &args.connection))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use refund_testkit::notifications::SipayNotification;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: VerifyNotificationArgs,
+    }
+
+    /// The arguments, with the app secret in a file of its own.
+    fn args(name: &str, secret: &str, extra: &[&str]) -> VerifyNotificationArgs {
+        let dir = std::env::temp_dir().join(format!("refund-cli-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("app-secret");
+        std::fs::write(&file, secret).unwrap();
+        let mut words = vec!["t", "--app-secret-file", file.to_str().unwrap()];
+        words.extend(extra);
+        Cli::try_parse_from(words).unwrap().args
+    }
+
+    fn value<'a>(success: &'a Success, name: &str) -> &'a serde_json::Value {
+        &success.data.iter().find(|(k, _)| *k == name).unwrap().1
+    }
+
+    #[test]
+    fn a_notification_body_or_its_fields_verify_and_show_what_they_say() {
+        let n = SipayNotification::completed("INV-1", "VP1", "10.50");
+        let body = format!("{}\n", n.form_body("s3cret"));
+        let shown =
+            verify_notification(&args("body", "s3cret", &[]), Some(body.as_bytes())).unwrap();
+        assert_eq!(shown.kind, "refund_notification");
+        assert_eq!(value(&shown, "amount"), "10.50");
+        assert_eq!(value(&shown, "currency"), "TRY");
+        assert_eq!(value(&shown, "status"), "Completed");
+        assert_eq!(value(&shown, "completed"), true);
+        assert!(
+            shown.text.contains("settles the pending refund"),
+            "{}",
+            shown.text
+        );
+
+        let odd = n.with_status("Processing");
+        let fields: Vec<String> = odd
+            .fields("s3cret")
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut extra = vec!["--currency", "USD"];
+        for f in &fields {
+            extra.extend(["--field", f.as_str()]);
+        }
+        let shown = verify_notification(&args("fields", "s3cret", &extra), None).unwrap();
+        assert_eq!(value(&shown, "status"), "Processing");
+        assert_eq!(value(&shown, "completed"), false);
+        assert_eq!(value(&shown, "currency"), "USD");
+        assert!(shown.text.contains("settles nothing"));
+    }
+
+    #[test]
+    fn a_refused_notification_is_an_invalid_input_without_the_secret() {
+        let body = SipayNotification::completed("INV-1", "VP1", "10.50").form_body("s3cret");
+        let tampered = body.replace("amount=10.50", "amount=90.50");
+        for (name, secret, body) in [
+            ("tampered", "s3cret", tampered.as_str()),
+            ("foreign", "0ther-s3cret", body.as_str()),
+        ] {
+            let failure =
+                verify_notification(&args(name, secret, &[]), Some(body.as_bytes())).unwrap_err();
+            let text = format!("{} {failure:?}", failure.text());
+            assert!(text.contains("refused"), "{text}");
+            assert!(!text.contains("s3cret"), "{text}");
+        }
+        let bad = args("usage", "s3cret", &["--field", "amount"]);
+        assert!(verify_notification(&bad, None).is_err());
+        assert!(read_body(&[b'a'; 70 * 1024][..]).is_err());
     }
 }
