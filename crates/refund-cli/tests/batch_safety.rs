@@ -673,9 +673,11 @@ fn random_fault(rng: &mut Rng) -> Fault {
     let ms = |rng: &mut Rng, lo, hi| Duration::from_millis(rng.range(lo, hi));
     match rng.range(0, 100) {
         0..=63 => Fault::Delay(ms(rng, 0, 20)),
-        // Applied up to 1.5 s after arrival and shown 0.3 s (LAG) later: 200 ms inside the
-        // 2 s settle time, room for a loaded machine's scheduling between an attempt's record
-        // and its arrival.
+        // Applied up to 1.5 s after arrival and shown 0.3 s (LAG) later: 2.2 s inside the 4 s
+        // settle time. The margin is wide on purpose: on a loaded 2-core CI machine the
+        // simulator's late work can be scheduled well after its nominal time, and a settle time
+        // that does not cover the provider's real worst case pays twice (that is the rule under
+        // test, not the simulator's punctuality).
         64..=73 => Fault::Delay(ms(rng, 1_100, 1_500)),
         74..=79 => Fault::LostResponse,
         80..=83 => Fault::Fail,
@@ -751,7 +753,7 @@ async fn finish(mut child: std::process::Child, kill_at: Option<std::time::Insta
 /// `BATCH_SAFETY_ROWS=<n>` sets the rows per provider.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_randomized_money_safety_with_kills_lags_and_overlapping_reruns() {
-    const SETTLE: Duration = Duration::from_secs(2);
+    const SETTLE: Duration = Duration::from_secs(4);
     const LAG: Duration = Duration::from_millis(300);
     const ROUNDS: usize = 6;
     let seed = std::env::var("BATCH_SAFETY_SEED")
