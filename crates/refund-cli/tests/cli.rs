@@ -144,6 +144,7 @@ async fn help_works_on_every_command_and_a_usage_error_exits_2() {
         &["sipay", "status", "--help"],
         &["sipay", "hash-key", "--help"],
         &["sipay", "verify-hash-key", "--help"],
+        &["sipay", "verify-notification", "--help"],
         &["iyzico", "--help"],
         &["iyzico", "refund", "--help"],
         &["iyzico", "cancel", "--help"],
@@ -1364,4 +1365,46 @@ async fn batch_dry_run_sends_nothing() {
     let journaled = std::fs::read_to_string(&journal).unwrap_or_default();
     assert!(journaled.trim().is_empty(), "a dry run journals nothing");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn verify_notification_accepts_a_signed_notification_and_refuses_a_tampered_one() {
+    use refund_testkit::notifications::SipayNotification;
+    let secret = SipaySim::APP_SECRET;
+    let env: Env = vec![("SIPAY_APP_SECRET".into(), secret.into())];
+    let fields = SipayNotification::completed("INV-77", "15767887576675", "10.50").fields(secret);
+    let args = |fields: &[(&str, String)]| -> Vec<String> {
+        let mut args = vec!["sipay".to_owned(), "verify-notification".to_owned()];
+        for (name, value) in fields {
+            args.push("--field".to_owned());
+            args.push(format!("{name}={value}"));
+        }
+        args
+    };
+    let good = args(&fields);
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let out = run(&good, &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("INV-77") && out.stdout.contains("10.50"),
+        "{out:?}"
+    );
+
+    // The amount changed after signing: refused (exit 2), and no secret in the output.
+    let tampered: Vec<(&str, String)> = fields
+        .iter()
+        .map(|(name, value)| {
+            let value = if *name == "amount" {
+                "1000.50".to_owned()
+            } else {
+                value.clone()
+            };
+            (*name, value)
+        })
+        .collect();
+    let bad = args(&tampered);
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    let out = run(&bad, &env).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(!out.all().contains(secret), "{out:?}");
 }
