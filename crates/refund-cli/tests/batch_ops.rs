@@ -6,26 +6,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use refund_core::{Currency, Decimal};
 use refund_testkit::sim::{Fault, IyzicoSim, SipaySim};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_refund");
-
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-type Env = Vec<(String, String)>;
+mod support;
+use support::*;
 
 /// Runs the binary to completion, off the async runtime's threads.
 async fn run(args: &[&str], env: &Env) -> Out {
@@ -45,29 +36,6 @@ async fn run(args: &[&str], env: &Env) -> Out {
         stdout: String::from_utf8(output.stdout).unwrap(),
         stderr: String::from_utf8(output.stderr).unwrap(),
     }
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn sipay_env(sim: &SipaySim) -> Env {
-    let c = sim.credentials();
-    vec![
-        ("SIPAY_BASE_URL".into(), c.base_url),
-        ("SIPAY_APP_ID".into(), c.app_id.into()),
-        ("SIPAY_APP_SECRET".into(), c.app_secret.into()),
-        ("SIPAY_MERCHANT_KEY".into(), c.merchant_key.into()),
-    ]
-}
-
-fn iyzico_env(sim: &IyzicoSim) -> Env {
-    let c = sim.credentials();
-    vec![
-        ("IYZICO_BASE_URL".into(), c.base_url),
-        ("IYZICO_API_KEY".into(), c.api_key.into()),
-        ("IYZICO_SECRET_KEY".into(), c.secret_key.into()),
-    ]
 }
 
 /// The references of the refund requests the simulator received, in order.
@@ -97,53 +65,12 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// The journal's records, in order.
-fn records(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// The last record of each row key.
 fn last_records(path: &Path) -> HashMap<String, Value> {
     records(path)
         .into_iter()
         .map(|r| (r["key"].as_str().unwrap().to_owned(), r))
         .collect()
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
-/// Sleeps until `ms` (unix ms) has passed.
-async fn sleep_until_ms(ms: u64) {
-    let now = now_ms();
-    if ms > now {
-        tokio::time::sleep(Duration::from_millis(ms - now)).await;
-    }
-}
-
-fn summary(out: &Out) -> Value {
-    let line = out
-        .stdout
-        .lines()
-        .last()
-        .unwrap_or_else(|| panic!("no summary: {out:?}"));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {out:?}"))
 }
 
 /// The summary's `journal` totals as (rows, refunded, declined, unknown, retry_later, failed).
@@ -162,39 +89,6 @@ fn totals(out: &Out) -> (u64, u64, u64, u64, u64, u64) {
         n("retry_later"),
         n("failed"),
     )
-}
-
-/// A minimal HTTP/1.1 POST over a raw socket (the admin API needs nothing more).
-fn http_post(base_url: &str, path: &str, body: &str) -> u16 {
-    let host = base_url.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(host).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap()
-}
-
-/// Makes the simulator at `base_url` hide each refund from lookups for `lag` after applying it.
-async fn set_lookup_lag(base_url: String, lag: Duration) {
-    let body = format!(r#"{{"lookup_lag_ms":{}}}"#, lag.as_millis());
-    let status =
-        tokio::task::spawn_blocking(move || http_post(&base_url, "/__sandbox/behaviour", &body))
-            .await
-            .unwrap();
-    assert_eq!(status, 200, "the simulator accepts lookup_lag_ms");
 }
 
 fn batch_args<'a>(input: &'a Path, journal: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {

@@ -5,89 +5,16 @@
 //! lag is set through their admin API (`POST /__sandbox/behaviour`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use refund_core::{Currency, Decimal};
 use refund_testkit::sim::{Fault, IyzicoSim, SipaySim};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_refund");
-
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-type Env = Vec<(String, String)>;
-
-fn command(args: &[&str], env: &Env) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .args(args)
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// Runs the binary to completion, off the async runtime's threads.
-async fn run(args: &[&str], env: &Env) -> Out {
-    let mut cmd = command(args, env);
-    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run refund"))
-        .await
-        .unwrap();
-    Out {
-        code: output.status.code().expect("exited with a code"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn sipay_env(sim: &SipaySim) -> Env {
-    let c = sim.credentials();
-    vec![
-        ("SIPAY_BASE_URL".into(), c.base_url),
-        ("SIPAY_APP_ID".into(), c.app_id.into()),
-        ("SIPAY_APP_SECRET".into(), c.app_secret.into()),
-        ("SIPAY_MERCHANT_KEY".into(), c.merchant_key.into()),
-    ]
-}
-
-fn iyzico_env(sim: &IyzicoSim) -> Env {
-    let c = sim.credentials();
-    vec![
-        ("IYZICO_BASE_URL".into(), c.base_url),
-        ("IYZICO_API_KEY".into(), c.api_key.into()),
-        ("IYZICO_SECRET_KEY".into(), c.secret_key.into()),
-    ]
-}
-
-fn refund_requests(paths: impl IntoIterator<Item = String>) -> usize {
-    paths
-        .into_iter()
-        .filter(|p| p.contains("refund") || p.contains("cancel"))
-        .count()
-}
-
-fn sipay_refund_requests(sim: &SipaySim) -> usize {
-    refund_requests(sim.requests().into_iter().map(|r| r.path))
-}
-
-fn iyzico_refund_requests(sim: &IyzicoSim) -> usize {
-    refund_requests(sim.requests().into_iter().map(|r| r.path))
-}
+mod support;
+use support::*;
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -95,20 +22,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// The journal's records, in order.
-fn records(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The last record of the journal's only row.
@@ -123,66 +36,6 @@ fn last_attempt_ms(path: &Path) -> Option<u64> {
         .rev()
         .find(|r| r["state"] == "sending")
         .and_then(|r| r["at"].as_u64())
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
-/// Sleeps until `ms` (unix ms) has passed.
-async fn sleep_until_ms(ms: u64) {
-    let now = now_ms();
-    if ms > now {
-        tokio::time::sleep(Duration::from_millis(ms - now)).await;
-    }
-}
-
-/// A minimal HTTP/1.1 POST over a raw socket (the admin API needs nothing more).
-fn http_post(base_url: &str, path: &str, body: &str) -> u16 {
-    let host = base_url.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(host).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap()
-}
-
-/// Makes the simulator at `base_url` hide each refund from lookups for `lag` after applying it.
-async fn set_lookup_lag(base_url: String, lag: Duration) {
-    let body = format!(r#"{{"lookup_lag_ms":{}}}"#, lag.as_millis());
-    let status =
-        tokio::task::spawn_blocking(move || http_post(&base_url, "/__sandbox/behaviour", &body))
-            .await
-            .unwrap();
-    assert_eq!(status, 200, "the simulator accepts lookup_lag_ms");
-}
-
-fn summary(out: &Out) -> Value {
-    let line = out
-        .stdout
-        .lines()
-        .last()
-        .unwrap_or_else(|| panic!("no summary: {out:?}"));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {out:?}"))
 }
 
 /// Issue 12, failure 1. iyzico applies a refund after the client timed out, and its lookup

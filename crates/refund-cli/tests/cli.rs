@@ -17,76 +17,8 @@ use refund_core::{Currency, Decimal};
 use refund_testkit::sim::{Fault, IyzicoSim, SipaySim};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_refund");
-
-/// What a finished command left behind.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
-    }
-
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-type Env = Vec<(String, String)>;
-
-fn command(args: &[&str], env: &Env) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .args(args)
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// Runs the binary to completion, off the async runtime's threads.
-async fn run(args: &[&str], env: &Env) -> Out {
-    let mut cmd = command(args, env);
-    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run refund"))
-        .await
-        .unwrap();
-    Out {
-        code: output.status.code().expect("exited with a code"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn sipay_env(sim: &SipaySim) -> Env {
-    let c = sim.credentials();
-    vec![
-        ("SIPAY_BASE_URL".into(), c.base_url),
-        ("SIPAY_APP_ID".into(), c.app_id.into()),
-        ("SIPAY_APP_SECRET".into(), c.app_secret.into()),
-        ("SIPAY_MERCHANT_KEY".into(), c.merchant_key.into()),
-    ]
-}
-
-fn iyzico_env(sim: &IyzicoSim) -> Env {
-    let c = sim.credentials();
-    vec![
-        ("IYZICO_BASE_URL".into(), c.base_url),
-        ("IYZICO_API_KEY".into(), c.api_key.into()),
-        ("IYZICO_SECRET_KEY".into(), c.secret_key.into()),
-    ]
-}
+mod support;
+use support::*;
 
 fn both_env(sipay: &SipaySim, iyzico: &IyzicoSim) -> Env {
     let mut env = sipay_env(sipay);
@@ -102,31 +34,12 @@ fn closed_port_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-fn refund_requests(paths: impl IntoIterator<Item = String>) -> usize {
-    paths
-        .into_iter()
-        .filter(|p| p.contains("refund") || p.contains("cancel"))
-        .count()
-}
-
-fn sipay_refund_requests(sim: &SipaySim) -> usize {
-    refund_requests(sim.requests().into_iter().map(|r| r.path))
-}
-
-fn iyzico_refund_requests(sim: &IyzicoSim) -> usize {
-    refund_requests(sim.requests().into_iter().map(|r| r.path))
-}
-
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("refund-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1070,15 +983,6 @@ fn journal_states(path: &Path) -> (HashMap<String, String>, usize) {
         );
     }
     (last, n)
-}
-
-fn summary(out: &Out) -> Value {
-    let line = out
-        .stdout
-        .lines()
-        .last()
-        .unwrap_or_else(|| panic!("no summary: {out:?}"));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {out:?}"))
 }
 
 #[tokio::test]
