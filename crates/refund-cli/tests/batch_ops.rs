@@ -91,18 +91,6 @@ fn totals(out: &Out) -> (u64, u64, u64, u64, u64, u64) {
     )
 }
 
-fn batch_args<'a>(input: &'a Path, journal: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "batch",
-        "--input",
-        path_str(input),
-        "--journal",
-        path_str(journal),
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
 // ---------------------------------------------------------------------------------------
 // Honest totals
 // ---------------------------------------------------------------------------------------

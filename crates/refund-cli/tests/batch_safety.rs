@@ -65,17 +65,11 @@ async fn batch_rerun_inside_the_lookup_lag_sends_nothing_and_settles_after_the_s
     )
     .unwrap();
     let settle = SETTLE_SECS.to_string();
-    let args = [
-        "batch",
-        "--input",
-        path_str(&input),
-        "--journal",
-        path_str(&journal),
-        "--timeout",
-        "1",
-        "--settle-time",
-        &settle,
-    ];
+    let args = batch_args(
+        &input,
+        &journal,
+        &["--timeout", "1", "--settle-time", &settle],
+    );
     let env = iyzico_env(&sim);
 
     // First run: the request times out; the lookup finds nothing yet.
@@ -151,17 +145,7 @@ async fn batch_sipay_104_on_a_resend_is_unknown_never_declined() {
         "provider,payment,amount,currency,reference\nsipay,INV-104,10.00,TRY,ref-104\n",
     )
     .unwrap();
-    let args = [
-        "batch",
-        "--input",
-        path_str(&input),
-        "--journal",
-        path_str(&journal),
-        "--timeout",
-        "5",
-        "--settle-time",
-        "1",
-    ];
+    let args = batch_args(&input, &journal, &["--timeout", "5", "--settle-time", "1"]);
     let env = sipay_env(&sim);
 
     let out = run(&args, &env).await;
@@ -236,15 +220,7 @@ async fn batch_second_run_on_a_journal_in_use_exits_5_and_sends_nothing() {
     let input = dir.join("rows.csv");
     let journal = dir.join("rows.journal");
     std::fs::write(&input, csv).unwrap();
-    let args = [
-        "batch",
-        "--input",
-        path_str(&input),
-        "--journal",
-        path_str(&journal),
-        "--timeout",
-        "10",
-    ];
+    let args = batch_args(&input, &journal, &["--timeout", "10"]);
     let env = sipay_env(&sim);
 
     let mut first = command(&args, &env);
@@ -373,17 +349,7 @@ async fn batch_reads_an_undated_journal_and_counts_its_attempts_as_made_now() {
          {\"key\":\"sipay|payment:INV-OLD2|20.00 TRY|old-2#1\",\"reference\":\"old-2\",\"state\":\"sending\"}\n",
     )
     .unwrap();
-    let args = [
-        "batch",
-        "--input",
-        path_str(&input),
-        "--journal",
-        path_str(&journal),
-        "--timeout",
-        "5",
-        "--settle-time",
-        "1",
-    ];
+    let args = batch_args(&input, &journal, &["--timeout", "5", "--settle-time", "1"]);
     let env = sipay_env(&sim);
 
     let out = run(&args, &env).await;
@@ -438,17 +404,11 @@ async fn batch_a_failed_entry_of_an_earlier_attempt_does_not_decline_a_later_one
     )
     .unwrap();
     let settle = SETTLE_SECS.to_string();
-    let args = [
-        "batch",
-        "--input",
-        path_str(&input),
-        "--journal",
-        path_str(&journal),
-        "--timeout",
-        "1",
-        "--settle-time",
-        &settle,
-    ];
+    let args = batch_args(
+        &input,
+        &journal,
+        &["--timeout", "1", "--settle-time", &settle],
+    );
     let env = iyzico_env(&sim);
 
     let out = run(&args, &env).await;
@@ -684,19 +644,18 @@ async fn batch_randomized_money_safety_with_kills_lags_and_overlapping_reruns() 
     let journal = dir.join("rows.journal");
     std::fs::write(&input, csv).unwrap();
     let settle = SETTLE.as_secs().to_string();
-    let args = [
-        "batch",
-        "--input",
-        path_str(&input),
-        "--journal",
-        path_str(&journal),
-        "--timeout",
-        "1",
-        "--settle-time",
-        &settle,
-        "--concurrency",
-        "32",
-    ];
+    let args = batch_args(
+        &input,
+        &journal,
+        &[
+            "--timeout",
+            "1",
+            "--settle-time",
+            &settle,
+            "--concurrency",
+            "32",
+        ],
+    );
     let mut env = sipay_env(&sipay);
     env.extend(iyzico_env(&iyzico));
     let spawn = || {

@@ -1013,15 +1013,7 @@ async fn batch_refunds_valid_rows_reports_malformed_ones_and_a_rerun_refunds_not
         ),
     )
     .unwrap();
-    let args = [
-        "batch",
-        "--input",
-        path_str(&input),
-        "--journal",
-        path_str(&journal),
-        "--timeout",
-        "5",
-    ];
+    let args = batch_args(&input, &journal, &["--timeout", "5"]);
     let env = both_env(&sipay, &iyzico);
 
     let out = run(&args, &env).await;
@@ -1155,17 +1147,7 @@ async fn batch_resumes_after_a_crash_and_refunds_every_row_exactly_once() {
     .unwrap();
     iyzico.arm(Fault::LostResponse, 1);
     let sipay_refunds_before = sipay_refund_requests(&sipay);
-    let args = [
-        "batch",
-        "--input",
-        path_str(&input),
-        "--journal",
-        path_str(&journal),
-        "--timeout",
-        "5",
-        "--settle-time",
-        "1",
-    ];
+    let args = batch_args(&input, &journal, &["--timeout", "5", "--settle-time", "1"]);
     let out = run(&args, &env).await;
     assert_eq!(out.code, 0, "{out:?}");
     let s = summary(&out);

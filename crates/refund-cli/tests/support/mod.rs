@@ -173,3 +173,20 @@ pub(crate) fn sipay_refund_requests(sim: &SipaySim) -> usize {
 pub(crate) fn iyzico_refund_requests(sim: &IyzicoSim) -> usize {
     refund_requests(sim.requests().into_iter().map(|r| r.path))
 }
+
+/// `refund batch --input INPUT --journal JOURNAL` followed by `extra`.
+pub(crate) fn batch_args<'a>(
+    input: &'a Path,
+    journal: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "batch",
+        "--input",
+        path_str(input),
+        "--journal",
+        path_str(journal),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
