@@ -36,6 +36,10 @@ pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure>
             args.listen
         )));
     }
+    // Listen for SIGINT/SIGTERM before anything is printed or written: a supervisor that reads
+    // the variables and stops the sandbox at once must find it stopping cleanly, not killed
+    // by the signal's default action.
+    let stop = Stop::listen()?;
     // A file left by an earlier run names ports nobody listens on: gone before anything waits
     // for the new one.
     if let Some(path) = &args.env_file {
@@ -94,7 +98,7 @@ pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure>
             .map_err(Failure::other)?;
         }
     }
-    let waited = wait_for_signal().await;
+    let waited = stop.wait().await;
     drop(sandbox);
     if let Some(path) = &args.env_file {
         remove(path)?;
@@ -148,20 +152,41 @@ fn remove(path: &Path) -> Result<(), Failure> {
     }
 }
 
-async fn wait_for_signal() -> Result<(), Failure> {
+/// SIGINT (Ctrl-C) or SIGTERM, listened for from the moment it is made.
+struct Stop {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Failure::other(format!("cannot listen for SIGTERM: {e}")))?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(|e| Failure::other(format!("signal: {e}")))?,
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn listen() -> Result<Stop, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind).map_err(|e| Failure::other(format!("cannot listen for {name}: {e}")))
+            };
+            Ok(Stop {
+                interrupt: listen(SignalKind::interrupt(), "SIGINT")?,
+                terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Stop {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| Failure::other(format!("signal: {e}")))?;
-    Ok(())
+
+    async fn wait(mut self) -> Result<(), Failure> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| Failure::other(format!("signal: {e}")))?;
+        Ok(())
+    }
 }
