@@ -675,10 +675,11 @@ async fn lagging_lookups_and_failed_entries_reconcile_without_guessing() {
                 "{result:?}"
             );
             let reconciler = Reconciler::for_provider(provider);
-            let look = || reconciler.look_up(provider, &payment, request.reference(), attempted_at);
-            let at_once = look().await.unwrap();
+            let attempt = refund_core::Attempt::first(request.reference().clone(), attempted_at);
+            let look = || reconciler.look_up(provider, &payment, &attempt, SystemTime::now);
+            let at_once = look().await.unwrap().verdict;
             tokio::time::sleep(LAG + Duration::from_millis(200)).await;
-            let later = look().await.unwrap();
+            let later = look().await.unwrap().verdict;
             writeln!(
                 table,
                 "| {} | {fault} | {} | {} |",

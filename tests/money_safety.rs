@@ -264,13 +264,15 @@ async fn run(books: Arc<dyn Books>, seed: u64, rows: usize) -> (usize, usize, us
                     .look_up(
                         &*provider,
                         &payment,
-                        request.reference(),
-                        attempted_long_ago,
+                        &refund_core::Attempt::first(
+                            request.reference().clone(),
+                            attempted_long_ago,
+                        ),
+                        std::time::SystemTime::now,
                     )
                     .await
-                    .unwrap_or_else(|e| {
-                        panic!("seed {seed}: {name} row {row}: lookup failed: {e}")
-                    });
+                    .unwrap_or_else(|e| panic!("seed {seed}: {name} row {row}: lookup failed: {e}"))
+                    .verdict;
                 let applied = books.applied(&payment, &reference);
                 match verdict {
                     Verdict::Applied(_) => {

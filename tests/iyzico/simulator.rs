@@ -247,11 +247,12 @@ async fn a_refused_refund_whose_answer_was_lost_reconciles_as_not_applied() {
         .look_up(
             &iyzico,
             request.payment(),
-            request.reference(),
-            attempted_at,
+            &refund_core::Attempt::first(request.reference().clone(), attempted_at),
+            SystemTime::now,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .verdict;
     let Verdict::NotApplied(record) = verdict else {
         panic!("{verdict:?}");
     };
@@ -314,11 +315,12 @@ async fn the_lookup_lag_hides_a_fresh_refund_until_it_has_passed() {
         .look_up(
             &iyzico,
             request.payment(),
-            request.reference(),
-            attempted_at,
+            &refund_core::Attempt::first(request.reference().clone(), attempted_at),
+            SystemTime::now,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .verdict;
     assert!(
         matches!(verdict, Verdict::Applied(ref x) if x.amount == tl("20")),
         "{verdict:?}"
@@ -348,11 +350,12 @@ async fn a_refund_applied_after_the_client_gave_up_is_never_safe_to_resend_befor
             .look_up(
                 &iyzico,
                 request.payment(),
-                request.reference(),
-                attempted_at,
+                &refund_core::Attempt::first(request.reference().clone(), attempted_at),
+                SystemTime::now,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .verdict;
         assert!(
             !matches!(verdict, Verdict::SafeToResend),
             "a resend now would pay twice: {verdicts:?}"

@@ -376,11 +376,12 @@ async fn a_failed_refund_with_a_lost_answer_reconciles_as_not_applied() {
         .look_up(
             &sipay,
             &PaymentRef::payment("INV-FLR"),
-            &MerchantRef::new("flr-1").unwrap(),
-            attempted_at,
+            &refund_core::Attempt::first(MerchantRef::new("flr-1").unwrap(), attempted_at),
+            SystemTime::now,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .verdict;
     assert!(matches!(verdict, Verdict::NotApplied(_)), "{verdict:?}");
     assert_eq!(sim.payment("INV-FLR").unwrap().refunded(), Decimal::ZERO);
 }

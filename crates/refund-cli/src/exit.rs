@@ -218,14 +218,8 @@ mod tests {
 
     #[test]
     fn nothing_happened_try_later_is_75_and_the_existing_classes_keep_their_codes() {
-        let unreachable = RefundError::Unreachable {
-            provider: "p",
-            source: "refused".into(),
-        };
-        let rate_limited = RefundError::RateLimited {
-            provider: "p",
-            retry_after: None,
-        };
+        let unreachable = RefundError::unreachable("p", "refused");
+        let rate_limited = RefundError::rate_limited("p", None);
         for (e, code) in [
             (unreachable, Code::TempFail),
             (rate_limited, Code::TempFail),

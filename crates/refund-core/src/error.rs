@@ -48,6 +48,7 @@ pub enum RefundError {
 
     /// The provider processed the request and refused it.
     #[error("{provider} declined the request ({code}): {message}")]
+    #[non_exhaustive]
     Declined {
         /// The provider.
         provider: &'static str,
@@ -57,10 +58,15 @@ pub enum RefundError {
         message: String,
         /// Whether the provider says the same request may succeed later.
         retryable: bool,
+        /// How long to wait before the same request may succeed, when the provider (or its
+        /// client crate, from the provider's documented rules) knows: SiPay refuses a refund of
+        /// an invoice refunded less than 30 seconds before.
+        retry_after: Option<Duration>,
     },
 
     /// The provider refused the credentials or signature; nothing was processed.
     #[error("{provider} rejected the authentication ({code}): {message}")]
+    #[non_exhaustive]
     AuthenticationRejected {
         /// The provider.
         provider: &'static str,
@@ -72,6 +78,7 @@ pub enum RefundError {
 
     /// The provider refused the request because of its rate; nothing was processed.
     #[error("{provider} is rate limiting requests")]
+    #[non_exhaustive]
     RateLimited {
         /// The provider.
         provider: &'static str,
@@ -82,6 +89,7 @@ pub enum RefundError {
     /// The provider could not be reached, and the request provably never left
     /// (DNS failure, connection refused, TLS handshake failure).
     #[error("{provider} could not be reached; the request was not sent")]
+    #[non_exhaustive]
     Unreachable {
         /// The provider.
         provider: &'static str,
@@ -94,6 +102,7 @@ pub enum RefundError {
     /// (timeout, reset, 5xx, unreadable or contradictory response). The refund may or may not
     /// have happened: never resend blindly; look it up by its reference first.
     #[error("outcome of the {provider} request is unknown: {reason}; look it up before retrying")]
+    #[non_exhaustive]
     OutcomeUnknown {
         /// The provider.
         provider: &'static str,
@@ -111,6 +120,7 @@ pub enum RefundError {
     #[error(
         "{provider} has already seen this reference ({code}): {message}; an earlier attempt reached it, look it up"
     )]
+    #[non_exhaustive]
     DuplicateReference {
         /// The provider.
         provider: &'static str,
@@ -122,6 +132,7 @@ pub enum RefundError {
 
     /// The provider does not offer this operation.
     #[error("{provider} does not support {operation}")]
+    #[non_exhaustive]
     Unsupported {
         /// The provider.
         provider: &'static str,
@@ -131,6 +142,7 @@ pub enum RefundError {
 
     /// The client is misconfigured (bad base URL, missing credential); nothing was sent.
     #[error("{provider} client configuration: {message}")]
+    #[non_exhaustive]
     Configuration {
         /// The provider.
         provider: &'static str,
@@ -151,6 +163,7 @@ impl RefundError {
             code: bounded(code.into()),
             message: bounded(message.into()),
             retryable: false,
+            retry_after: None,
         }
     }
 
@@ -160,19 +173,48 @@ impl RefundError {
         code: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        match Self::declined(provider, code, message) {
-            RefundError::Declined {
-                provider,
-                code,
-                message,
-                ..
-            } => RefundError::Declined {
-                provider,
-                code,
-                message,
-                retryable: true,
-            },
-            other => other,
+        let mut e = Self::declined(provider, code, message);
+        if let RefundError::Declined { retryable, .. } = &mut e {
+            *retryable = true;
+        }
+        e
+    }
+
+    /// A temporary decline that may succeed after `wait` (the provider's documented spacing,
+    /// e.g. SiPay's 30 seconds between refunds of one invoice).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let e = refund_core::RefundError::declined_retry_after("sipay", "49", "Refund Failed", Duration::from_secs(30));
+    /// assert!(e.is_retryable());
+    /// assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+    /// ```
+    pub fn declined_retry_after(
+        provider: &'static str,
+        code: impl Into<String>,
+        message: impl Into<String>,
+        wait: Duration,
+    ) -> Self {
+        let mut e = Self::declined_retryable(provider, code, message);
+        if let RefundError::Declined { retry_after, .. } = &mut e {
+            *retry_after = Some(wait);
+        }
+        e
+    }
+
+    /// A rate-limit answer (HTTP 429), with the pause the provider asked for (`Retry-After`).
+    pub fn rate_limited(provider: &'static str, retry_after: Option<Duration>) -> Self {
+        RefundError::RateLimited {
+            provider,
+            retry_after,
+        }
+    }
+
+    /// A provider that could not be reached, the request provably not sent.
+    pub fn unreachable(provider: &'static str, source: impl Into<BoxError>) -> Self {
+        RefundError::Unreachable {
+            provider,
+            source: source.into(),
         }
     }
 
@@ -299,6 +341,87 @@ impl RefundError {
         }
     }
 
+    /// How long the provider asked to wait before the same request may succeed: a rate
+    /// limit's `Retry-After`, or a temporary decline's documented spacing. `None` when it did
+    /// not say (a driver then uses its own backoff).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RefundError::RateLimited { retry_after, .. }
+            | RefundError::Declined { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Whether the provider processed the request and refused it (a decline, temporary or
+    /// final): such a refusal may leave a failed entry under the request's reference, which a
+    /// later lookup must not mistake for the fate of a later attempt.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, RefundError::Declined { .. })
+    }
+
+    /// A copy of this error for another caller (one token fetch failing for many refunds, one
+    /// answer shown twice): the same class, provider, code, message and advice. `RefundError` is
+    /// not `Clone` (its sources are boxed errors), so a source is carried as its text.
+    ///
+    /// ```
+    /// let e = refund_core::RefundError::unreachable("sipay", "connection refused");
+    /// let copy = e.copied();
+    /// assert_eq!(copy.kind(), "unreachable");
+    /// assert_eq!(copy.to_string(), e.to_string());
+    /// ```
+    pub fn copied(&self) -> RefundError {
+        let text = |source: &BoxError| -> BoxError { source.to_string().into() };
+        match self {
+            RefundError::InvalidRequest(v) => RefundError::InvalidRequest(v.clone()),
+            RefundError::Declined {
+                provider,
+                code,
+                message,
+                retryable,
+                retry_after,
+            } => RefundError::Declined {
+                provider,
+                code: code.clone(),
+                message: message.clone(),
+                retryable: *retryable,
+                retry_after: *retry_after,
+            },
+            RefundError::AuthenticationRejected {
+                provider,
+                code,
+                message,
+            } => RefundError::authentication(provider, code.as_str(), message.as_str()),
+            RefundError::RateLimited {
+                provider,
+                retry_after,
+            } => RefundError::rate_limited(provider, *retry_after),
+            RefundError::Unreachable { provider, source } => {
+                RefundError::unreachable(provider, text(source))
+            }
+            RefundError::OutcomeUnknown {
+                provider,
+                reason,
+                source,
+            } => RefundError::OutcomeUnknown {
+                provider,
+                reason: reason.clone(),
+                source: source.as_ref().map(text),
+            },
+            RefundError::DuplicateReference {
+                provider,
+                code,
+                message,
+            } => RefundError::duplicate_reference(provider, code.as_str(), message.as_str()),
+            RefundError::Unsupported {
+                provider,
+                operation,
+            } => RefundError::unsupported(provider, operation),
+            RefundError::Configuration { provider, message } => {
+                RefundError::configuration(provider, message.as_str())
+            }
+        }
+    }
+
     /// The provider's error code for declines, authentication errors and duplicate references.
     pub fn provider_code(&self) -> Option<&str> {
         match self {
@@ -348,22 +471,8 @@ mod tests {
                 true,
             ),
             (RefundError::authentication("p", "30", "bad"), false, true),
-            (
-                RefundError::RateLimited {
-                    provider: "p",
-                    retry_after: None,
-                },
-                true,
-                true,
-            ),
-            (
-                RefundError::Unreachable {
-                    provider: "p",
-                    source: io(),
-                },
-                true,
-                true,
-            ),
+            (RefundError::rate_limited("p", None), true, true),
+            (RefundError::unreachable("p", io()), true, true),
             (RefundError::outcome_unknown("p", "timeout"), false, false),
             (
                 RefundError::outcome_unknown_from("p", "reset", io()),

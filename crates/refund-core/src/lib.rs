@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod amount_format;
+mod attempt;
 mod currency;
 mod error;
 #[cfg(feature = "http")]
@@ -46,6 +47,7 @@ mod retry;
 mod state;
 
 pub use amount_format::{AmountFormat, DecimalAtScale, MinorUnits};
+pub use attempt::{Attempt, AttemptPolicy, AttemptState, Decision, Next, UnknownState};
 pub use currency::Currency;
 pub use error::{BoxError, RefundError};
 pub use money::{Money, MoneyError};
@@ -53,7 +55,7 @@ pub use notification::{NotificationStatus, RefundNotification};
 pub use provider::{Capabilities, RefundProvider, VoidSupport};
 pub use raw_response::RawResponse;
 pub use receipt::{Operation, RefundReceipt, RefundStatus};
-pub use reconcile::{Reconciler, Verdict};
+pub use reconcile::{Judged, Reconciler, Verdict};
 pub use reference::{MerchantRef, PaymentRef, PaymentScope};
 pub use registry::ProviderRegistry;
 pub use request::{

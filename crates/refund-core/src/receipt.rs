@@ -85,6 +85,12 @@ pub struct RefundReceipt {
     /// The provider's own identifiers for the refund (order numbers, auth codes, host
     /// references), by the provider's field names.
     pub provider_references: BTreeMap<String, String>,
+    /// The provider's id of this refund, the one support quotes and a lookup lists (SiPay's
+    /// `ref_no`, iyzico's `refundHostReference`): set by the provider crate that knows which
+    /// of its fields it is ([`with_refund_id`](Self::with_refund_id)), never guessed by name
+    /// from [`provider_references`](Self::provider_references).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
     /// True when the receipt was recovered by looking the refund up after an outcome-unknown
     /// failure, rather than from the refund response itself.
     #[serde(default)]
@@ -112,6 +118,7 @@ impl RefundReceipt {
             reference,
             amount,
             provider_references: BTreeMap::new(),
+            refund_id: None,
             reconciled: false,
             raw: None,
         }
@@ -127,6 +134,26 @@ impl RefundReceipt {
         let value = value.into();
         if !value.is_empty() {
             self.provider_references.insert(name.into(), value);
+        }
+        self
+    }
+
+    /// Sets the provider's id of the refund ([`refund_id`](Self::refund_id)); an empty value is
+    /// skipped.
+    ///
+    /// ```
+    /// # use refund_core::*;
+    /// let receipt = RefundReceipt::new("sipay", Operation::Refund, PaymentRef::payment("INV-1"),
+    ///     MerchantRef::new("r-1")?, Money::parse("10", Currency::Try)?, RefundStatus::Completed)
+    ///     .with_refund_id("VP1769");
+    /// assert_eq!(receipt.refund_id.as_deref(), Some("VP1769"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_refund_id(mut self, id: impl Into<String>) -> Self {
+        let id = id.into();
+        if !id.is_empty() {
+            self.refund_id = Some(id);
         }
         self
     }

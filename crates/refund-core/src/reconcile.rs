@@ -18,6 +18,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::attempt::Attempt;
 use crate::error::RefundError;
 use crate::provider::RefundProvider;
 use crate::reference::{MerchantRef, PaymentRef};
@@ -169,24 +170,75 @@ impl Reconciler {
         }
     }
 
-    /// Looks `payment` up through `provider` and judges the attempt with `reference` made at
-    /// `attempted_at`. A failed lookup is returned as its error: it proves nothing either.
+    /// Looks `payment` up through `provider` and judges `attempt` by it: the one lookup entry
+    /// point of every driver. The time is read from `clock` **before** the lookup is asked (a
+    /// lookup's snapshot is taken somewhere between the ask and the answer, so the earlier
+    /// reading is the cautious one), and the attempt's refusals are counted
+    /// ([`judge_after`](Self::judge_after)). A failed lookup is returned as its error: it proves
+    /// nothing either.
+    ///
+    /// `clock` is the driver's: the system clock, or a database's.
     pub async fn look_up<P: RefundProvider + ?Sized>(
         &self,
         provider: &P,
         payment: &PaymentRef,
-        reference: &MerchantRef,
-        attempted_at: SystemTime,
-    ) -> Result<Verdict, RefundError> {
+        attempt: &Attempt,
+        clock: impl Fn() -> SystemTime,
+    ) -> Result<Judged, RefundError> {
+        let asked_at = clock();
         let state = provider.refund_state(payment).await?;
-        let verdict = self.judge(&state, reference, attempted_at, SystemTime::now());
+        let earlier = usize::try_from(attempt.refusals).unwrap_or(usize::MAX);
+        let verdict = self.judge_after(
+            &state,
+            &attempt.reference,
+            earlier,
+            attempt.attempted_at,
+            asked_at,
+        );
         tracing::info!(
             provider = provider.name(),
-            %reference,
+            reference = %attempt.reference,
             verdict = verdict.kind(),
             "reconciled an outcome-unknown attempt"
         );
-        Ok(verdict)
+        Ok(Judged {
+            verdict,
+            asked_at,
+            settles_at: self.settles_at(attempt.attempted_at),
+            state,
+        })
+    }
+}
+
+/// A lookup's verdict on one attempt, with the times it was judged by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Judged {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// When the lookup was asked (the time it was judged by).
+    pub asked_at: SystemTime,
+    /// When the attempt is settled: an absence after this is proof.
+    pub settles_at: SystemTime,
+    /// What the lookup answered.
+    pub state: RefundState,
+}
+
+impl Judged {
+    /// A verdict judged at `asked_at` for an attempt that settles at `settles_at` (for tests and
+    /// drivers that judge by [`Reconciler::judge_after`] themselves).
+    pub fn new(
+        verdict: Verdict,
+        state: RefundState,
+        asked_at: SystemTime,
+        settles_at: SystemTime,
+    ) -> Self {
+        Judged {
+            verdict,
+            asked_at,
+            settles_at,
+            state,
+        }
     }
 }
 

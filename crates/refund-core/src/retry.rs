@@ -4,15 +4,18 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
+use crate::attempt::{Attempt, AttemptPolicy, AttemptState, Decision, Next};
 use crate::error::RefundError;
 use crate::provider::{Capabilities, RefundProvider};
-use crate::receipt::{Operation, RefundReceipt};
-use crate::reconcile::{Reconciler, Verdict};
+use crate::receipt::{Operation, RefundReceipt, RefundStatus};
+use crate::reconcile::{Judged, Reconciler, Verdict};
 use crate::reference::PaymentRef;
 use crate::request::{RefundRequest, VoidRequest};
 use crate::state::RefundState;
 
-/// How [`Retrying`] retries: bounded exponential backoff with jitter, and whether to reconcile.
+/// How [`Retrying`] drives the [attempt lifecycle](crate::AttemptPolicy) in memory: the
+/// lifecycle's knobs, plus how patient one call is (how many sends, how long a wait it sits
+/// through, how long it keeps looking an unknown outcome up).
 ///
 /// ```
 /// use std::time::Duration;
@@ -27,44 +30,45 @@ use crate::state::RefundState;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
+    lifecycle: AttemptPolicy,
     max_attempts: u32,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-    jitter: bool,
+    longest_wait: Duration,
     reconcile: bool,
-    reconcile_delay: Duration,
     reconcile_window: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 3 attempts, 200 ms doubling to at most 5 s, with jitter; reconcile after 1 s, looking
-    /// again for up to 10 s.
+    /// The lifecycle's defaults ([`AttemptPolicy::default`]), at most 3 sends in one call, no
+    /// single wait longer than 30 s (SiPay's spacing between refunds of one invoice is 30 s),
+    /// and reconciliation for up to 40 s.
     fn default() -> Self {
         RetryPolicy {
+            lifecycle: AttemptPolicy::default().with_recheck(Duration::from_secs(1)),
             max_attempts: 3,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-            jitter: true,
+            longest_wait: Duration::from_secs(30),
             reconcile: true,
-            reconcile_delay: Duration::from_secs(1),
-            reconcile_window: Duration::from_secs(10),
+            reconcile_window: Duration::from_secs(40),
         }
     }
 }
 
 impl RetryPolicy {
-    /// Attempts in all, the first included (at least 1).
+    /// Sends in all within one call, the first included (at least 1): the same as the
+    /// lifecycle's [`with_max_sends`](AttemptPolicy::with_max_sends).
     #[must_use]
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
+        self.lifecycle = self.lifecycle.with_max_sends(attempts);
         self
     }
 
-    /// The first delay and the cap; delays double in between.
+    /// The first backoff and the cap; delays double in between. A wait the provider asks for
+    /// that is longer than the cap (and longer than 30 s) is not waited out: the error is
+    /// returned with its [`retry_after`](RefundError::retry_after).
     #[must_use]
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = initial;
-        self.max_backoff = max.max(initial);
+        self.lifecycle = self.lifecycle.with_backoff(initial, max);
+        self.longest_wait = max.max(initial);
         self
     }
 
@@ -72,64 +76,71 @@ impl RetryPolicy {
     /// clients that failed together do not retry together.
     #[must_use]
     pub fn jitter(mut self, jitter: bool) -> Self {
-        self.jitter = jitter;
+        self.lifecycle = self.lifecycle.with_jitter(jitter);
         self
     }
 
-    /// Whether an outcome-unknown refund is looked up (after `delay`) when the provider
-    /// supports lookups. It is never resent either way.
+    /// Whether an outcome-unknown refund is looked up (first after `delay`, the lifecycle's
+    /// [recheck](AttemptPolicy::with_recheck)) when the provider supports lookups. It is
+    /// never resent blindly either way.
     #[must_use]
     pub fn reconcile(mut self, reconcile: bool, delay: Duration) -> Self {
         self.reconcile = reconcile;
-        self.reconcile_delay = delay;
+        self.lifecycle = self.lifecycle.with_recheck(delay);
         self
     }
 
-    /// How long an outcome-unknown refund is looked up again (with backoff) while the lookup
-    /// has not settled it, before the outcome-unknown error is returned. Resending happens only
-    /// when the provider's [settle time](crate::Capabilities::settle_time) passes inside this
-    /// window with nothing on record ([`Verdict::SafeToResend`]).
+    /// How long an outcome-unknown refund is looked up again while the lookup has not settled
+    /// it, before the outcome-unknown error is returned. Resending happens only when the
+    /// provider's [settle time](crate::Capabilities::settle_time) passes inside this window
+    /// with nothing on record ([`Verdict::SafeToResend`](crate::Verdict::SafeToResend)).
     #[must_use]
     pub fn reconcile_window(mut self, window: Duration) -> Self {
         self.reconcile_window = window;
         self
     }
 
-    /// The delay before attempt `retry + 1`, i.e. after the `retry`-th failure (1-based).
+    /// The lifecycle itself, to change any of its other knobs.
+    #[must_use]
+    pub fn lifecycle(mut self, lifecycle: AttemptPolicy) -> Self {
+        self.lifecycle = lifecycle;
+        self
+    }
+
+    /// The lifecycle this policy drives.
+    pub fn attempt_policy(&self) -> &AttemptPolicy {
+        &self.lifecycle
+    }
+
+    /// The delay before attempt `retry + 1`, i.e. after the `retry`-th failure (1-based),
+    /// without advice from the provider.
     pub fn delay_for(&self, retry: u32, jitter: bool) -> Duration {
-        let exp = retry.saturating_sub(1).min(31);
-        let delay = self
-            .initial_backoff
-            .saturating_mul(1u32 << exp)
-            .min(self.max_backoff);
-        if jitter && self.jitter {
-            let half = delay / 2;
-            let mut b = [0u8; 4];
-            let frac = match getrandom::fill(&mut b) {
-                Ok(()) => u32::from_le_bytes(b),
-                Err(_) => u32::MAX / 2,
-            };
-            // half + half * frac / 2^32, in integer nanoseconds.
-            let extra = (u128::from(frac) * half.as_nanos()) >> 32;
-            half + Duration::from_nanos(u64::try_from(extra).unwrap_or(u64::MAX))
-        } else {
-            delay
-        }
+        self.lifecycle
+            .clone()
+            .with_jitter(jitter && self.jitters())
+            .backoff(retry)
+    }
+
+    fn jitters(&self) -> bool {
+        // The lifecycle's jitter flag, read through its backoff of a known delay.
+        self.lifecycle.jitter()
     }
 }
 
-/// Wraps a provider and retries what is safe to retry; is itself a [`RefundProvider`].
+/// Wraps a provider and retries what is safe to retry; is itself a [`RefundProvider`]: the
+/// in-memory driver of the [attempt lifecycle](crate::AttemptPolicy), the same decisions as
+/// `refund batch` and the outbox make, with the patience of one call.
 ///
 /// - Retryable errors ([`RefundError::is_retryable`]: unreachable, rate limited, temporary
-///   declines) are retried with backoff, up to the policy's attempts. A rate limit that asks
-///   for a longer pause than the policy's cap is returned, not waited out.
+///   declines) are sent again when the lifecycle says, after the provider's
+///   [`retry_after`](RefundError::retry_after) or the backoff, up to the policy's attempts. A
+///   wait longer than the policy's cap is not waited out: the error is returned.
 /// - An outcome-unknown refund is **never resent blindly**. When the provider supports lookups
-///   and the policy allows, the wrapper reconciles it through the [`Reconciler`] with the
-///   provider's settle time, looking again with backoff for the policy's
-///   [window](RetryPolicy::reconcile_window): on record, it returns the receipt (marked
-///   [`reconciled`](RefundReceipt::reconciled)); on record as failed, a decline; nothing on
-///   record after the settle time, it resends with the same reference (counted as an attempt);
-///   otherwise it returns the outcome-unknown error, saying what the lookup saw.
+///   and the policy allows, the wrapper looks it up through [`Reconciler::look_up`] for the
+///   policy's [window](RetryPolicy::reconcile_window): on record, it returns the receipt
+///   (marked [`reconciled`](RefundReceipt::reconciled)); on record as failed, a decline;
+///   nothing on record after the settle time, it resends with the same reference (counted as
+///   an attempt); otherwise it returns the outcome-unknown error, saying what the lookup saw.
 /// - Lookups (`refund_state`) change nothing, so they are retried on outcome-unknown too.
 ///
 /// ```no_run
@@ -157,107 +168,40 @@ impl<P: RefundProvider> Retrying<P> {
         &self.inner
     }
 
-    /// Waits before the next attempt, or gives the error back when no attempt is left or
-    /// the error is not retryable.
+    /// Sleeps until `at` by `clock`, or says no when that is beyond `patience` from now.
+    async fn wait_until(&self, clock: &Clock, at: SystemTime, patience: Duration) -> bool {
+        let wait = at.duration_since(clock.now()).unwrap_or(Duration::ZERO);
+        if wait > patience {
+            return false;
+        }
+        if !wait.is_zero() {
+            tracing::warn!(
+                provider = self.inner.name(),
+                delay_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "waiting before the next step"
+            );
+            tokio::time::sleep(wait).await;
+        }
+        true
+    }
+
+    /// Waits before the next send of an operation that is never looked up (voids), or gives
+    /// the error back.
     async fn pause_or_give_up(&self, attempt: u32, error: RefundError) -> Result<(), RefundError> {
         if attempt >= self.policy.max_attempts || !error.is_retryable() {
             return Err(error);
         }
-        let mut delay = self.policy.delay_for(attempt, true);
-        if let RefundError::RateLimited {
-            retry_after: Some(wait),
-            ..
-        } = &error
+        let wait = error
+            .retry_after()
+            .unwrap_or_else(|| self.policy.lifecycle.backoff(attempt));
+        let clock = Clock::start();
+        if !self
+            .wait_until(&clock, clock.now() + wait, self.policy.longest_wait)
+            .await
         {
-            if *wait > self.policy.max_backoff {
-                return Err(error);
-            }
-            delay = delay.max(*wait);
+            return Err(error);
         }
-        tracing::warn!(
-            provider = self.inner.name(),
-            attempt,
-            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            error = %error,
-            "retrying"
-        );
-        tokio::time::sleep(delay).await;
         Ok(())
-    }
-
-    /// Reconciles an outcome-unknown attempt made at `attempted_at`: the refund's final result,
-    /// or `Err(error)` back when it is safe to resend.
-    async fn reconcile(
-        &self,
-        request: &RefundRequest,
-        error: RefundError,
-        earlier_failures: usize,
-        attempted_at: SystemTime,
-    ) -> Result<Result<RefundReceipt, RefundError>, RefundError> {
-        let reconciler = Reconciler::for_provider(&self.inner);
-        let reference = request.reference();
-        let deadline = tokio::time::Instant::now() + self.policy.reconcile_window;
-        let mut wait = self.policy.reconcile_delay;
-        let mut round = 1;
-        loop {
-            tokio::time::sleep(wait).await;
-            let seen = match self.lookup(request.payment()).await {
-                Ok(state) => reconciler.judge_after(
-                    &state,
-                    reference,
-                    earlier_failures,
-                    attempted_at,
-                    SystemTime::now(),
-                ),
-                Err(lookup) => Verdict::Undetermined(format!("the lookup failed ({lookup})")),
-            };
-            tracing::info!(provider = self.inner.name(), %reference, verdict = seen.kind(), "reconciling");
-            wait = self
-                .policy
-                .delay_for(round, true)
-                .max(self.policy.reconcile_delay);
-            round += 1;
-            let note = match seen {
-                Verdict::Applied(record) => {
-                    let mut receipt = RefundReceipt::new(
-                        self.inner.name(),
-                        Operation::Refund,
-                        request.payment().clone(),
-                        reference.clone(),
-                        record.amount,
-                        record.status,
-                    )
-                    .reconciled();
-                    if let Some(id) = &record.provider_reference {
-                        receipt = receipt.with_provider_reference("refund_id", id.clone());
-                    }
-                    return Ok(Ok(receipt));
-                }
-                Verdict::NotApplied(_) => {
-                    return Ok(Err(RefundError::declined(
-                        self.inner.name(),
-                        "failed_on_record",
-                        format!("the provider lists refund {reference} as failed; no money moved"),
-                    )));
-                }
-                Verdict::SafeToResend => return Err(error),
-                Verdict::NotYetKnown { settles_in } => {
-                    // Look again right after the attempt settles, if that is soon enough.
-                    wait = wait.min(settles_in + Duration::from_millis(1));
-                    format!(
-                        "no refund with reference {reference} is on record yet, and {}'s lookups may lag up to {} s behind an attempt; look it up again later, never resend with a new reference",
-                        self.inner.name(),
-                        reconciler.settle_time().as_secs()
-                    )
-                }
-                Verdict::Undetermined(why) => {
-                    format!("reference {reference} could not be reconciled: {why}")
-                }
-            };
-            if tokio::time::Instant::now() + wait > deadline {
-                return Ok(Err(with_note(error, &note)));
-            }
-        }
     }
 
     async fn lookup(&self, payment: &PaymentRef) -> Result<RefundState, RefundError> {
@@ -266,12 +210,61 @@ impl<P: RefundProvider> Retrying<P> {
             match self.inner.refund_state(payment).await {
                 Ok(state) => return Ok(state),
                 Err(e) if !e.is_outcome_known() && attempt < self.policy.max_attempts => {
-                    tokio::time::sleep(self.policy.delay_for(attempt, true)).await;
+                    tokio::time::sleep(self.policy.lifecycle.backoff(attempt)).await;
                 }
                 Err(e) => self.pause_or_give_up(attempt, e).await?,
             }
             attempt += 1;
         }
+    }
+
+    /// The receipt a lookup recovered.
+    fn reconciled_receipt(
+        &self,
+        request: &RefundRequest,
+        judged: &Judged,
+        decision: &Decision,
+    ) -> RefundReceipt {
+        let (amount, status) = match &judged.verdict {
+            Verdict::Applied(record) => (record.amount, record.status),
+            _ => (request.amount(), RefundStatus::Completed),
+        };
+        let mut receipt = RefundReceipt::new(
+            self.inner.name(),
+            Operation::Refund,
+            request.payment().clone(),
+            request.reference().clone(),
+            amount,
+            status,
+        )
+        .reconciled();
+        if let Some(id) = &decision.refund_id {
+            receipt = receipt
+                .with_refund_id(id.clone())
+                .with_provider_reference("refund_id", id.clone());
+        }
+        receipt
+    }
+}
+
+/// The in-memory driver's clock: wall-clock time as of the call's start, advanced by tokio's
+/// clock (so a test with paused time sees the lifecycle's times pass as it sleeps).
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    wall: SystemTime,
+    start: tokio::time::Instant,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Clock {
+            wall: SystemTime::now(),
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.wall + self.start.elapsed()
     }
 }
 
@@ -281,20 +274,19 @@ fn with_note(error: RefundError, note: &str) -> RefundError {
             provider,
             reason,
             source,
-        } => RefundError::OutcomeUnknown {
-            provider,
-            reason: format!("{reason}; {note}"),
-            source,
+            ..
+        } => match source {
+            Some(source) => {
+                RefundError::outcome_unknown_from(provider, format!("{reason}; {note}"), source)
+            }
+            None => RefundError::outcome_unknown(provider, format!("{reason}; {note}")),
         },
         RefundError::DuplicateReference {
             provider,
             code,
             message,
-        } => RefundError::DuplicateReference {
-            provider,
-            code,
-            message: format!("{message}; {note}"),
-        },
+            ..
+        } => RefundError::duplicate_reference(provider, code, format!("{message}; {note}")),
         other => other,
     }
 }
@@ -310,45 +302,89 @@ impl<P: RefundProvider> RefundProvider for Retrying<P> {
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
-        let mut attempt = 1;
-        // Declined attempts with this reference: each may have left a failed record that a
-        // later lookup must not mistake for the fate of a later attempt.
-        let mut declined = 0;
+        let lifecycle = &self.policy.lifecycle;
+        let reconciler = Reconciler::for_provider(&self.inner);
+        let can_look_up = self.policy.reconcile && self.inner.capabilities().refund_lookup;
+        let clock = Clock::start();
+        let deadline = clock.now() + self.policy.reconcile_window;
+        let mut attempt = Attempt::first(request.reference().clone(), clock.now());
+        let mut sends = 0u32;
         loop {
-            let attempted_at = SystemTime::now();
-            match self.inner.refund(request).await {
+            // One send, dated as it leaves.
+            attempt = if sends == 0 {
+                Attempt::first(request.reference().clone(), clock.now())
+            } else {
+                attempt.resent(clock.now())
+            };
+            sends += 1;
+            let error = match self.inner.refund(request).await {
                 Ok(receipt) => return Ok(receipt),
-                Err(e) if !e.is_outcome_known() => {
-                    if !(self.policy.reconcile && self.inner.capabilities().refund_lookup) {
-                        return Err(e);
+                Err(e) => e,
+            };
+            let mut decision = lifecycle.after_send(&attempt, Err(&error), clock.now());
+            // Then the lifecycle's steps, until one sends again or ends the call.
+            loop {
+                attempt = decision.attempt.clone();
+                match decision.next {
+                    Next::Done => {
+                        return Err(match decision.state {
+                            AttemptState::Declined if decision.outcome == "not_applied" => {
+                                RefundError::declined(
+                                    self.inner.name(),
+                                    "failed_on_record",
+                                    format!(
+                                        "the provider lists refund {} as failed; no money moved",
+                                        request.reference()
+                                    ),
+                                )
+                            }
+                            AttemptState::Failed if decision.outcome == "used_up" => {
+                                RefundError::declined(
+                                    self.inner.name(),
+                                    error.provider_code().unwrap_or("used_up").to_owned(),
+                                    decision.note.clone(),
+                                )
+                            }
+                            _ => with_note(error, &decision.note),
+                        });
                     }
-                    tracing::warn!(
-                        provider = self.inner.name(),
-                        reference = %request.reference(),
-                        error = %e,
-                        "outcome unknown; reconciling through a lookup"
-                    );
-                    match self.reconcile(request, e, declined, attempted_at).await {
-                        Ok(result) => return result,
-                        Err(e) if attempt >= self.policy.max_attempts => {
-                            return Err(with_note(
-                                e,
-                                "nothing is on record after the settle time, so a resend with the same reference is safe, but no attempt is left",
-                            ));
+                    Next::Person => return Err(with_note(error, &decision.note)),
+                    Next::Send { at } => {
+                        if sends >= self.policy.max_attempts {
+                            let note = format!("{}; but no attempt is left", decision.note);
+                            return Err(with_note(error, &note));
                         }
-                        Err(_) => tracing::warn!(
+                        if !self.wait_until(&clock, at, self.policy.longest_wait).await {
+                            return Err(error);
+                        }
+                        tracing::warn!(
                             provider = self.inner.name(),
                             reference = %request.reference(),
-                            "nothing on record after the settle time; resending with the same reference"
-                        ),
+                            outcome = decision.outcome,
+                            "sending again with the same reference"
+                        );
+                        break;
+                    }
+                    Next::LookUp { at } => {
+                        if !can_look_up {
+                            return Err(error);
+                        }
+                        let patience = deadline
+                            .duration_since(clock.now())
+                            .unwrap_or(Duration::ZERO);
+                        if !self.wait_until(&clock, at, patience).await {
+                            return Err(with_note(error, &decision.note));
+                        }
+                        let judged = reconciler
+                            .look_up(self, request.payment(), &attempt, || clock.now())
+                            .await;
+                        decision = lifecycle.after_lookup(&attempt, judged.as_ref(), clock.now());
+                        if let (AttemptState::Refunded, Ok(judged)) = (decision.state, &judged) {
+                            return Ok(self.reconciled_receipt(request, judged, &decision));
+                        }
                     }
                 }
-                Err(e) => {
-                    declined += usize::from(matches!(e, RefundError::Declined { .. }));
-                    self.pause_or_give_up(attempt, e).await?;
-                }
             }
-            attempt += 1;
         }
     }
 

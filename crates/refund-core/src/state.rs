@@ -155,7 +155,9 @@ impl RefundState {
     ///
     /// - An undetermined state proves nothing: [`Reconciliation::Undetermined`].
     /// - A completed or pending record with the reference: [`Reconciliation::Applied`].
-    /// - Only failed records with the reference: [`Reconciliation::Failed`].
+    /// - Only failed records with the reference: [`Reconciliation::Failed`] when the applied
+    ///   records account for `refunded`; otherwise [`Reconciliation::Undetermined`] (the
+    ///   unexplained refunded amount may be this refund).
     /// - No record with the reference: [`Reconciliation::NotFound`] only when the applied
     ///   records all carry references and add up to `refunded`; otherwise a missing match proves
     ///   nothing and the answer is [`Reconciliation::Undetermined`].
@@ -176,8 +178,15 @@ impl RefundState {
             }
             failed = failed.or(Some(record));
         }
+        // A failed record proves "not applied" only when the applied records account for
+        // everything the provider says was refunded: otherwise the unexplained part may be
+        // this very refund under a status word or a listing the client cannot read.
         if let Some(record) = failed {
-            return Reconciliation::Failed(record);
+            return if self.applied_records_add_up() {
+                Reconciliation::Failed(record)
+            } else {
+                Reconciliation::Undetermined
+            };
         }
         if self.applied_records_add_up() {
             Reconciliation::NotFound
@@ -255,6 +264,18 @@ mod tests {
         assert!(matches!(s.find(&r("ok")), Reconciliation::Applied(_)));
         assert!(matches!(s.find(&r("bad")), Reconciliation::Failed(_)));
         assert_eq!(s.find(&r("other")), Reconciliation::NotFound);
+    }
+
+    #[test]
+    fn a_failed_record_with_an_unexplained_total_proves_nothing() {
+        // SiPay says 25.00 went back, and the only entry, ours, reads failed: the 25.00 may be
+        // ours under a word the client reads as failure ("cancelled" for a void).
+        let s = RefundState::new(PaymentRef::payment("I"), tl("25")).with_record(
+            RefundRecord::new(tl("25"))
+                .with_reference("r")
+                .with_status(RefundStatus::Failed),
+        );
+        assert_eq!(s.find(&r("r")), Reconciliation::Undetermined);
     }
 
     #[test]

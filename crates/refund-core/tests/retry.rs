@@ -117,10 +117,7 @@ fn request() -> RefundRequest {
 }
 
 fn unreachable_() -> RefundError {
-    RefundError::Unreachable {
-        provider: "scripted",
-        source: "connection refused".into(),
-    }
+    RefundError::unreachable("scripted", "connection refused")
 }
 
 fn policy() -> RetryPolicy {
@@ -236,7 +233,7 @@ async fn outcome_unknown_not_on_record_is_still_unknown_and_not_resent() {
     assert!(!e.is_outcome_known());
     assert!(
         e.to_string()
-            .contains("no refund with reference ref-1 is on record yet"),
+            .contains("no refund with reference ref-1 on record yet"),
         "{e}"
     );
     assert_eq!(p.inner().refund_calls.load(Ordering::SeqCst), 1);
@@ -372,10 +369,7 @@ async fn reconciliation_can_be_turned_off() {
 
 #[tokio::test(start_paused = true)]
 async fn rate_limits_longer_than_the_cap_are_not_waited_out() {
-    let limited = |secs| RefundError::RateLimited {
-        provider: "scripted",
-        retry_after: Some(Duration::from_secs(secs)),
-    };
+    let limited = |secs| RefundError::rate_limited("scripted", Some(Duration::from_secs(secs)));
     let p = Retrying::new(Scripted::new(vec![Err(limited(60))]), policy());
     assert!(matches!(
         p.refund(&request()).await,

@@ -1065,10 +1065,7 @@ fn check_invoice_id(invoice_id: &str) -> Result<(), RefundError> {
 /// operation, with the token error as its source.
 fn not_sent(e: RefundError) -> RefundError {
     match e {
-        RefundError::OutcomeUnknown { .. } => RefundError::Unreachable {
-            provider: NAME,
-            source: Box::new(e),
-        },
+        RefundError::OutcomeUnknown { .. } => RefundError::unreachable(NAME, e),
         other => other,
     }
 }

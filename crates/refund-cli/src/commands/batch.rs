@@ -1711,10 +1711,7 @@ mod tests {
 
     #[test]
     fn a_temporary_refusal_waits_what_the_provider_asked_and_at_least_the_backoff() {
-        let limited = RefundError::RateLimited {
-            provider: "sipay",
-            retry_after: Some(Duration::from_secs(7)),
-        };
+        let limited = RefundError::rate_limited("sipay", Some(Duration::from_secs(7)));
         assert_eq!(retry_wait(&limited, 1), Duration::from_secs(7));
         let wait_and_retry = RefundError::declined_retryable(
             "sipay",

@@ -10,9 +10,9 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use refund_core::{
-    Currency, MerchantRef, Money, Operation, PaymentRef, Reconciler, Reconciliation, RefundError,
-    RefundProvider, RefundReceipt, RefundRequest, RetryPolicy, Retrying, ValidationError, Verdict,
-    VoidRequest, VoidSupport,
+    Attempt, Currency, MerchantRef, Money, Operation, PaymentRef, Reconciler, Reconciliation,
+    RefundError, RefundProvider, RefundReceipt, RefundRequest, RetryPolicy, Retrying,
+    ValidationError, Verdict, VoidRequest, VoidSupport,
 };
 
 use super::{Fault, Harness, HarnessError, Outcome, capture_tracing};
@@ -1049,9 +1049,11 @@ async fn verdict(
     req: &RefundRequest,
     attempted_at: SystemTime,
 ) -> Step<Verdict> {
+    let attempt = Attempt::first(req.reference().clone(), attempted_at);
     Reconciler::for_provider(p)
-        .look_up(p, req.payment(), req.reference(), attempted_at)
+        .look_up(p, req.payment(), &attempt, SystemTime::now)
         .await
+        .map(|judged| judged.verdict)
         .map_err(|e| {
             fail(format!(
                 "looking up {}: {} error: {e}",

@@ -114,10 +114,7 @@ impl<P: RefundProvider> Paced<P> {
         self.pacer
             .ready(LONGEST_WAIT)
             .await
-            .map_err(|left| RefundError::RateLimited {
-                provider: self.inner.name(),
-                retry_after: Some(left),
-            })
+            .map_err(|left| RefundError::rate_limited(self.inner.name(), Some(left)))
     }
 
     fn seen<T>(&self, result: Result<T, RefundError>) -> Result<T, RefundError> {
@@ -173,10 +170,10 @@ mod tests {
     #[tokio::test]
     async fn a_pause_holds_every_caller_and_a_shorter_one_does_not_cut_it() {
         let pacer = Arc::new(Pacer::new(None));
-        pacer.observe(&RefundError::RateLimited {
-            provider: "p",
-            retry_after: Some(Duration::from_millis(300)),
-        });
+        pacer.observe(&RefundError::rate_limited(
+            "p",
+            Some(Duration::from_millis(300)),
+        ));
         pacer.pause(Duration::from_millis(10));
         let started = std::time::Instant::now();
         let waiters: Vec<_> = (0..3)
