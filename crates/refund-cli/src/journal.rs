@@ -188,6 +188,20 @@ pub(crate) fn row_key(content: &str, occurrence: u32) -> String {
     format!("{content}#{occurrence}")
 }
 
+/// The reference of a row that has none of its own: `b-` and 32 hex digits of a 128-bit FNV-1a
+/// hash of its key (content and occurrence among identical rows). The same on every machine
+/// and in every run over the same file, journal or not, so a rerun whose journal was lost
+/// sends the same reference again, and the provider's ledger can tell it was sent before.
+pub(crate) fn derived_reference(key: &str) -> refund_core::MerchantRef {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in key.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    refund_core::MerchantRef::new(format!("b-{h:032x}"))
+        .unwrap_or_else(|_| refund_core::MerchantRef::generate())
+}
+
 /// A row key taken apart (see [`row_content`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct KeyParts<'a> {

@@ -183,8 +183,7 @@ fn reference_of(row: &Row, occurrences: &mut HashMap<u128, u32>) -> MerchantRef 
     if let Some(r) = &row.reference {
         return r.clone();
     }
-    let key = journal::row_key(&row.content, *n);
-    MerchantRef::new(format!("b-{:032x}", fnv128(&key))).unwrap_or_else(|_| MerchantRef::generate())
+    journal::derived_reference(&journal::row_key(&row.content, *n))
 }
 
 /// Enqueues a chunk of rows in one transaction and records their references for this run;
