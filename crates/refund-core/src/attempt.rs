@@ -56,6 +56,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::RefundError;
+use crate::money::Money;
 use crate::receipt::RefundReceipt;
 use crate::reconcile::{Judged, Verdict};
 use crate::reference::MerchantRef;
@@ -169,6 +170,13 @@ pub struct Attempt {
     /// Of those, the ones the provider processed and refused (each may have left a failed
     /// record under the reference that says nothing about a later send).
     pub refusals: u32,
+    /// The amount every send asked for, when the driver knows it: a lookup that lists an
+    /// applied refund of this amount under a reference that is not one of ours cannot prove
+    /// that this attempt is absent (the provider may have relabelled it).
+    pub amount: Option<Money>,
+    /// The other references the driver itself sent refunds of the same payment under (other
+    /// rows of a campaign, other intents): records carrying them are explained.
+    pub known_references: Vec<MerchantRef>,
 }
 
 impl Attempt {
@@ -179,6 +187,8 @@ impl Attempt {
             attempted_at: at,
             sends: 1,
             refusals: 0,
+            amount: None,
+            known_references: Vec::new(),
         }
     }
 
@@ -194,7 +204,36 @@ impl Attempt {
             attempted_at,
             sends: sends.max(1),
             refusals,
+            amount: None,
+            known_references: Vec::new(),
         }
+    }
+
+    /// Sets the amount every send asked for (see [`amount`](Self::amount)).
+    #[must_use]
+    pub fn with_amount(mut self, amount: Money) -> Self {
+        self.amount = Some(amount);
+        self
+    }
+
+    /// Sets the other references the driver sent refunds of the same payment under (see
+    /// [`known_references`](Self::known_references)).
+    #[must_use]
+    pub fn with_known_references(
+        mut self,
+        references: impl IntoIterator<Item = MerchantRef>,
+    ) -> Self {
+        self.known_references = references.into_iter().collect();
+        self
+    }
+
+    /// Whether a record's reference is this attempt's or one the driver knows as its own.
+    pub(crate) fn explains(&self, reference: &str) -> bool {
+        self.reference.as_str() == reference
+            || self
+                .known_references
+                .iter()
+                .any(|r| r.as_str() == reference)
     }
 
     /// The attempt once one more request is sent under the same reference, dated `at`.

@@ -170,6 +170,69 @@ impl Reconciler {
         }
     }
 
+    /// Judges `attempt` from a lookup's `state` taken at `now`: [`judge_after`](Self::judge_after)
+    /// with the attempt's refusals, and one more rule: absence is proof only when nothing
+    /// unexplained is on record. An applied refund of the attempt's [amount](Attempt::amount)
+    /// listed under a reference that is neither the attempt's nor one the driver
+    /// [knows](Attempt::known_references) may be this attempt relabelled by the provider, so the
+    /// verdict is [`Verdict::Undetermined`], never "not applied" or "safe to resend".
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use refund_core::*;
+    ///
+    /// let tl = |s| Money::parse(s, Currency::Try);
+    /// let sent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    /// let attempt = Attempt::first(MerchantRef::new("r-1")?, sent).with_amount(tl("10")?);
+    /// // The provider lists 10.00 refunded under a reference we never used.
+    /// let relabelled = RefundState::new(PaymentRef::payment("P-1"), tl("10")?)
+    ///     .with_record(RefundRecord::new(tl("10")?).with_reference("iyz-7781"));
+    /// let reconciler = Reconciler::new(Duration::from_secs(60));
+    /// let verdict = reconciler.judge_attempt(&relabelled, &attempt, sent + Duration::from_secs(3600));
+    /// assert!(matches!(verdict, Verdict::Undetermined(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn judge_attempt(
+        &self,
+        state: &RefundState,
+        attempt: &Attempt,
+        now: SystemTime,
+    ) -> Verdict {
+        let earlier = usize::try_from(attempt.refusals).unwrap_or(usize::MAX);
+        let verdict = self.judge_after(
+            state,
+            &attempt.reference,
+            earlier,
+            attempt.attempted_at,
+            now,
+        );
+        if !matches!(
+            verdict,
+            Verdict::NotApplied(_) | Verdict::SafeToResend | Verdict::NotYetKnown { .. }
+        ) {
+            return verdict;
+        }
+        let Some(amount) = attempt.amount else {
+            return verdict;
+        };
+        let stranger = state.refunds.iter().find(|r| {
+            r.status.is_applied()
+                && r.amount == amount
+                && r.reference
+                    .as_deref()
+                    .is_some_and(|other| !attempt.explains(other))
+        });
+        match stranger {
+            Some(record) => Verdict::Undetermined(format!(
+                "the lookup lists an applied refund of {amount} under reference {:?}, which is not \
+                 ours: it may be this attempt under a label the provider chose, so its absence is \
+                 not proven",
+                record.reference.as_deref().unwrap_or("")
+            )),
+            None => verdict,
+        }
+    }
+
     /// Looks `payment` up through `provider` and judges `attempt` by it: the one lookup entry
     /// point of every driver. The time is read from `clock` **before** the lookup is asked (a
     /// lookup's snapshot is taken somewhere between the ask and the answer, so the earlier
@@ -187,14 +250,7 @@ impl Reconciler {
     ) -> Result<Judged, RefundError> {
         let asked_at = clock();
         let state = provider.refund_state(payment).await?;
-        let earlier = usize::try_from(attempt.refusals).unwrap_or(usize::MAX);
-        let verdict = self.judge_after(
-            &state,
-            &attempt.reference,
-            earlier,
-            attempt.attempted_at,
-            asked_at,
-        );
+        let verdict = self.judge_attempt(&state, attempt, asked_at);
         tracing::info!(
             provider = provider.name(),
             reference = %attempt.reference,

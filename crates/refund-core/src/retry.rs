@@ -307,12 +307,14 @@ impl<P: RefundProvider> RefundProvider for Retrying<P> {
         let can_look_up = self.policy.reconcile && self.inner.capabilities().refund_lookup;
         let clock = Clock::start();
         let deadline = clock.now() + self.policy.reconcile_window;
-        let mut attempt = Attempt::first(request.reference().clone(), clock.now());
+        let mut attempt =
+            Attempt::first(request.reference().clone(), clock.now()).with_amount(request.amount());
         let mut sends = 0u32;
         loop {
             // One send, dated as it leaves.
             attempt = if sends == 0 {
                 Attempt::first(request.reference().clone(), clock.now())
+                    .with_amount(request.amount())
             } else {
                 attempt.resent(clock.now())
             };
