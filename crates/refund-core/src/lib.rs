@@ -23,6 +23,9 @@
 //! - `rustls` (rustls with the webpki roots), `rustls-native-roots` (rustls with the operating
 //!   system's roots), `native-tls` (the platform's TLS; OpenSSL on Linux): `http` with that TLS
 //!   stack. The provider crates forward these, with `rustls` as their default.
+//! - `metrics`: [`metrics`](crate::metrics), counters and histograms through the `metrics`
+//!   facade (the [`Metered`](crate::metrics::Metered) wrapper, lookup verdicts, lifecycle
+//!   decisions).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
@@ -33,6 +36,8 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod json;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod money;
 mod notification;
 mod pace;

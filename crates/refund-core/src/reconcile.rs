@@ -249,8 +249,17 @@ impl Reconciler {
         clock: impl Fn() -> SystemTime,
     ) -> Result<Judged, RefundError> {
         let asked_at = clock();
-        let state = provider.refund_state(payment).await?;
+        let state = match provider.refund_state(payment).await {
+            Ok(state) => state,
+            Err(e) => {
+                #[cfg(feature = "metrics")]
+                crate::metrics::lookup(provider.name(), "lookup_failed");
+                return Err(e);
+            }
+        };
         let verdict = self.judge_attempt(&state, attempt, asked_at);
+        #[cfg(feature = "metrics")]
+        crate::metrics::lookup(provider.name(), verdict.kind());
         tracing::info!(
             provider = provider.name(),
             reference = %attempt.reference,
