@@ -1,6 +1,7 @@
 //! The `metrics` feature: what a `Metered` provider and the reconciler record, with bounded
 //! labels only.
 #![cfg(feature = "metrics")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
