@@ -7,27 +7,26 @@ use refund_core::http::{self, HttpReply};
 use refund_core::json::from_object;
 use refund_core::redact::scrub;
 use refund_core::{
-    AmountFormat, Capabilities, Currency, DecimalAtScale, Money, Operation, PaymentRef,
-    RefundError, RefundProvider, RefundReceipt, RefundRecord, RefundRequest, RefundState,
-    RefundStatus, ValidationError, VoidSupport, async_trait,
+    AmountFormat, Capabilities, Currency, DecimalAtScale, Operation, PaymentRef, RefundError,
+    RefundProvider, RefundReceipt, RefundRequest, RefundState, RefundStatus, ValidationError,
+    VoidSupport, async_trait,
 };
 use reqwest::Url;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
-use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 use tracing::{Instrument, Span, field};
 
 use crate::config::{REFUND_WEBHOOK_FIELD, SipayConfig};
 use crate::hash_key::HashKeySigner;
+use crate::lookup::state_from;
 use crate::notification::{NotificationError, NotificationVerifier, SipayRefundNotification};
 use crate::status_code::{self, RefundClass};
 use crate::token::{Token, TokenCache};
 use crate::wire::{
-    Answer, CheckStatusBody, CheckStatusResponse, RefundBody, RefundInfo, RefundResponse,
-    StatusCode, TokenRequest, TokenResponse,
+    Answer, CheckStatusBody, CheckStatusResponse, RefundBody, RefundResponse, StatusCode,
+    TokenRequest, TokenResponse,
 };
 use crate::{NAME, paths};
 
@@ -721,332 +720,6 @@ fn check_echo(
     Ok(())
 }
 
-/// A check-status answer as a [`RefundState`] that never guesses.
-///
-/// - `refunded` is `total_refunded_amount` when present, else the sum of the `refund_info`
-///   entries that are completed or pending.
-/// - Neither figure: **undetermined**. Nothing documents when SiPay leaves them out
-///   (`sdk-models.md` §0.3, §3), so silence never counts as "0 refunded".
-/// - A total without `refund_info`: the records are unknown, so [`RefundState::find`] answers
-///   `Undetermined` for any reference unless the total is zero.
-/// - `refund_info` entries: see [`entry_status`]. Failed ones are `RefundStatus::Failed`
-///   records (visible, not in `refunded`). Entries whose status we cannot read are decided by
-///   the total (see below) or leave the state undetermined.
-/// - `transaction_status` is cross-checked against the figures ([`contradiction`]).
-fn state_from(
-    payment: &PaymentRef,
-    r: &CheckStatusResponse,
-    secrets: &[&str],
-) -> Result<RefundState, RefundError> {
-    let unreadable = |what: String| RefundError::outcome_unknown(NAME, what);
-    let currency = match r.currency_code.as_deref().map(str::trim) {
-        None | Some("") => Currency::Try,
-        Some(code) => parse_currency(code).ok_or_else(|| {
-            unreadable(format!(
-                "check status currency {:?} is unknown",
-                clip(code, secrets)
-            ))
-        })?,
-    };
-    let money = |d: Decimal, what: &str| {
-        Money::new(d, currency).map_err(|e| {
-            unreadable(format!(
-                "check status {what} {d} is not a valid amount: {e}"
-            ))
-        })
-    };
-    let paid = r
-        .transaction_amount
-        .map(|p| money(p, "transaction_amount"))
-        .transpose()?;
-    let total = r
-        .total_refunded_amount
-        .map(|t| money(t, "total_refunded_amount"))
-        .transpose()?;
-
-    let mut undetermined: Option<String> = None;
-    let mut records: Vec<RefundRecord> = Vec::new();
-    let refunded = match (total, read_refund_info(r.refund_info.as_deref(), secrets)) {
-        (None, Listing::Absent) => {
-            undetermined = Some(
-                "check status carried neither total_refunded_amount nor refund_info; nothing \
-                 documents when SiPay leaves them out, so this is not \"0 refunded\""
-                    .into(),
-            );
-            Money::zero(currency)
-        }
-        (total, Listing::Unreadable(why)) => {
-            undetermined = Some(why);
-            total.unwrap_or_else(|| Money::zero(currency))
-        }
-        (Some(total), Listing::Absent) => total,
-        (total, Listing::Entries(entries)) => {
-            let mut parsed = Vec::with_capacity(entries.len());
-            for entry in &entries {
-                let amount = entry
-                    .amount
-                    .map(|a| money(a, "refund_info amount"))
-                    .transpose()?;
-                let reference = entry
-                    .refund_transaction_id
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|r| !r.is_empty());
-                parsed.push((reference, amount, entry_status(entry.status.as_deref())));
-            }
-            // Completed, pending and unclear entries need an amount to be counted.
-            if parsed
-                .iter()
-                .any(|(_, amount, status)| amount.is_none() && *status != EntryStatus::Failed)
-            {
-                undetermined = Some(
-                    "a refund_info entry that is not listed as failed has no amount (entry \
-                     shape assumed)"
-                        .into(),
-                );
-            }
-            let listed = |wanted: &dyn Fn(EntryStatus) -> bool| {
-                parsed
-                    .iter()
-                    .filter(|(_, _, s)| wanted(*s))
-                    .filter_map(|(_, a, _)| *a)
-                    .try_fold(Money::zero(currency), |sum, a| {
-                        sum.checked_add(&a)
-                            .map_err(|e| unreadable(format!("refund_info amounts: {e}")))
-                    })
-            };
-            let applied = listed(&|s| matches!(s, EntryStatus::Completed | EntryStatus::Pending))?;
-            let unclear = listed(&|s| s == EntryStatus::Unclear)?;
-            let has_unclear = parsed.iter().any(|(_, _, s)| *s == EntryStatus::Unclear);
-            // What the entries whose status we cannot read turn out to be.
-            let mut unclear_as = RefundStatus::Failed;
-            let refunded = match total {
-                Some(total) => {
-                    if has_unclear {
-                        // Deduced from the total, assuming total and list describe the same
-                        // moment: when the readable applied entries already make the total,
-                        // the unclear ones are not in it (not refunded); when all of them
-                        // together make it, they are. Otherwise nothing can be said.
-                        if applied == total {
-                            unclear_as = RefundStatus::Failed;
-                        } else if applied.checked_add(&unclear).ok() == Some(total) {
-                            unclear_as = RefundStatus::Completed;
-                        } else if undetermined.is_none() {
-                            undetermined = Some(format!(
-                                "refund_info entries with a status we cannot read ({}) do not \
-                                 reconcile with total_refunded_amount {total}",
-                                unclear_statuses(&entries, secrets)
-                            ));
-                        }
-                    } else if applied > total && undetermined.is_none() {
-                        undetermined = Some(format!(
-                            "refund_info lists {applied} completed or pending, more than \
-                             total_refunded_amount {total}"
-                        ));
-                    }
-                    total
-                }
-                None => {
-                    if has_unclear && undetermined.is_none() {
-                        undetermined = Some(format!(
-                            "refund_info entries with a status we cannot read ({}) and no \
-                             total_refunded_amount to check them against",
-                            unclear_statuses(&entries, secrets)
-                        ));
-                    }
-                    applied
-                }
-            };
-            for (reference, amount, status) in parsed {
-                // A record needs an amount; an amount-less entry has already made the state
-                // undetermined, unless it is a failed one (then it only goes unlisted).
-                let Some(amount) = amount else { continue };
-                let status = match status {
-                    EntryStatus::Completed => RefundStatus::Completed,
-                    EntryStatus::Pending => RefundStatus::Pending,
-                    EntryStatus::Failed => RefundStatus::Failed,
-                    EntryStatus::Unclear => unclear_as,
-                };
-                let mut record = RefundRecord::new(amount).with_status(status);
-                if let Some(reference) = reference {
-                    record = record.with_reference(reference);
-                }
-                records.push(record);
-            }
-            refunded
-        }
-    };
-    if undetermined.is_none() {
-        undetermined = contradiction(r, refunded, paid);
-    }
-    let mut state = RefundState::new(payment.clone(), refunded);
-    if let Some(paid) = paid {
-        state = state.with_paid(paid);
-    }
-    for record in records {
-        state = state.with_record(record);
-    }
-    if let Some(reason) = undetermined {
-        state = state.with_undetermined(reason);
-    }
-    Ok(state)
-}
-
-/// `refund_info` as read: absent (or `null`), a list of entries, or something we cannot read.
-enum Listing {
-    Absent,
-    Entries(Vec<RefundInfo>),
-    Unreadable(String),
-}
-
-fn read_refund_info(raw: Option<&RawValue>, secrets: &[&str]) -> Listing {
-    let Some(raw) = raw else {
-        return Listing::Absent;
-    };
-    let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
-        return Listing::Unreadable(format!(
-            "refund_info is not a list ({}); its shape is assumed, so the answer cannot say \
-             what was refunded",
-            clip(raw.get(), secrets)
-        ));
-    };
-    let mut entries = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        match serde_json::from_str::<RefundInfo>(item.get()) {
-            Ok(entry) => entries.push(entry),
-            Err(_) => {
-                return Listing::Unreadable(format!(
-                    "refund_info entry {i} is not of the assumed shape ({})",
-                    clip(item.get(), secrets)
-                ));
-            }
-        }
-    }
-    Listing::Entries(entries)
-}
-
-/// What a `refund_info` entry's `status` says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum EntryStatus {
-    Completed,
-    Pending,
-    Failed,
-    /// Missing, or a word we do not know.
-    Unclear,
-}
-
-/// Reads a `refund_info` entry's `status`. **Every value here is assumed**: no source lists
-/// the values (`sdk-models.md` §3; the node SDK types `refund_info` as `any[]`). The words are
-/// the obvious English and Turkish ones, the refund webhook's "Completed" (SiPay's refund
-/// webhook page), the "Awaiting Refunded" of a sibling gateway, and the status codes
-/// 100/101/49 as text. Whole words only: "unsuccessful" is not "success".
-fn entry_status(status: Option<&str>) -> EntryStatus {
-    let Some(status) = status else {
-        return EntryStatus::Unclear;
-    };
-    let lower = status.to_lowercase().replace(['_', '-'], " ");
-    let s = lower.split_whitespace().collect::<Vec<_>>().join(" ");
-    match s.as_str() {
-        "success" | "successful" | "succeeded" | "completed" | "complete" | "approved"
-        | "refunded" | "başarılı" | "tamamlandı" | "100" => EntryStatus::Completed,
-        "pending"
-        | "waiting"
-        | "awaiting"
-        | "awaiting refunded"
-        | "created"
-        | "refund request created"
-        | "processing"
-        | "in progress"
-        | "bekliyor"
-        | "beklemede"
-        | "101" => EntryStatus::Pending,
-        "failed" | "fail" | "failure" | "error" | "declined" | "rejected" | "refused"
-        | "cancelled" | "canceled" | "unsuccessful" | "refund failed" | "başarısız"
-        | "reddedildi" | "hata" | "49" => EntryStatus::Failed,
-        _ => EntryStatus::Unclear,
-    }
-}
-
-/// The unreadable statuses of `entries`, for a message.
-fn unclear_statuses(entries: &[RefundInfo], secrets: &[&str]) -> String {
-    let statuses: Vec<String> = entries
-        .iter()
-        .filter(|e| entry_status(e.status.as_deref()) == EntryStatus::Unclear)
-        .map(|e| match e.status.as_deref() {
-            Some(s) => format!("{:?}", clip(s, secrets)),
-            None => "none".to_owned(),
-        })
-        .take(4)
-        .collect();
-    statuses.join(", ")
-}
-
-/// `transaction_status` against the figures; the reason when they contradict each other.
-///
-/// Only two values have a source, the seed's "Partial Refunds" (`seeds/sipay-refund-en.md`,
-/// also SiPay's refund page): "If the full transaction amount is submitted in the refund
-/// request, the transaction status will be updated as refund", and 7 of 10 TRY refunded
-/// makes it `partially_refund`. So:
-/// - `refund` with figures below what was paid (or zero): undetermined. The status says
-///   money went back that the figures do not show, e.g. figures lagging behind.
-/// - `partially_refund` with nothing refunded: undetermined, for the same reason. Whether
-///   partial refunds that add up to the whole turn it into `refund` is not documented, so
-///   `partially_refund` with everything refunded is not a contradiction.
-/// - Other values are not checked: nobody lists them. More refunded than paid contradicts
-///   itself whatever the status.
-fn contradiction(r: &CheckStatusResponse, refunded: Money, paid: Option<Money>) -> Option<String> {
-    let of_paid = || paid.map_or_else(|| "an unknown amount".to_owned(), |p| p.to_string());
-    if let Some(paid) = paid
-        && refunded > paid
-    {
-        return Some(format!(
-            "total refunded {refunded} is more than transaction_amount {paid}"
-        ));
-    }
-    let status = r
-        .transaction_status
-        .as_deref()
-        .map(|s| s.trim().to_ascii_lowercase());
-    match status.as_deref() {
-        Some("refund") => {
-            // "Everything" is transaction_amount or product_price: no source says which one a
-            // full refund brings total_refunded_amount to (transaction_amount may include
-            // commission).
-            let whole: Vec<Decimal> = [paid.map(|p| p.amount()), r.product_price]
-                .into_iter()
-                .flatten()
-                .collect();
-            let full = whole.is_empty() || whole.contains(&refunded.amount());
-            (refunded.is_zero() || !full).then(|| {
-                format!(
-                    "transaction_status \"refund\" says fully refunded, but the figures say \
-                     {refunded} of {}",
-                    of_paid()
-                )
-            })
-        }
-        Some("partially_refund") => refunded.is_zero().then(|| {
-            format!(
-                "transaction_status \"partially_refund\" says partly refunded, but the figures \
-                 say nothing of {} was",
-                of_paid()
-            )
-        }),
-        _ => None,
-    }
-}
-
-/// ISO codes, SiPay's `TL`, and ISO numeric codes.
-fn parse_currency(code: &str) -> Option<Currency> {
-    match code.to_ascii_uppercase().as_str() {
-        "TL" | "949" => Some(Currency::Try),
-        "840" => Some(Currency::Usd),
-        "978" => Some(Currency::Eur),
-        "826" => Some(Currency::Gbp),
-        other => other.parse().ok(),
-    }
-}
-
 /// SiPay-specific invoice id rules beyond [`PaymentRef::validate`]: no `|`, which separates
 /// the hash_key plaintext's fields (SiPay would decrypt a different invoice id).
 fn check_invoice_id(invoice_id: &str) -> Result<(), RefundError> {
@@ -1091,7 +764,7 @@ fn describe(description: Option<&str>, message: Option<&str>, secrets: &[&str]) 
 
 /// Text from a response, for an error message: secrets scrubbed first, then cut to 64
 /// printable characters.
-fn clip(s: &str, secrets: &[&str]) -> String {
+pub(crate) fn clip(s: &str, secrets: &[&str]) -> String {
     scrub(s, secrets)
         .chars()
         .take(64)
@@ -1248,13 +921,5 @@ mod tests {
             Err(RefundError::InvalidRequest(_))
         ));
         assert!(check_invoice_id("INV-1:2").is_ok());
-    }
-
-    #[test]
-    fn currencies_are_read_in_sipay_forms() {
-        assert_eq!(parse_currency("TRY"), Some(Currency::Try));
-        assert_eq!(parse_currency("tl"), Some(Currency::Try));
-        assert_eq!(parse_currency("949"), Some(Currency::Try));
-        assert_eq!(parse_currency("XYZ"), None);
     }
 }

@@ -40,6 +40,7 @@ pub use refund_core;
 mod client;
 mod config;
 pub mod hash_key;
+mod lookup;
 pub mod notification;
 pub mod status_code;
 mod token;

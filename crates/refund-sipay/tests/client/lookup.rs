@@ -337,3 +337,58 @@ async fn an_item_lookup_is_unsupported() {
         .unwrap_err();
     assert!(matches!(e, RefundError::Unsupported { .. }));
 }
+
+/// Fidelity review M1, its concrete answer: SiPay says 25.00 went back and the only entry that
+/// can explain it is ours, under the word "cancelled" (a same-day refund runs as a void). The
+/// word is unclear, the total decides it: applied, never "not refunded".
+#[tokio::test]
+async fn a_cancelled_entry_that_explains_the_total_is_applied_never_failed() {
+    let body = json!({
+        "status_code": 100,
+        "invoice_id": "INV-7",
+        "total_refunded_amount": "25.00",
+        "transaction_status": "partially_refund",
+        "refund_info": [{"refund_transaction_id": "R", "amount": "25.00", "status": "cancelled"}]
+    });
+    let state = lookup(body).await.unwrap();
+    assert!(state.is_determined(), "{state:?}");
+    assert!(find(&state, "R").starts_with("Applied"), "{state:?}");
+    assert_eq!(state.refunds[0].status, RefundStatus::Completed);
+}
+
+/// M1: a failed entry next to applied ones that fall short of the total (or exceed it) proves
+/// nothing: the state is undetermined, and a cancel word no total explains is never listed as
+/// failed.
+#[tokio::test]
+async fn applied_entries_that_do_not_add_up_to_the_total_make_the_lookup_undetermined() {
+    let mut body = refunded_body();
+    body["total_refunded_amount"] = json!("35.00");
+    body["refund_info"] = json!([
+        {"refund_transaction_id": "r-1", "amount": "10.00", "status": "completed"},
+        {"refund_transaction_id": "R", "amount": "25.00", "status": "failed"}
+    ]);
+    let state = lookup(body.clone()).await.unwrap();
+    let why = state.undetermined.clone().expect("undetermined");
+    assert!(why.contains("less than"), "{why}");
+    assert_eq!(find(&state, "R"), "Undetermined");
+    // More listed than the total: undetermined too.
+    body["total_refunded_amount"] = json!("5.00");
+    let state = lookup(body.clone()).await.unwrap();
+    assert!(state.undetermined.as_deref().unwrap().contains("more than"));
+    assert_eq!(find(&state, "r-1"), "Undetermined");
+    // A cancel word that neither reading of the total explains: undetermined, and not a
+    // failed record.
+    body["total_refunded_amount"] = json!("30.00");
+    body["refund_info"] = json!([
+        {"refund_transaction_id": "r-1", "amount": "10.00", "status": "completed"},
+        {"refund_transaction_id": "R", "amount": "25.00", "status": "canceled"}
+    ]);
+    let state = lookup(body).await.unwrap();
+    assert!(!state.is_determined());
+    assert!(
+        state.refunds.iter().all(|r| r.status != RefundStatus::Failed),
+        "{:?}",
+        state.refunds
+    );
+    assert_eq!(find(&state, "R"), "Undetermined");
+}
