@@ -4,6 +4,9 @@
 //! - [`sim`]: the simulator server any provider's fake can be built on ([`sim::Simulator`],
 //!   [`sim::SimServer`]: loopback HTTP, request log, every fault, late application, lookup
 //!   lag, admin API) and a small [`sim::Ledger`];
+//! - [`mock`]: a scripted [`RefundProvider`](refund_core::RefundProvider) whose answers a
+//!   test gives call by call (queued up front or live through a handle), backed by a small
+//!   ledger so that lost answers are found by lookups;
 //! - [`conformance`]: the provider-neutral conformance suite, run against any
 //!   [`RefundProvider`](refund_core::RefundProvider) through a small harness trait;
 //! - [`fixtures`]: documented SiPay and iyzico responses, one file each;
@@ -23,6 +26,7 @@ pub mod conformance;
 pub mod fixtures;
 #[cfg(feature = "wiremock")]
 pub mod matchers;
+pub mod mock;
 pub mod notifications;
 #[cfg(all(feature = "sipay", feature = "iyzico"))]
 pub mod sandbox;
