@@ -58,7 +58,8 @@ pub use iyzico::{
 };
 pub use ledger::{Ledger, LedgerError, LedgerPayment, LedgerRefund};
 pub use server::{
-    RECORDED_REQUESTS_CAP, SimContext, SimRequest, SimResponse, SimServer, Simulator,
+    RECORDED_BODY_CAP, RECORDED_BYTES_CAP, RECORDED_REQUESTS_CAP, SimContext, SimRequest,
+    SimResponse, SimServer, Simulator, TRUNCATED_MARKER,
 };
 #[cfg(feature = "sipay")]
 pub use sipay::{SipayCredentials, SipayLedger, SipayPayment, SipayRefund, SipaySim};

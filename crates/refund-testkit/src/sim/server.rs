@@ -37,6 +37,19 @@ const MAX_BODY: usize = 1 << 20;
 /// so a long-running sandbox does not grow without limit.
 pub const RECORDED_REQUESTS_CAP: usize = 10_000;
 
+/// How many bytes (bodies, headers, paths) the request log keeps at most: 16 MiB. The oldest
+/// requests are dropped first, so a sandbox fed large bodies stays bounded however long it
+/// runs (1,500 large POSTs once grew one to 1.9 GB).
+pub const RECORDED_BYTES_CAP: usize = 16 << 20;
+
+/// The longest body the request log keeps whole: 64 KiB. A longer one is kept cut at this
+/// length and followed by [`TRUNCATED_MARKER`] and the original length in bytes, so a reader
+/// can tell (the handler always sees the whole body).
+pub const RECORDED_BODY_CAP: usize = 64 << 10;
+
+/// What follows a recorded body cut at [`RECORDED_BODY_CAP`]: `…[truncated: N bytes]`.
+pub const TRUNCATED_MARKER: &str = "…[truncated: ";
+
 /// A simulated provider: what it alone knows, for [`SimServer`] to serve.
 ///
 /// Implement [`handle`](Self::handle) (a provider request against your ledger),
@@ -415,8 +428,68 @@ struct Controls {
     armed_count: AtomicUsize,
     faults: Mutex<VecDeque<(Fault, usize)>>,
     recording: AtomicBool,
-    requests: Mutex<VecDeque<SimRequest>>,
+    requests: Mutex<RequestLog>,
     lookup_lag_ms: AtomicU64,
+}
+
+/// The recorded requests and what they weigh, bounded by entries and by bytes.
+#[derive(Default)]
+struct RequestLog {
+    entries: VecDeque<SimRequest>,
+    bytes: usize,
+}
+
+impl RequestLog {
+    fn iter(&self) -> impl Iterator<Item = &SimRequest> {
+        self.entries.iter()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    fn push(&mut self, request: SimRequest) {
+        let weight = weight_of(&request);
+        while !self.entries.is_empty()
+            && (self.entries.len() >= RECORDED_REQUESTS_CAP
+                || self.bytes + weight > RECORDED_BYTES_CAP)
+        {
+            if let Some(old) = self.entries.pop_front() {
+                self.bytes = self.bytes.saturating_sub(weight_of(&old));
+            }
+        }
+        self.bytes += weight;
+        self.entries.push_back(request);
+    }
+}
+
+/// What a recorded request weighs in the log: body, headers, path and query.
+fn weight_of(request: &SimRequest) -> usize {
+    let headers: usize = request
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    request.body.len()
+        + headers
+        + request.path.len()
+        + request.query.as_ref().map_or(0, String::len)
+}
+
+/// `request` as the log keeps it: a body longer than [`RECORDED_BODY_CAP`] cut there and
+/// marked with its original length.
+fn for_the_log(request: &SimRequest) -> SimRequest {
+    let mut kept = request.clone();
+    if kept.body.len() > RECORDED_BODY_CAP {
+        let mut body = Vec::with_capacity(RECORDED_BODY_CAP + 40);
+        body.extend_from_slice(&request.body[..RECORDED_BODY_CAP]);
+        body.extend_from_slice(
+            format!("{TRUNCATED_MARKER}{} bytes]", request.body.len()).as_bytes(),
+        );
+        kept.body = Bytes::from(body);
+    }
+    kept
 }
 
 impl Controls {
@@ -425,7 +498,7 @@ impl Controls {
             armed_count: AtomicUsize::new(0),
             faults: Mutex::new(VecDeque::new()),
             recording: AtomicBool::new(true),
-            requests: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(RequestLog::default()),
             lookup_lag_ms: AtomicU64::new(0),
         }
     }
@@ -469,11 +542,8 @@ impl Controls {
         if !self.recording.load(Ordering::Relaxed) {
             return;
         }
-        let mut requests = lock(&self.requests);
-        if requests.len() >= RECORDED_REQUESTS_CAP {
-            requests.pop_front();
-        }
-        requests.push_back(request.clone());
+        let kept = for_the_log(request);
+        lock(&self.requests).push(kept);
     }
 
     fn lookup_lag(&self) -> Duration {
@@ -694,6 +764,9 @@ async fn serve<S: Simulator>(
         body,
     };
     if req.path.starts_with("/__sandbox/") {
+        if let Err(refused) = admin_allowed(&req) {
+            return Ok(refused.into_hyper());
+        }
         return Ok(admin(&shared, &req).into_hyper());
     }
     respond(shared, req).await.map(SimResponse::into_hyper)
@@ -755,6 +828,77 @@ async fn respond<S: Simulator>(
         }
         Fault::Fail | Fault::WrongAmount => Ok(handle()),
     }
+}
+
+/// Whether an admin request may be served. A web page can reach a loopback port, so the admin
+/// API (demo credentials, faults, the ledger) answers only requests that a page cannot make
+/// or read: the `Host` must name a loopback address (`127.0.0.0/8`, `localhost`, `[::1]`, any
+/// port), which a DNS-rebinding page cannot fake, and a `POST`/`PUT`/`PATCH` must say
+/// `Content-Type: application/json`, which a cross-origin page cannot send without a CORS
+/// preflight (answered by nothing here). `Err` is the refusal: 403 or 415.
+#[allow(clippy::result_large_err)] // the Err is the answer itself, built once per refused request
+fn admin_allowed(req: &SimRequest) -> Result<(), SimResponse> {
+    let mut hosts = req.headers.get_all(hyper::header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().ok(),
+        _ => None,
+    };
+    if !host.is_some_and(is_loopback_host) {
+        return Err(admin_error(
+            403,
+            "the sandbox admin API answers only requests whose Host is a loopback address \
+             (127.0.0.1, localhost or [::1], any port)",
+        ));
+    }
+    let sends_body = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
+    if sends_body && !is_json_content_type(&req.headers) {
+        return Err(admin_error(
+            415,
+            "the sandbox admin API takes POST and PUT bodies as Content-Type: application/json only",
+        ));
+    }
+    Ok(())
+}
+
+/// `127.0.0.1`, `127.x.y.z`, `localhost`, `[::1]`, each optionally with `:port`.
+fn is_loopback_host(host: &str) -> bool {
+    let (name, port, bracketed) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((inside, "")) => (inside, None, true),
+            Some((inside, after)) => match after.strip_prefix(':') {
+                Some(port) => (inside, Some(port), true),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port), false),
+            None => (host, None, false),
+        },
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let name_ok = if bracketed {
+        name.parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    } else {
+        name.eq_ignore_ascii_case("localhost")
+            || name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    port_ok && name_ok
+}
+
+/// Whether the request's one `Content-Type` is `application/json` (parameters allowed).
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    value.to_str().is_ok_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+    })
 }
 
 /// The admin API: the server's own routes, then the simulator's.
@@ -895,7 +1039,69 @@ mod tests {
         for _ in 0..RECORDED_REQUESTS_CAP + 5 {
             controls.record(&request);
         }
-        assert_eq!(lock(&controls.requests).len(), RECORDED_REQUESTS_CAP);
+        assert_eq!(
+            lock(&controls.requests).entries.len(),
+            RECORDED_REQUESTS_CAP
+        );
+    }
+
+    #[test]
+    fn the_request_log_is_bounded_in_bytes_and_cuts_long_bodies_with_a_marker() {
+        let controls = Controls::new();
+        let request = SimRequest {
+            method: Method::POST,
+            path: "/x".into(),
+            query: None,
+            headers: HeaderMap::new(),
+            body: Bytes::from(vec![b'a'; 1 << 20]),
+        };
+        // 1,500 POSTs of 1 MiB each: 1.5 GB unbounded.
+        for _ in 0..1_500 {
+            controls.record(&request);
+        }
+        let log = lock(&controls.requests);
+        assert!(log.bytes <= RECORDED_BYTES_CAP, "{} bytes kept", log.bytes);
+        let kept: usize = log.iter().map(weight_of).sum();
+        assert_eq!(kept, log.bytes);
+        assert!(
+            log.entries.len() >= 200,
+            "only the oldest are dropped: {} kept",
+            log.entries.len()
+        );
+        let body = &log.iter().last().unwrap().body;
+        assert!(body.len() < RECORDED_BODY_CAP + 64);
+        let tail = String::from_utf8_lossy(&body[RECORDED_BODY_CAP..]);
+        assert_eq!(tail, format!("{TRUNCATED_MARKER}{} bytes]", 1 << 20));
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised_with_and_without_ports() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "127.1.2.3:1",
+            "localhost",
+            "LOCALHOST:443",
+            "[::1]",
+            "[::1]:40123",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "",
+            "example.com",
+            "attacker.example:8080",
+            "127.0.0.1.nip.io",
+            "10.0.0.1:80",
+            "0.0.0.0:80",
+            "[::2]:80",
+            "[::1]x",
+            "localhost:",
+            "localhost:80a",
+            "localhost.evil.com",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 
     #[test]

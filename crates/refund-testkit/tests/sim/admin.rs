@@ -182,3 +182,110 @@ async fn unspecified_listen_address_shows_a_loopback_base_url() {
     let (status, _) = admin(&sandbox.sipay.base_url(), "GET", "/__sandbox/ledger", None).await;
     assert_eq!(status, 200);
 }
+
+/// One raw HTTP/1.1 exchange, written byte for byte as a browser or a script would send it:
+/// `head` is everything before the blank line (request line and headers).
+async fn raw(addr: std::net::SocketAddr, head: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_a_host_that_is_not_loopback_so_a_rebinding_page_reads_nothing() {
+    let sim = SipaySim::start().await.unwrap();
+    let port = sim.addr().port();
+    for host in [
+        "attacker.example".to_owned(),
+        format!("attacker.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        format!("10.0.0.7:{port}"),
+    ] {
+        let head = format!("GET /__sandbox/credentials HTTP/1.1\r\nHost: {host}");
+        let (status, body) = raw(sim.addr(), &head, "").await;
+        assert_eq!(status, 403, "Host {host}: {body}");
+        assert!(!body.contains(SipaySim::APP_SECRET), "Host {host}: {body}");
+        assert!(body.contains("loopback"), "{body}");
+    }
+    // No Host at all (HTTP/1.0) is refused too.
+    let (status, _) = raw(sim.addr(), "GET /__sandbox/credentials HTTP/1.0", "").await;
+    assert_eq!(status, 403);
+    // Loopback names, with and without the port, are served.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "127.0.0.1".to_owned(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let head = format!("GET /__sandbox/credentials HTTP/1.1\r\nHost: {host}");
+        let (status, body) = raw(sim.addr(), &head, "").await;
+        assert_eq!(status, 200, "Host {host}: {body}");
+        assert!(body.contains(SipaySim::APP_SECRET));
+    }
+    // The provider API itself is not the admin API: a refund's Host is not checked here.
+    let head = "POST /ccpayment/api/token HTTP/1.1\r\nHost: attacker.example\r\nContent-Type: application/json\r\nAccept: application/json";
+    let (status, _) = raw(sim.addr(), head, "{}").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_bodies_that_are_not_json_so_a_form_cannot_arm_faults() {
+    let sim = IyzicoSim::start().await.unwrap();
+    let host = format!("Host: 127.0.0.1:{}", sim.addr().port());
+    // What a cross-origin page can send without a preflight: a form or text/plain body, or
+    // no body and no type.
+    for content_type in [
+        "Content-Type: text/plain",
+        "Content-Type: application/x-www-form-urlencoded",
+        "Content-Type: multipart/form-data; boundary=x",
+        "X-Nothing: 1",
+    ] {
+        let head = format!("POST /__sandbox/faults HTTP/1.1\r\n{host}\r\n{content_type}");
+        let (status, body) = raw(sim.addr(), &head, r#"{"fault":"reset","count":5}"#).await;
+        assert_eq!(status, 415, "{content_type}: {body}");
+        let head = format!("POST /__sandbox/reset HTTP/1.1\r\n{host}\r\n{content_type}");
+        let (status, _) = raw(sim.addr(), &head, "").await;
+        assert_eq!(status, 415, "{content_type}");
+    }
+    assert!(sim.armed().is_empty(), "nothing was armed");
+    // JSON (with a charset parameter, any case) is served.
+    let head = format!(
+        "POST /__sandbox/faults HTTP/1.1\r\n{host}\r\nContent-Type: Application/JSON; charset=utf-8"
+    );
+    let (status, body) = raw(sim.addr(), &head, r#"{"fault":"reset","count":5}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(sim.armed().len(), 1);
+}
+
+#[tokio::test]
+async fn the_request_log_keeps_a_large_body_cut_with_a_marker() {
+    use refund_testkit::sim::{RECORDED_BODY_CAP, TRUNCATED_MARKER};
+    let sim = SipaySim::start().await.unwrap();
+    let big = "x".repeat(RECORDED_BODY_CAP * 4);
+    let (status, _) = post_json(
+        &client(),
+        &format!("{}/ccpayment/api/token", sim.base_url()),
+        &[],
+        big.as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let logged = sim.requests().pop().unwrap();
+    assert!(logged.body.len() < RECORDED_BODY_CAP + 64);
+    let tail = String::from_utf8_lossy(&logged.body[RECORDED_BODY_CAP..]).into_owned();
+    assert_eq!(tail, format!("{TRUNCATED_MARKER}{} bytes]", big.len()));
+}

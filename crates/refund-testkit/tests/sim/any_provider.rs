@@ -144,7 +144,9 @@ async fn the_admin_api_and_lookup_lag_come_for_free() {
     let base = server.base_url();
     let client = client();
     let admin = |path: &str, body: Value| {
-        let request = client.post(format!("{base}/__sandbox/{path}"));
+        let request = client
+            .post(format!("{base}/__sandbox/{path}"))
+            .header("content-type", "application/json");
         request.body(body.to_string()).send()
     };
     let seeded = admin("payments", json!({"id": "P-1", "amount": "50.00"}))
