@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use refund_core::http::{self, HttpReply};
 use refund_core::json::from_object;
@@ -22,6 +23,7 @@ use crate::config::{REFUND_WEBHOOK_FIELD, SipayConfig};
 use crate::hash_key::HashKeySigner;
 use crate::lookup::state_from;
 use crate::notification::{NotificationError, NotificationVerifier, SipayRefundNotification};
+use crate::spacing::{self, RecentRefunds};
 use crate::status_code::{self, RefundClass};
 use crate::token::{Token, TokenCache};
 use crate::wire::{
@@ -91,6 +93,8 @@ struct Inner {
     max_bytes: usize,
     signer: HashKeySigner,
     tokens: TokenCache,
+    /// This client's accepted refunds per invoice, for SiPay's 30-second rule.
+    recent: RecentRefunds,
     token_url: Url,
     refund_url: Url,
     check_url: Url,
@@ -120,6 +124,7 @@ impl Sipay {
             inner: Arc::new(Inner {
                 max_bytes: config.http.max_response_bytes,
                 tokens: TokenCache::new(config.token_lifetime),
+                recent: RecentRefunds::new(config.refund_spacing),
                 token_url: http::endpoint(&base, paths::TOKEN),
                 refund_url: http::endpoint(&base, paths::REFUND),
                 check_url: http::endpoint(&base, paths::CHECK_STATUS),
@@ -280,9 +285,25 @@ impl Sipay {
         if reply.status == 429 {
             return Err(reply.unreadable(NAME, "rate limited", &secrets));
         }
-        let parsed: TokenResponse =
-            from_object(&reply.body).map_err(|why| reply.unreadable(NAME, why, &secrets))?;
-        let Some(code) = parsed.status_code else {
+        let parsed: Result<TokenResponse, &'static str> = from_object(&reply.body);
+        let code = parsed.as_ref().ok().and_then(|p| p.status_code.clone());
+        if code.is_none() && matches!(reply.status, 404 | 405 | 422) {
+            // No token service at this URL (a wrong base URL, e.g. a doubled path), or one
+            // that refuses the request's shape: nothing was sent, and retrying cannot help.
+            return Err(RefundError::configuration(
+                NAME,
+                format!(
+                    "the token URL {} answered HTTP {} without a SiPay status_code ({}): check \
+                     the base URL (SIPAY_BASE_URL: the host, e.g. https://app.sipay.com.tr, \
+                     or a preset name)",
+                    self.inner.token_url,
+                    reply.status,
+                    reply.snippet(&secrets)
+                ),
+            ));
+        }
+        let parsed = parsed.map_err(|why| reply.unreadable(NAME, why, &secrets))?;
+        let Some(code) = code else {
             return Err(reply.unreadable(NAME, "a token response without status_code", &secrets));
         };
         let description = describe(parsed.status_description.as_deref(), None, &secrets);
@@ -373,12 +394,26 @@ impl Sipay {
             refund_webhook_key: webhook_key.filter(|_| webhook_field != REFUND_WEBHOOK_FIELD),
         })?;
         let (reply, token) = self.send_authorized(&self.inner.refund_url, body).await?;
-        self.map_refund(request, &reply, &token)
+        let result = self.map_refund(request, &reply, &token);
+        let now = Instant::now();
+        match result {
+            Ok(receipt) => {
+                self.inner.recent.accepted(invoice_id, now);
+                Ok(receipt)
+            }
+            Err(e) => Err(match self.inner.recent.remaining(invoice_id, now) {
+                Some(wait) => too_soon(e, invoice_id, wait),
+                None => e,
+            }),
+        }
     }
 
     /// What every answer goes through first: 429 is a rate limit, the body must be a JSON
     /// object of the expected shape carrying a status_code, and the description is scrubbed
     /// of `secrets`.
+    ///
+    /// A 404, 405 or 422 without a body `status_code` is a refusal before processing
+    /// ([`refused_before_processing`]).
     fn read_answer<T: DeserializeOwned + Answer>(
         &self,
         reply: &HttpReply,
@@ -387,10 +422,19 @@ impl Sipay {
         if reply.status == 429 {
             return Err(reply.unreadable(NAME, "rate limited", secrets));
         }
-        let parsed: T =
-            from_object(&reply.body).map_err(|why| reply.unreadable(NAME, why, secrets))?;
+        let parsed: T = match from_object(&reply.body) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                return Err(refused_before_processing(reply, secrets)
+                    .unwrap_or_else(|| reply.unreadable(NAME, why, secrets)));
+            }
+        };
         let Some(code) = parsed.status_code().cloned() else {
-            return Err(reply.unreadable(NAME, "a response without status_code", secrets));
+            return Err(
+                refused_before_processing(reply, secrets).unwrap_or_else(|| {
+                    reply.unreadable(NAME, "a response without status_code", secrets)
+                }),
+            );
         };
         let description = describe(parsed.status_description(), parsed.message(), secrets);
         Ok((parsed, code, description))
@@ -448,6 +492,11 @@ impl Sipay {
             if let Some(v) = value {
                 receipt = receipt.with_provider_reference(name, v.trim());
             }
+        }
+        // SiPay's id of the refund: `ref_no` of the refund answer (the seed's success answer;
+        // `ref_number` carries the same value there). `order_no` is the payment's order.
+        if let Some(ref_no) = &parsed.ref_no {
+            receipt = receipt.with_refund_id(ref_no.trim());
         }
         Ok(receipt.with_raw(reply.body.clone()))
     }
@@ -621,7 +670,12 @@ pub(crate) fn classify_code(
         RefundClass::Authentication => RefundError::authentication(NAME, raw, description),
         RefundClass::Declined if known.code == status_code::REFUND_FAILED => {
             if asks_to_wait(description) {
-                RefundError::declined_retryable(NAME, raw, description)
+                RefundError::declined_retry_after(
+                    NAME,
+                    raw,
+                    description,
+                    spacing::SIPAY_REFUND_SPACING + spacing::MARGIN,
+                )
             } else {
                 RefundError::declined(NAME, raw, description)
             }
@@ -677,6 +731,70 @@ fn asks_to_wait(description: &str) -> bool {
         "bakiye",
     ];
     waits && !other_causes.iter().any(|c| d.contains(c))
+}
+
+/// A 49 on an invoice this client had a refund of accepted `wait` short of the spacing ago:
+/// SiPay's 30-second rule (see [`spacing`]), so a temporary decline with the rest of the wait
+/// (plus a margin) as its `retry_after`. Every other error is returned as it is.
+fn too_soon(e: RefundError, invoice_id: &str, wait: Duration) -> RefundError {
+    match &e {
+        RefundError::Declined { code, message, .. }
+            if code.trim() == status_code::REFUND_FAILED.to_string() =>
+        {
+            let wait = wait + spacing::MARGIN;
+            RefundError::declined_retry_after(
+                NAME,
+                code.as_str(),
+                format!(
+                    "{message} (this client refunded invoice {invoice_id} less than 30 seconds \
+                     ago, and SiPay refuses another refund of an invoice within 30 seconds, so \
+                     this may be that rule: try again in {} s; a 49 after the wait is final)",
+                    wait.as_secs()
+                ),
+                wait,
+            )
+        }
+        _ => e,
+    }
+}
+
+/// A 404, 405 or 422 answered without a SiPay `status_code`: the request was refused before
+/// SiPay processed it (422 is Laravel's validation answer, `{"message": …, "errors": {…}}`,
+/// as SiPay's white-label platforms document it; 404 an unknown path or record, 405 a method
+/// the path does not take), so nothing moved and the outcome is known. A typed, final refusal
+/// `http_<status>` with the body's message (and the fields `errors` names); `None` for any
+/// other status, which keeps its usual reading.
+fn refused_before_processing(reply: &HttpReply, secrets: &[&str]) -> Option<RefundError> {
+    if !matches!(reply.status, 404 | 405 | 422) {
+        return None;
+    }
+    let body: Option<serde_json::Value> = from_object(&reply.body).ok();
+    let message = body
+        .as_ref()
+        .and_then(|b| b.get("message"))
+        .and_then(serde_json::Value::as_str)
+        .map(|m| describe(Some(m), None, secrets))
+        .unwrap_or_else(|| reply.snippet(secrets));
+    let fields: Vec<String> = body
+        .as_ref()
+        .and_then(|b| b.get("errors"))
+        .and_then(serde_json::Value::as_object)
+        .map(|errors| errors.keys().take(8).map(|k| clip(k, secrets)).collect())
+        .unwrap_or_default();
+    let fields = if fields.is_empty() {
+        String::new()
+    } else {
+        format!("; fields: {}", fields.join(", "))
+    };
+    Some(RefundError::declined(
+        NAME,
+        format!("http_{}", reply.status),
+        format!(
+            "{message}{fields} (HTTP {} without a SiPay status_code: refused before \
+             processing, nothing was refunded)",
+            reply.status
+        ),
+    ))
 }
 
 /// A success must be for the request: the echoed invoice_id must match (SiPay's documented

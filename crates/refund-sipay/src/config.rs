@@ -223,6 +223,7 @@ pub struct SipayConfig {
     pub(crate) settle_time: Duration,
     pub(crate) client: Option<reqwest::Client>,
     pub(crate) refund_webhook_key: Option<String>,
+    pub(crate) refund_spacing: Duration,
 }
 
 impl fmt::Debug for SipayConfig {
@@ -237,6 +238,7 @@ impl fmt::Debug for SipayConfig {
             .field("token_lifetime", &self.token_lifetime)
             .field("settle_time", &self.settle_time)
             .field("refund_webhook_key", &self.refund_webhook_key)
+            .field("refund_spacing", &self.refund_spacing)
             .field("shared_client", &self.client.is_some())
             .finish()
     }
@@ -262,6 +264,7 @@ impl SipayConfig {
             settle_time: Capabilities::DEFAULT_SETTLE_TIME,
             client: None,
             refund_webhook_key: None,
+            refund_spacing: crate::spacing::SIPAY_REFUND_SPACING,
         }
     }
 
@@ -325,8 +328,29 @@ impl SipayConfig {
 
     /// Uses any base URL: `https://…`, or `http://…` for a loopback host only (a simulator).
     /// A path prefix is kept (`https://gw.example/sipay` → `…/sipay/ccpayment/api/refund`).
+    /// A base URL that already ends in `/ccpayment` (the official PHP SDK's own base form,
+    /// `samples/test_config.php`) or `/ccpayment/api` is taken without that tail, so the path
+    /// is never doubled.
+    ///
+    /// ```
+    /// use refund_sipay::{Environment, SipayConfig};
+    ///
+    /// let config = SipayConfig::new("app-id", "app-secret", "merchant-key")
+    ///     .with_base_url("https://app.sipay.com.tr/ccpayment")?;
+    /// assert_eq!(config.base_url(), "https://app.sipay.com.tr/");
+    /// assert_eq!(config.environment(), Some(Environment::Production));
+    /// # Ok::<(), refund_core::RefundError>(())
+    /// ```
     pub fn with_base_url(mut self, base_url: &str) -> Result<SipayConfig, RefundError> {
-        let url = http::base_url(NAME, base_url)?;
+        let mut url = http::base_url(NAME, base_url)?;
+        let path = url.path().trim_end_matches('/').to_owned();
+        for tail in ["/ccpayment/api", "/ccpayment"] {
+            if let Some(prefix) = path.strip_suffix(tail) {
+                let prefix = if prefix.is_empty() { "/" } else { prefix };
+                url.set_path(prefix);
+                break;
+            }
+        }
         self.environment = Environment::ALL
             .iter()
             .copied()
@@ -407,6 +431,34 @@ impl SipayConfig {
     pub fn with_refund_webhook_key(mut self, key: impl Into<String>) -> Self {
         self.refund_webhook_key = Some(key.into());
         self
+    }
+
+    /// How long SiPay refuses another refund of an invoice after one was accepted (default
+    /// 30 s, SiPay's rule as the node SDK's text for code 49 states it: "Please wait at least
+    /// 30 seconds for another refund"; per invoice is **assumed**). A 49 on an invoice this
+    /// client (or a clone) had a refund accepted for less than this long ago is a temporary
+    /// decline with the rest of the wait as its
+    /// [`retry_after`](refund_core::RefundError::retry_after); any other 49 stays final.
+    /// `Duration::ZERO` turns the rule off (every 49 final, as SiPay's answer alone says).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use refund_sipay::SipayConfig;
+    ///
+    /// let config = SipayConfig::new("app-id", "app-secret", "merchant-key");
+    /// assert_eq!(config.refund_spacing(), Duration::from_secs(30));
+    /// let config = config.with_refund_spacing(Duration::from_secs(60));
+    /// assert_eq!(config.refund_spacing(), Duration::from_secs(60));
+    /// ```
+    #[must_use]
+    pub fn with_refund_spacing(mut self, spacing: Duration) -> Self {
+        self.refund_spacing = spacing;
+        self
+    }
+
+    /// The spacing of refunds of one invoice ([`with_refund_spacing`](Self::with_refund_spacing)).
+    pub fn refund_spacing(&self) -> Duration {
+        self.refund_spacing
     }
 
     /// The refund webhook key, when set.

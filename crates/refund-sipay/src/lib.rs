@@ -42,6 +42,7 @@ mod config;
 pub mod hash_key;
 mod lookup;
 pub mod notification;
+mod spacing;
 pub mod status_code;
 mod token;
 mod wire;

@@ -6,6 +6,7 @@ mod faults;
 mod live;
 mod lookup;
 mod mapping;
+mod rules;
 mod secrets;
 mod shape;
 mod token;
