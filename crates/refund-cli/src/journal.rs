@@ -15,8 +15,9 @@
 //!   counted, because it may have left a failed entry under the reference that says nothing
 //!   about a later attempt (journals from before `retry_later` journaled such a refusal
 //!   `declined` before the resend; those are counted too);
-//! - `failed`: nothing was processed and nothing will be by itself (a request the provider
-//!   cannot take, rejected credentials): sent again with the same reference by the next run;
+//! - `failed`: nothing was refunded and nothing more is sent by itself (a request the provider
+//!   cannot take, rejected credentials, a reference the provider will not take again, an
+//!   attempt whose row left the input): final, a person decides (as in the outbox);
 //! - nothing: never sent.
 //!
 //! Every record carries the UTC time it was written (`at`, unix milliseconds), so the age of
@@ -48,6 +49,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -68,11 +70,34 @@ pub(crate) enum RowState {
     /// Refused for now, or the provider could not be reached: nothing was refunded, and the
     /// same request is sent again after `not_before`.
     RetryLater,
-    /// Failed before the provider processed anything; sent again by the next run.
+    /// Nothing was refunded and nothing more is sent by itself: final, a person decides.
     Failed,
 }
 
 impl RowState {
+    /// Whether nothing more happens to the row by itself (`refunded`, `declined`, `failed`).
+    pub(crate) fn is_final(self) -> bool {
+        matches!(
+            self,
+            RowState::Refunded | RowState::Declined | RowState::Failed
+        )
+    }
+
+    /// The state a lifecycle decision stores (`pending` is never journaled: a row without
+    /// records is pending).
+    pub(crate) fn of(state: refund_core::AttemptState) -> RowState {
+        use refund_core::AttemptState as S;
+        match state {
+            S::Sending => RowState::Sending,
+            S::RetryLater => RowState::RetryLater,
+            S::Refunded => RowState::Refunded,
+            S::Declined => RowState::Declined,
+            S::Failed => RowState::Failed,
+            // `unknown`, and anything newer: the cautious state, looked up before any resend.
+            _ => RowState::Unknown,
+        }
+    }
+
     /// The name used in the journal, the summary and the report.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -316,6 +341,8 @@ struct Entry {
     state: RowState,
     /// `declined` records and `refused` `retry_later` records with the current reference.
     refusals: u8,
+    /// `sending` records with the current reference: the requests sent under it.
+    sends: u8,
     /// The latest `sending` record had no time, and no later record dated it yet.
     undated: bool,
 }
@@ -330,6 +357,7 @@ pub(crate) struct RowView {
     time: u64,
     undated: bool,
     refusals: u8,
+    sends: u8,
 }
 
 impl RowView {
@@ -339,6 +367,13 @@ impl RowView {
     /// than this (`Reconciler::judge_after`).
     pub(crate) fn refusals(&self) -> usize {
         usize::from(self.refusals)
+    }
+
+    /// How many requests the journal records under the row's current reference (its
+    /// `sending` records): 0 when it was never sent (a row refused before any request, or
+    /// journaled by a check of the provider's ledger).
+    pub(crate) fn sends(&self) -> u32 {
+        u32::from(self.sends)
     }
 
     /// For a `sending` / `unknown` row: when its latest attempt was made. An attempt the
@@ -417,11 +452,13 @@ impl Index {
                 reference,
                 state: line.state,
                 refusals: 0,
+                sends: 0,
                 undated: false,
             });
         if entry.reference != reference {
             entry.reference = reference;
             entry.refusals = 0;
+            entry.sends = 0;
         }
         let refused = match line.state {
             RowState::Declined => true,
@@ -433,6 +470,7 @@ impl Index {
         }
         match line.state {
             RowState::Sending => {
+                entry.sends = entry.sends.saturating_add(1);
                 entry.time = line.at.unwrap_or(0);
                 entry.undated = line.at.is_none();
             }
@@ -475,6 +513,7 @@ impl Index {
             time: e.time,
             undated: e.undated,
             refusals: e.refusals,
+            sends: e.sends,
         })
     }
 
@@ -482,6 +521,11 @@ impl Index {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Whether the journal has no record of any row.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 
     /// Every row whose outcome is unknown (`sending` or `unknown` last).
@@ -495,6 +539,7 @@ impl Index {
                 time: e.time,
                 undated: e.undated,
                 refusals: e.refusals,
+                sends: e.sends,
             })
     }
 
@@ -628,6 +673,7 @@ impl From<std::io::Error> for OpenError {
 #[derive(Debug)]
 pub(crate) struct Journal {
     file: File,
+    path: PathBuf,
     index: Index,
 }
 
@@ -669,7 +715,11 @@ impl Journal {
                 file.write_all(b"\n")?;
             }
         }
-        Ok(Journal { file, index })
+        Ok(Journal {
+            file,
+            path: path.to_path_buf(),
+            index,
+        })
     }
 
     /// What the journal said when it was opened.
@@ -687,13 +737,21 @@ impl Journal {
     }
 
     /// The index, and an [`Appender`] that owns the file (and its lock) from now on.
+    ///
+    /// The journal thread checks, before every write, that the path still names the file it
+    /// writes (not deleted, not replaced by another file): a journal nobody will read again
+    /// protects nothing, so the first write after such a change fails, like a failed write,
+    /// and so does every one after it.
     pub(crate) fn into_appender(self) -> std::io::Result<(Index, Appender)> {
         let (tx, rx) = mpsc::unbounded_channel();
         let file = self.file;
+        let path = self.path;
+        let failure = Arc::new(Mutex::new(None));
+        let shared = Arc::clone(&failure);
         std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || write_loop(file, rx))?;
-        Ok((self.index, Appender { tx }))
+            .spawn(move || write_loop(file, &path, rx, &shared))?;
+        Ok((self.index, Appender { tx, failure }))
     }
 }
 
@@ -711,9 +769,20 @@ struct Job {
 #[derive(Clone, Debug)]
 pub(crate) struct Appender {
     tx: mpsc::UnboundedSender<Job>,
+    /// Why the journal stopped taking records, once it has (the first failed write, or the
+    /// path no longer naming the file).
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Appender {
+    /// Why the journal stopped taking records, if it has: then nothing may be sent any more.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Appends `record` and returns once it is synced to disk, with its time (unix ms). A
     /// record without a time is stamped by the journal thread as it writes it: as late as
     /// possible before the sync, so a `sending` record dates its request as closely as a
@@ -745,7 +814,12 @@ const MAX_GROUP: usize = 256;
 /// The journal thread: writes every record waiting, in one write call, syncs once, then
 /// answers their callers. After a failed write or sync nothing more is written (the file may
 /// end in a torn line that the next record would run into) and every caller gets the error.
-fn write_loop(mut file: File, mut rx: mpsc::UnboundedReceiver<Job>) {
+fn write_loop(
+    mut file: File,
+    path: &Path,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    failure: &Mutex<Option<String>>,
+) {
     let mut failed: Option<String> = None;
     let mut buf = Vec::with_capacity(64 * 1024);
     while let Some(first) = rx.blocking_recv() {
@@ -766,14 +840,51 @@ fn write_loop(mut file: File, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
         if failed.is_none()
-            && let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data())
+            && let Err(e) = still_there(&file, path)
+                .and_then(|()| file.write_all(&buf))
+                .and_then(|()| file.sync_data())
         {
             failed = Some(e.to_string());
+            *failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = failed.clone();
         }
         for job in jobs.drain(..) {
             let _ = job.done.send(failed.clone().map_or(Ok(now), Err));
         }
     }
+}
+
+/// Whether `path` still names `file`: not deleted, not replaced by another file (another inode
+/// at the path), so what is written will be read by the next run.
+fn still_there(file: &File, path: &Path) -> std::io::Result<()> {
+    let gone = |what: &str| {
+        std::io::Error::other(format!(
+            "the journal was {what} during the run; nothing more is sent. Restore it (or \
+             rerun with the new one: rows already refunded are found on the provider's ledger)"
+        ))
+    };
+    let at_path = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone("deleted")),
+        Err(e) => return Err(e),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let open = file.metadata()?;
+        if open.nlink() == 0 {
+            return Err(gone("deleted"));
+        }
+        if (open.dev(), open.ino()) != (at_path.dev(), at_path.ino()) {
+            return Err(gone("replaced by another file"));
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, at_path);
+    }
+    Ok(())
 }
 
 /// Syncs the directory holding `path`, so a newly created file survives a crash.

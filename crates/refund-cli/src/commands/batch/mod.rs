@@ -1,0 +1,202 @@
+//! `refund batch`: refund every row of a CSV file, crash-safely (see [`crate::journal`]).
+//!
+//! A run reads the input twice, streaming: first to validate every row before anything is
+//! sent (malformed rows, references used by more than one row, rows edited after an attempt
+//! whose outcome is unknown), then to work through the rows with at most `--concurrency` in
+//! flight. Neither pass keeps rows in memory; the journal's index keeps a few bytes per row.
+//! The last stdout line is one JSON object: this run's counts, and `journal`, the state of
+//! every input row after this run, which decides the exit code.
+//!
+//! Every row is driven through the one attempt lifecycle, `refund_core::AttemptPolicy`: the
+//! journal stores each decision and the driver acts on its next step (see [`drive`]). The
+//! modules, one job each:
+//!
+//! - [`input`]: the CSV reader and the row parser;
+//! - [`validate`]: the validating pass;
+//! - [`plan`]: what to do with a row, given the journal (and `--dry-run`);
+//! - [`work`]: the scheduler and each provider's clients;
+//! - [`drive`]: the driving of one row (and of an orphaned attempt) through the policy;
+//! - [`summary`]: the totals, the exit code and the closing lines;
+//! - [`report`]: `--report`, every row's latest state as CSV;
+//! - `outbox`: the same command on the PostgreSQL outbox.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args as ClapArgs;
+use refund_core::{MerchantRef, Money, PaymentRef};
+
+use super::Connection;
+use crate::exit::Failure;
+use crate::journal::{Journal, OpenError};
+
+mod drive;
+mod input;
+mod outbox;
+mod plan;
+mod report;
+mod summary;
+mod validate;
+mod work;
+
+use input::Input;
+use report::REPORT_HEADER;
+use summary::{Summary, finish};
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Args {
+    /// CSV with a header line and columns `provider,payment,amount,currency[,reference]`.
+    /// `payment` is the SiPay invoice_id or the iyzico paymentId; `tx:<id>` is an iyzico
+    /// paymentTransactionId (item refund), `tx:<id>@<paymentId>` also names its payment so an
+    /// uncertain refund can be looked up. A reference may be used by one row only; a row
+    /// without one gets a reference derived from its content (the same in every run), so
+    /// refunding the same payment and amount again in a later campaign needs a reference.
+    #[arg(long, required_unless_present = "report")]
+    input: Option<PathBuf>,
+    /// The journal file (created when missing). Run again with the same journal to resume.
+    /// One run at a time: a second run on a journal in use exits 5 and sends nothing.
+    /// A `postgres://` URL instead: the refund outbox in that database (see docs/outbox.md),
+    /// which any number of runs, on any number of machines, work at once.
+    #[arg(long)]
+    journal: PathBuf,
+    /// Print every row of the journal as CSV with its latest state
+    /// (provider,payment,amount,currency,reference,state,provider_reference,updated_at), and
+    /// exit. Sends nothing and writes nothing; needs no --input.
+    #[arg(long, conflicts_with_all = ["input", "dry_run"])]
+    report: bool,
+    /// Refunds in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// At most N requests per second to each provider (refunds and lookups), evenly spaced.
+    /// Whatever the rate, a rate limit answer (429) pauses every request to that provider for
+    /// as long as it asks (Retry-After).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    rate: Option<u32>,
+    /// Validate the rows and print what would be done; send nothing, and neither create nor
+    /// write the journal.
+    #[arg(long)]
+    dry_run: bool,
+    /// The operator asserts that this input was never run before, with any journal: the
+    /// provider's ledger is then not checked before a row's first send to a provider that does
+    /// not refuse a reused reference (iyzico). Refused when the journal already has records.
+    #[arg(long)]
+    input_never_run_before: bool,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Provider {
+    Sipay,
+    Iyzico,
+}
+
+impl Provider {
+    fn name(self) -> &'static str {
+        match self {
+            Provider::Sipay => "sipay",
+            Provider::Iyzico => "iyzico",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Provider> {
+        match name.to_ascii_lowercase().as_str() {
+            "sipay" => Some(Provider::Sipay),
+            "iyzico" => Some(Provider::Iyzico),
+            _ => None,
+        }
+    }
+}
+
+/// A valid row.
+#[derive(Debug, Clone)]
+struct Row {
+    line: u64,
+    provider: Provider,
+    payment: PaymentRef,
+    amount: Money,
+    reference: Option<MerchantRef>,
+    /// What the row's key is made of (see [`crate::journal::row_content`]).
+    content: String,
+    /// Its key in the journal: set by the working pass, which numbers identical rows.
+    key: String,
+}
+
+pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
+    if let Some(url) = outbox::database_url(&args.journal) {
+        return outbox::run(&args, url).await;
+    }
+    if args.report {
+        return report::report(&args.journal);
+    }
+    let input = args
+        .input
+        .clone()
+        .ok_or_else(|| Failure::invalid("--input is required (or --report)"))?;
+    let journal_error =
+        |e: std::io::Error| Failure::other(format!("journal {}: {e}", args.journal.display()));
+
+    if args.dry_run {
+        // Read only: a dry run neither creates, locks nor writes the journal.
+        let index = crate::journal::Index::read_only(&args.journal).map_err(journal_error)?;
+        let checks = validate::validate(&input, &index).map_err(|e| e.journal(&args.journal))?;
+        return plan::dry_run(&input, &index, &checks).map_err(|e| e.journal(&args.journal));
+    }
+
+    // One runner per journal: the lock is taken before anything is read or sent, and held
+    // until this process ends.
+    let journal = match Journal::open(&args.journal) {
+        Ok(journal) => journal,
+        Err(OpenError::Busy) => {
+            return Err(Failure::other(format!(
+                "journal {} is in use by another `refund batch` run; nothing was sent. \
+                 Wait for that run to finish, then run this command again",
+                args.journal.display()
+            )));
+        }
+        Err(OpenError::Io(e)) => return Err(journal_error(e)),
+    };
+    if args.input_never_run_before && !journal.index().is_empty() {
+        return Err(Failure::invalid(format!(
+            "--input-never-run-before: journal {} already has records, so this input (or \
+             another) was run with it before; nothing was sent. Run without the flag: the \
+             provider's ledger is then checked before each row's first send",
+            args.journal.display()
+        )));
+    }
+    let checks =
+        validate::validate(&input, journal.index()).map_err(|e| e.journal(&args.journal))?;
+    let (index, appender) = journal.into_appender().map_err(journal_error)?;
+    work::work(&args, &input, &index, &checks, appender)
+        .await
+        .map_err(|e| e.journal(&args.journal))
+}
+
+/// A failure of the batch: a journal I/O error (named with the journal's path by
+/// [`BatchError::journal`]), or anything else.
+#[derive(Debug)]
+enum BatchError {
+    Journal(std::io::Error),
+    Other(Failure),
+}
+
+impl BatchError {
+    fn journal(self, path: &Path) -> Failure {
+        match self {
+            BatchError::Journal(e) => Failure::other(format!("journal {}: {e}", path.display())),
+            BatchError::Other(f) => f,
+        }
+    }
+}
+
+impl From<std::io::Error> for BatchError {
+    fn from(e: std::io::Error) -> Self {
+        BatchError::Journal(e)
+    }
+}
+
+impl From<Failure> for BatchError {
+    fn from(f: Failure) -> Self {
+        BatchError::Other(f)
+    }
+}
