@@ -1,7 +1,6 @@
 //! Refund intents and enqueueing them inside the application's transaction.
 
 use std::fmt;
-use std::str::FromStr;
 
 use refund_core::{MerchantRef, Money, PaymentRef, PaymentScope, RefundReason, RefundRequest};
 use serde::Serialize;
@@ -20,83 +19,21 @@ impl fmt::Display for IntentId {
     }
 }
 
-/// Where an intent stands.
+/// Where an intent stands: the one state set of the attempt lifecycle
+/// ([`AttemptState`](refund_core::AttemptState)), stored under its names.
 ///
 /// | state | means | a worker |
 /// |---|---|---|
 /// | `pending` | never sent | sends it |
 /// | `unknown` | a request may have reached the provider: an attempt is out, or its outcome was unknown | looks it up (after `not_before`) and resends only on [`Verdict::SafeToResend`](refund_core::Verdict) |
-/// | `retry_later` | refused for now, rate limited, or the provider was not reached | sends it again, with the same reference, after `not_before` |
+/// | `retry_later` | refused for now, rate limited, not reached, or proven absent | sends it again, with the same reference, after `not_before` |
 /// | `refunded` | final: the provider refunded it | — |
 /// | `declined` | final: the provider refused it, or a lookup found it failed | — |
-/// | `failed` | nothing was refunded and nothing more is sent: the request was invalid, the credentials were rejected, the operation is unsupported | — (a person decides) |
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum IntentState {
-    /// Never sent.
-    Pending,
-    /// A request may have reached the provider; reconciled before anything is resent.
-    Unknown,
-    /// Sent again after its not-before time.
-    RetryLater,
-    /// Refunded (final).
-    Refunded,
-    /// Declined (final).
-    Declined,
-    /// Not refunded, and not sent again without a person.
-    Failed,
-}
-
-impl IntentState {
-    /// Every state, in the order [`status`](crate::status) lists them.
-    pub const ALL: [IntentState; 6] = [
-        IntentState::Pending,
-        IntentState::Unknown,
-        IntentState::RetryLater,
-        IntentState::Refunded,
-        IntentState::Declined,
-        IntentState::Failed,
-    ];
-
-    /// The name stored in the database: `pending`, `unknown`, `retry_later`, `refunded`,
-    /// `declined`, `failed`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            IntentState::Pending => "pending",
-            IntentState::Unknown => "unknown",
-            IntentState::RetryLater => "retry_later",
-            IntentState::Refunded => "refunded",
-            IntentState::Declined => "declined",
-            IntentState::Failed => "failed",
-        }
-    }
-
-    /// Whether workers are done with it (`refunded`, `declined`, `failed`).
-    pub const fn is_final(self) -> bool {
-        matches!(
-            self,
-            IntentState::Refunded | IntentState::Declined | IntentState::Failed
-        )
-    }
-}
-
-impl fmt::Display for IntentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for IntentState {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        IntentState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| format!("unknown intent state {s:?}"))
-    }
-}
+/// | `failed` | final: nothing was refunded and nothing more is sent: the request was invalid, the credentials were rejected, the reference was used up by refusals | — (a person decides) |
+///
+/// The outbox never stores `sending`: its in-flight state is `unknown`, committed before the
+/// request leaves.
+pub use refund_core::AttemptState as IntentState;
 
 /// A refund the application has decided on: which provider, which payment, how much, and the
 /// merchant's own reference for it (the key that makes it happen at most once).
@@ -219,6 +156,15 @@ pub(crate) fn reason_from_name(name: &str) -> Option<RefundReason> {
         "other" => RefundReason::Other,
         _ => return None,
     })
+}
+
+/// The payment of a row, from its `payment_scope`, `payment_id` and `payment_parent`.
+pub(crate) fn payment_from_columns(scope: &str, id: String, parent: Option<String>) -> PaymentRef {
+    match (scope, parent) {
+        ("item", Some(parent)) => PaymentRef::item(id).in_payment(parent),
+        ("item", None) => PaymentRef::item(id),
+        _ => PaymentRef::payment(id),
+    }
 }
 
 pub(crate) fn scope_name(scope: PaymentScope) -> &'static str {

@@ -24,7 +24,8 @@
 //!
 //! The schema is versioned migrations the crate applies itself ([`migrate`]); the pace of
 //! each provider's requests is shared by every worker through the database ([`set_rate`]);
-//! [`status`] counts intents by state and lists the stuck ones. See `docs/outbox.md` in the
+//! [`status`] counts intents by state and lists the stuck ones; [`find`], [`report`] and
+//! [`Tracked`] read intents back. See `docs/outbox.md` in the
 //! repository for the flow, the schema, the guarantees and their limits.
 //!
 //! ```no_run
@@ -66,6 +67,7 @@ mod error;
 mod intent;
 mod migrate;
 mod pacing;
+mod rows;
 mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -75,6 +77,7 @@ pub use error::OutboxError;
 pub use intent::{IntentId, IntentState, RefundIntent, enqueue};
 pub use migrate::{SCHEMA_VERSION, migrate};
 pub use pacing::{DEFAULT_PAUSE, set_rate};
+pub use rows::{IntentRow, Standing, Tracked, find, report};
 pub use status::{OutboxStatus, StuckIntent, status};
 /// The PostgreSQL client the outbox runs on, re-exported so applications name the same
 /// version.

@@ -44,6 +44,8 @@ impl OutboxStatus {
             IntentState::Refunded => self.refunded,
             IntentState::Declined => self.declined,
             IntentState::Failed => self.failed,
+            // `sending` is never stored by the outbox.
+            _ => 0,
         }
     }
 
@@ -87,7 +89,9 @@ pub struct StuckIntent {
 }
 
 /// Counts the intents by state and lists the stuck ones, oldest first, at most `limit`:
-/// every `failed` intent, and every intent not final `stuck_after` after it was enqueued
+/// every `failed` intent, every `unknown` one the attempt policy left to a person (its latest
+/// lookup's outcome is `stuck`: sent as often as the policy allows and never on the provider's
+/// record), and every intent not final `stuck_after` after it was enqueued
 /// (`pending`: no worker has taken it, is one running for its provider?; `unknown`: lookups
 /// have not settled it; `retry_later`: refused again and again).
 ///
@@ -130,7 +134,7 @@ pub async fn status<C: GenericClient>(
             Ok(IntentState::Refunded) => out.refunded = count,
             Ok(IntentState::Declined) => out.declined = count,
             Ok(IntentState::Failed) => out.failed = count,
-            Err(_) => {}
+            Ok(_) | Err(_) => {}
         }
     }
     let utc =
@@ -142,9 +146,13 @@ pub async fn status<C: GenericClient>(
                 {created}, {updated}, {not_before},
                 CASE WHEN lease_owner IS NULL THEN NULL
                      ELSE lease_owner || ' until ' || {lease} END,
-                note
-         FROM refund_outbox_intents
-         WHERE state = 'failed'
+                note, stuck
+         FROM (SELECT *, state = 'unknown'
+                         AND (SELECT a.outcome FROM refund_outbox_attempts a
+                              WHERE a.intent_id = i.id ORDER BY a.id DESC LIMIT 1) = 'stuck'
+                         AS stuck
+               FROM refund_outbox_intents i) i
+         WHERE state = 'failed' OR stuck
             OR (state IN ('pending', 'unknown', 'retry_later')
                 AND created_at < clock_timestamp() - $1::bigint * interval '1 millisecond')
          ORDER BY created_at, id
@@ -161,9 +169,16 @@ pub async fn status<C: GenericClient>(
         let id = IntentId(row.try_get(0)?);
         let state_name: String = row.try_get(5)?;
         let state = state_name
-            .parse()
-            .map_err(|reason| OutboxError::Corrupt { id: id.0, reason })?;
+            .parse::<IntentState>()
+            .map_err(|e| OutboxError::Corrupt {
+                id: id.0,
+                reason: e.to_string(),
+            })?;
+        let left_to_person: bool = row.try_get(12)?;
         let why = match state {
+            IntentState::Unknown if left_to_person => {
+                "unknown, left to a person: sent as often as the policy allows and the provider's lookup never lists it; nothing more is sent; check the reference with the provider (it is looked up again now and then, and settles by itself if the provider comes to list it)"
+            }
             IntentState::Failed => {
                 "failed: nothing was refunded and nothing more is sent; fix the cause (see the note), then set it back to retry_later, or leave it"
             }

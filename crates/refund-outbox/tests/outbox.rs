@@ -9,21 +9,25 @@
 
 mod common;
 mod crash;
+mod lifecycle;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{SETTLE, Seeded, Sims};
-use refund_core::{Currency, Decimal, MerchantRef, Money, PaymentRef};
+use refund_core::{AttemptPolicy, Currency, Decimal, MerchantRef, Money, PaymentRef};
 use refund_outbox::{
     IntentState, OutboxError, RefundIntent, Worker, WorkerConfig, enqueue, migrate, set_rate,
     status,
 };
 use refund_testkit::sim::Fault;
 
-fn config(name: &str) -> WorkerConfig {
+/// The tests' worker: short times, and backoffs without jitter so their waits can be
+/// asserted.
+pub(crate) fn config(name: &str) -> WorkerConfig {
     WorkerConfig::new(name)
+        .with_policy(AttemptPolicy::default().with_jitter(false))
         .with_lease(Duration::from_secs(1))
         .with_recheck(Duration::from_millis(200))
         .with_retry_backoff(Duration::from_millis(300), Duration::from_secs(2))
@@ -31,7 +35,11 @@ fn config(name: &str) -> WorkerConfig {
 }
 
 /// Runs `worker` until no intent is claimable and every intent is final, or `limit` passes.
-async fn drain(worker: &Worker, db: &refund_outbox::tokio_postgres::Client, limit: Duration) {
+pub(crate) async fn drain(
+    worker: &Worker,
+    db: &refund_outbox::tokio_postgres::Client,
+    limit: Duration,
+) {
     let started = Instant::now();
     loop {
         let worked = worker.run_once().await.unwrap();
