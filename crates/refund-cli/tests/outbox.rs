@@ -208,3 +208,92 @@ async fn two_batch_runs_on_one_outbox_refund_every_row_once() {
         "{report:?}"
     );
 }
+
+/// `failed` on the outbox means what it means in a file journal: final, a person decides. A
+/// row whose credentials are rejected ends `failed` (exit 5); a rerun with the right
+/// credentials counts it as skipped and sends nothing; `--report` shows it with the file
+/// journal's columns and totals line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_row_is_final_on_the_outbox_as_in_a_file_journal() {
+    let Some(server) = server() else {
+        return;
+    };
+    server.create_database("cli_failed").await.unwrap();
+    let url = server.url("cli_failed");
+    let sipay = SipaySim::start().await.unwrap();
+    let iyzico = IyzicoSim::start().await.unwrap();
+    let p = iyzico.add_payment(Currency::Try, &[Decimal::new(10_000, 2)]);
+    let tx = &p.items[0].payment_transaction_id;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-outbox-failed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("rows.csv");
+    std::fs::write(
+        &input,
+        format!(
+            "provider,payment,amount,currency,reference\niyzico,tx:{tx}@{},10.00,TRY,of-1\n",
+            p.payment_id
+        ),
+    )
+    .unwrap();
+    let input = input.to_str().unwrap();
+    let args = [
+        "batch",
+        "--journal",
+        &url,
+        "--input",
+        input,
+        "--timeout",
+        "2",
+    ];
+    let good = env(&sipay, &iyzico, &url);
+    let mut wrong = good.clone();
+    for (k, v) in &mut wrong {
+        if k == "IYZICO_SECRET_KEY" {
+            *v = "not-the-secret-key".into();
+        }
+    }
+
+    let first = run(&args, &wrong).await;
+    assert_eq!(first.code, 5, "{first:?}");
+    assert_eq!(first.json()["failed"], 1, "{first:?}");
+    assert_eq!(first.json()["journal"]["failed"], 1, "{first:?}");
+    assert!(!first.stderr.contains("not-the-secret-key"), "{first:?}");
+
+    let rerun = run(&args, &good).await;
+    assert_eq!(rerun.code, 5, "{rerun:?}");
+    assert_eq!(rerun.json()["skipped"], 1, "{rerun:?}");
+    assert_eq!(rerun.json()["failed"], 0, "{rerun:?}");
+    assert_eq!(rerun.json()["journal"]["failed"], 1, "{rerun:?}");
+    assert_eq!(iyzico.payment(&p.payment_id).unwrap().refunds().count(), 0);
+
+    let report = run(&["batch", "--journal", &url, "--report"], &good).await;
+    assert_eq!(report.code, 0, "{report:?}");
+    let lines: Vec<&str> = report.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "provider,payment,amount,currency,reference,state,provider_reference,updated_at"
+    );
+    let fields: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(
+        fields[..7],
+        [
+            "iyzico",
+            &format!("tx:{tx}@{}", p.payment_id),
+            "10.00",
+            "TRY",
+            "of-1",
+            "failed",
+            ""
+        ]
+    );
+    assert!(
+        fields[7].ends_with('Z') && fields[7].len() == 20,
+        "{report:?}"
+    );
+    assert!(
+        report.stderr.contains(
+            "journal, 1 rows: 0 refunded, 0 declined, 0 unknown, 0 retry later, 1 failed"
+        ),
+        "{report:?}"
+    );
+}

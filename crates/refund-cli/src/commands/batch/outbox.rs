@@ -18,9 +18,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use refund_core::{MerchantRef, ProviderRegistry, RefundProvider};
+use refund_core::{MerchantRef, PaymentRef, PaymentScope, ProviderRegistry, RefundProvider};
 use refund_outbox::tokio_postgres::Client;
-use refund_outbox::{IntentState, OutboxError, RefundIntent, Worker, WorkerConfig, enqueue};
+use refund_outbox::{
+    IntentRow, IntentState, OutboxError, RefundIntent, Tracked, Worker, WorkerConfig, enqueue,
+};
 
 use super::{Args, Input, Provider, Row, Summary, finish};
 use crate::commands::outbox::connect;
@@ -54,9 +56,8 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
     refund_outbox::migrate(&mut db)
         .await
         .map_err(Failure::from)?;
-    db.batch_execute("CREATE TEMP TABLE refund_batch_rows (reference text PRIMARY KEY)")
-        .await
-        .map_err(Failure::from)?;
+    // The file's intents, followed on this connection until none is due.
+    let tracked = Tracked::new(&db).await.map_err(Failure::from)?;
 
     let mut summary = Summary::default();
     let mut providers = HashSet::new();
@@ -97,14 +98,14 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
             None => {}
         }
         if chunk.len() >= CHUNK || (end && !chunk.is_empty()) {
-            summary.malformed += enqueue_chunk(&mut db, &chunk).await?;
+            summary.malformed += enqueue_chunk(&mut db, &tracked, &chunk).await?;
             chunk.clear();
         }
         if end {
             break;
         }
     }
-    let before = states(&db).await?;
+    let before = states(&db, &tracked).await?;
 
     let registry = registry(args, &providers)?;
     if let Some(rate) = args.rate.and_then(NonZeroU32::new) {
@@ -120,14 +121,14 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
         let worker = Worker::new(connect(url).await?, registry, config)
             .await
             .map_err(Failure::from)?;
-        let watcher = &db;
+        let (watcher, tracked) = (&db, &tracked);
         let until_done = async move {
             loop {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => return,
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
-                match due_soon(watcher).await {
+                match tracked.due_within(watcher, HORIZON).await {
                     Ok(false) => return,
                     Ok(true) => {}
                     Err(e) => {
@@ -139,7 +140,7 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
         worker.run(until_done).await.map_err(Failure::from)?;
     }
 
-    let after = states(&db).await?;
+    let after = states(&db, &tracked).await?;
     let (mut rerun_after, mut retry_after) = (None, None);
     for (reference, (state, not_before)) in &after {
         let row_state = row_state(*state);
@@ -186,12 +187,16 @@ fn reference_of(row: &Row, occurrences: &mut HashMap<u128, u32>) -> MerchantRef 
     journal::derived_reference(&journal::row_key(&row.content, *n))
 }
 
-/// Enqueues a chunk of rows in one transaction and records their references for this run;
-/// returns the rows refused (a reference the outbox has for another refund).
-async fn enqueue_chunk(db: &mut Client, chunk: &[(Row, MerchantRef)]) -> Result<u64, Failure> {
-    let db_error = Failure::from;
-    let tx = db.transaction().await.map_err(db_error)?;
+/// Enqueues a chunk of rows in one transaction and adds their references to the run's
+/// tracked set; returns the rows refused (a reference the outbox has for another refund).
+async fn enqueue_chunk(
+    db: &mut Client,
+    tracked: &Tracked,
+    chunk: &[(Row, MerchantRef)],
+) -> Result<u64, Failure> {
+    let tx = db.transaction().await.map_err(Failure::from)?;
     let mut refused = 0;
+    let mut references = Vec::with_capacity(chunk.len());
     for (row, reference) in chunk {
         let intent = RefundIntent::new(
             row.provider.name(),
@@ -205,25 +210,8 @@ async fn enqueue_chunk(db: &mut Client, chunk: &[(Row, MerchantRef)]) -> Result<
             Err(OutboxError::AlreadyEnqueued { .. }) => {
                 // Enqueued by an earlier run or another machine: the same refund, unless the
                 // outbox has this reference for another one.
-                let same: bool = tx
-                    .query_one(
-                        "SELECT provider = $2 AND payment_id = $3
-                                AND COALESCE(payment_parent, '') = $4
-                                AND amount = $5::text::numeric AND currency = $6
-                         FROM refund_outbox_intents WHERE reference = $1",
-                        &[
-                            &reference.as_str(),
-                            &row.provider.name(),
-                            &row.payment.id(),
-                            &row.payment.parent().unwrap_or(""),
-                            &row.amount.amount().to_string(),
-                            &row.amount.currency().code(),
-                        ],
-                    )
-                    .await
-                    .map_err(db_error)?
-                    .get(0);
-                if !same {
+                let stored = refund_outbox::find(&tx, reference.as_str()).await?;
+                if !stored.as_ref().is_some_and(|s| same_refund(s, row)) {
                     refused += 1;
                     err_line(&format!(
                         "line {}: reference {reference} is already in the outbox for another \
@@ -236,15 +224,19 @@ async fn enqueue_chunk(db: &mut Client, chunk: &[(Row, MerchantRef)]) -> Result<
             }
             Err(e) => return Err(e.into()),
         }
-        tx.execute(
-            "INSERT INTO refund_batch_rows (reference) VALUES ($1) ON CONFLICT DO NOTHING",
-            &[&reference.as_str()],
-        )
-        .await
-        .map_err(db_error)?;
+        references.push(reference.as_str());
     }
-    tx.commit().await.map_err(db_error)?;
+    tracked.add(&tx, &references).await?;
+    tx.commit().await.map_err(Failure::from)?;
     Ok(refused)
+}
+
+/// Whether the stored intent is the row's refund: the same provider, payment and amount.
+fn same_refund(stored: &IntentRow, row: &Row) -> bool {
+    stored.provider == row.provider.name()
+        && stored.payment.id() == row.payment.id()
+        && stored.payment.parent() == row.payment.parent()
+        && stored.amount == row.amount
 }
 
 /// The providers the file's rows name, built from the connection options; a provider whose
@@ -274,38 +266,20 @@ fn registry(args: &Args, providers: &HashSet<Provider>) -> Result<ProviderRegist
 }
 
 /// The state and not-before time of each of this run's intents.
-async fn states(db: &Client) -> Result<HashMap<String, (IntentState, SystemTime)>, Failure> {
-    let rows = db
-        .query(
-            "SELECT i.reference, i.state, i.not_before FROM refund_outbox_intents i
-             JOIN refund_batch_rows r USING (reference)",
-            &[],
-        )
-        .await
-        .map_err(Failure::from)?;
-    let mut out = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let state: String = row.get(1);
-        let state = state.parse().unwrap_or(IntentState::Unknown);
-        out.insert(row.get(0), (state, row.get(2)));
-    }
-    Ok(out)
+async fn states(
+    db: &Client,
+    tracked: &Tracked,
+) -> Result<HashMap<String, (IntentState, SystemTime)>, Failure> {
+    Ok(tracked
+        .states(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.reference, (s.state, s.not_before)))
+        .collect())
 }
 
-/// Whether one of this run's intents is open and due within [`HORIZON`] (or claimed now).
-async fn due_soon(db: &Client) -> Result<bool, refund_outbox::tokio_postgres::Error> {
-    let horizon = i64::try_from(HORIZON.as_millis()).unwrap_or(i64::MAX);
-    db.query_one(
-        "SELECT EXISTS (SELECT 1 FROM refund_outbox_intents i JOIN refund_batch_rows r USING (reference)
-                        WHERE i.state IN ('pending', 'unknown', 'retry_later')
-                          AND (i.not_before <= clock_timestamp() + $1::bigint * interval '1 millisecond'
-                               OR i.lease_until > clock_timestamp()))",
-        &[&horizon],
-    )
-    .await
-    .map(|row| row.get(0))
-}
-
+/// The row state an intent's state counts as: the same names and meanings as the file
+/// journal's (`failed` is final there too: a person decides).
 fn row_state(state: IntentState) -> RowState {
     match state {
         IntentState::Refunded => RowState::Refunded,
@@ -350,29 +324,62 @@ fn dry_run(input: &Path) -> Result<ExitCode, Failure> {
     }))
 }
 
-/// `--report`: every intent in the outbox as CSV, the file journal's columns.
+/// `--report`: every intent in the outbox as CSV, the file journal's columns, in the order
+/// they last changed; the totals on stderr, as the file journal's report says them.
 async fn report(url: &str) -> Result<ExitCode, Failure> {
     let db = connect(url).await?;
-    let rows = db
-        .query(
-            "SELECT provider,
-                    CASE WHEN payment_scope = 'item'
-                         THEN 'tx:' || payment_id || COALESCE('@' || payment_parent, '')
-                         ELSE payment_id END,
-                    amount::text, currency, reference, state, COALESCE(provider_reference, ''),
-                    to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
-             FROM refund_outbox_intents ORDER BY updated_at, id",
-            &[],
-        )
-        .await
-        .map_err(Failure::from)?;
+    let rows = refund_outbox::report(&db).await?;
+    let mut totals = Summary::default();
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
     out.write_record(super::REPORT_HEADER)
         .map_err(Failure::other)?;
     for row in &rows {
-        let fields: Vec<String> = (0..8).map(|i| row.get(i)).collect();
-        out.write_record(&fields).map_err(Failure::other)?;
+        let state = row_state(row.state);
+        totals.journal.count(state);
+        let amount = row.amount.amount().to_string();
+        out.write_record([
+            row.provider.as_str(),
+            &input_payment(&row.payment),
+            &amount,
+            row.amount.currency().code(),
+            &row.reference,
+            row.state.as_str(),
+            row.provider_reference.as_deref().unwrap_or(""),
+            &journal::utc(row.updated_at),
+        ])
+        .map_err(Failure::other)?;
     }
     out.flush().map_err(Failure::other)?;
+    drop(out);
+    let j = &totals.journal;
+    err_line(&format!(
+        "journal, {} rows: {} refunded, {} declined, {} unknown, {} retry later, {} failed",
+        j.rows, j.refunded, j.declined, j.unknown, j.retry_later, j.failed
+    ))
+    .map_err(Failure::other)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A payment as the input spells it: `INV-1`, `tx:11`, `tx:11@10`.
+fn input_payment(payment: &PaymentRef) -> String {
+    match (payment.scope(), payment.parent()) {
+        (PaymentScope::Item, Some(parent)) => format!("tx:{}@{parent}", payment.id()),
+        (PaymentScope::Item, None) => format!("tx:{}", payment.id()),
+        _ => payment.id().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outbox_report_spells_payments_as_the_input_does() {
+        assert_eq!(input_payment(&PaymentRef::payment("INV-1")), "INV-1");
+        assert_eq!(input_payment(&PaymentRef::item("11")), "tx:11");
+        assert_eq!(
+            input_payment(&PaymentRef::item("11").in_payment("10")),
+            "tx:11@10"
+        );
+    }
 }
