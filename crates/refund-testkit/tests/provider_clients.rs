@@ -42,9 +42,28 @@ async fn sipay_client_refunds_and_reports_a_lost_response_as_outcome_unknown() {
         "35.00".parse().unwrap()
     );
 
-    let over = client.refund(&request("70.00", "rf-3")).await.unwrap_err();
-    assert!(!over.is_retryable(), "{over:?}");
+    // A 49 right after this client's own refund of the invoice may be SiPay's 30-second rule,
+    // so the client reads it as "wait"; a client that refunded nothing lately reads the
+    // over-refund's 49 as the final decline it is.
+    let soon = client.refund(&request("70.00", "rf-3")).await.unwrap_err();
+    assert_eq!(soon.kind(), "declined", "{soon:?}");
     assert_eq!(sim.token_requests(), 1);
+    let fresh = Sipay::new(
+        SipayConfig::new(
+            SipaySim::APP_ID,
+            SipaySim::APP_SECRET,
+            SipaySim::MERCHANT_KEY,
+        )
+        .with_base_url(&sim.base_url())
+        .unwrap(),
+    )
+    .unwrap();
+    let over = fresh.refund(&request("70.00", "rf-4")).await.unwrap_err();
+    assert!(!over.is_retryable(), "{over:?}");
+    assert_eq!(
+        sim.payment("INV-1").unwrap().refunded(),
+        "35.00".parse().unwrap()
+    );
 }
 
 #[tokio::test]

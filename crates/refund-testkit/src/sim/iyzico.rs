@@ -6,6 +6,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::Method;
@@ -91,7 +92,12 @@ impl IyzicoEntryError {
 pub struct IyzicoItem {
     /// `paymentTransactionId`.
     pub payment_transaction_id: String,
-    /// What the buyer paid for this line.
+    /// The line's basket price (`price` in the reporting lookup). Equal to
+    /// [`paid_price`](Self::paid_price) unless seeded otherwise
+    /// ([`IyzicoSim::add_payment_with_paid_prices`]).
+    pub price: Decimal,
+    /// What the buyer paid for this line (`paidPrice`: with instalment interest or a
+    /// discount it differs from `price`); refunds are limited by it.
     pub paid_price: Decimal,
     /// Its refunds, oldest first: only those that returned money.
     pub refunds: Vec<IyzicoRefund>,
@@ -153,12 +159,20 @@ pub struct IyzicoPayment {
     pub cancel: Option<IyzicoCancel>,
     /// Cancels the bank refused ([`Fault::Fail`]), oldest first: the payment stands.
     pub failed_cancels: Vec<IyzicoCancel>,
+    /// When it was paid, in seconds since the Unix epoch: the same-day cancel rule compares
+    /// its Istanbul date with today's ([`IyzicoSim::set_paid_at`]).
+    pub paid_at: u64,
 }
 
 impl IyzicoPayment {
-    /// The total paid (sum of the lines).
+    /// The total paid (sum of the lines' `paidPrice`).
     pub fn paid_price(&self) -> Decimal {
         self.items.iter().map(|i| i.paid_price).sum()
+    }
+
+    /// The basket total (sum of the lines' `price`).
+    pub fn price(&self) -> Decimal {
+        self.items.iter().map(|i| i.price).sum()
     }
 
     /// The total refunded across all lines.
@@ -241,19 +255,20 @@ impl State {
     fn add_payment(
         &mut self,
         currency: Currency,
-        prices: &[Decimal],
+        prices: &[(Decimal, Decimal)],
         conversation_id: Option<String>,
     ) -> IyzicoPayment {
         let payment_id = format!("{}", 25_180_000 + self.next());
         let conversation_id = conversation_id.unwrap_or_else(|| format!("order-{payment_id}"));
         let index = self.payments.len();
         let mut items = Vec::with_capacity(prices.len());
-        for (n, price) in prices.iter().enumerate() {
+        for (n, (price, paid_price)) in prices.iter().enumerate() {
             let id = format!("{}", 26_120_000 + self.next());
             self.by_item.insert(id.clone(), (index, n));
             items.push(IyzicoItem {
                 payment_transaction_id: id,
-                paid_price: *price,
+                price: *price,
+                paid_price: *paid_price,
                 refunds: Vec::new(),
                 failed_refunds: Vec::new(),
                 refunded_total: Decimal::ZERO,
@@ -266,6 +281,7 @@ impl State {
             items,
             cancel: None,
             failed_cancels: Vec::new(),
+            paid_at: unix_now().as_secs(),
         };
         self.by_payment.insert(payment_id, index);
         self.by_conversation.insert(conversation_id, index);
@@ -277,6 +293,21 @@ impl State {
 pub(crate) struct Inner {
     state: Mutex<State>,
     signer: RequestSigner,
+    /// The `refundStatus` a completed and a failed entry carry.
+    refund_status_values: Mutex<(i64, i64)>,
+    /// Cancels only on the payment's own (Istanbul) day.
+    same_day_cancel: AtomicBool,
+}
+
+/// `refundStatus` of a completed entry, and of a failed one, unless changed.
+const REFUND_STATUS_VALUES: (i64, i64) = (1, 0);
+
+/// Istanbul's offset from UTC (+03:00 all year since 2016): iyzico's day.
+const ISTANBUL_OFFSET_SECS: u64 = 3 * 3600;
+
+/// The Istanbul calendar day of `unix_seconds`, as a day number.
+fn istanbul_day(unix_seconds: u64) -> u64 {
+    (unix_seconds + ISTANBUL_OFFSET_SECS) / 86_400
 }
 
 /// A stateful iyzico simulator on `127.0.0.1` (see the [module docs](super)).
@@ -292,8 +323,10 @@ pub(crate) struct Inner {
 ///   simulator takes it from the lines in basket order (filling the first line's remainder
 ///   first) and records one refund per line touched, all with the request's conversationId.
 /// - `POST /payment/cancel` (void): the whole payment, and only while nothing has been
-///   refunded (a payment with refunds must be refunded, not cancelled); a cancelled payment
-///   takes no refunds. The same-day rule is not simulated.
+///   refunded (a payment with refunds must be refunded, not cancelled), and only on the
+///   payment's own day in Istanbul time ([`IyzicoSim::set_same_day_cancel`], on by default;
+///   [`IyzicoSim::ERR_CANCEL_NOT_SAME_DAY`] otherwise); a cancelled payment takes no refunds.
+///   The cancel answers the whole `paidPrice`.
 /// - `GET /v2/reporting/payment/details?paymentId=…` (or `paymentConversationId`): shaped as
 ///   the official SDKs model it (iyzipay-java `model/PaymentDetail.java`):
 ///   `payments[0].itemTransactions[].refunds[]` as `RefundTxDetail` (`refundTxId`,
@@ -301,7 +334,9 @@ pub(crate) struct Inner {
 ///   (`refundId`, `cancelConversationId`, `refundPrice`, `refundStatus`, …), and
 ///   `paymentRefundStatus`. `refundStatus` is 1 for a refund or cancel that went through and
 ///   0, with `errorGroup`/`errorCode`/`errorMessage`, for one the bank refused (the
-///   simulator's reading: no source documents the values). Entries younger than the lookup
+///   simulator's reading: no source documents the values; other values with
+///   [`IyzicoSim::set_refund_status_values`]). Lines and payments show `price` and
+///   `paidPrice`, equal unless seeded apart ([`IyzicoSim::add_payment_with_paid_prices`]). Entries younger than the lookup
 ///   lag ([`IyzicoSim::set_lookup_lag`]) are left out, `paymentRefundStatus` included.
 ///
 /// Under [`Fault::Fail`] a refund or cancel that would have gone through is recorded as
@@ -347,6 +382,9 @@ impl IyzicoSim {
     pub const ERR_CANCEL_AFTER_REFUND: &'static str = "9004";
     /// errorCode for a currency other than the payment's (simulator's own).
     pub const ERR_CURRENCY: &'static str = "9005";
+    /// errorCode for a cancel after the payment's day (simulator's own; iyzico cancels only
+    /// on the day of the payment and publishes no code for it).
+    pub const ERR_CANCEL_NOT_SAME_DAY: &'static str = "9006";
 
     /// Starts a simulator on `127.0.0.1` on a free port.
     pub async fn start() -> io::Result<IyzicoSim> {
@@ -358,6 +396,8 @@ impl IyzicoSim {
         let inner = Inner {
             state: Mutex::new(State::default()),
             signer: RequestSigner::new(IyzicoSim::SECRET_KEY),
+            refund_status_values: Mutex::new(REFUND_STATUS_VALUES),
+            same_day_cancel: AtomicBool::new(true),
         };
         let server = SimServer::start_on(addr, inner).await?;
         Ok(IyzicoSim { server })
@@ -385,7 +425,50 @@ impl IyzicoSim {
     /// Adds a paid payment with one item transaction per price; returns it with the ids
     /// the simulator gave it.
     pub fn add_payment(&self, currency: Currency, item_prices: &[Decimal]) -> IyzicoPayment {
-        lock(&self.server.sim().state).add_payment(currency, item_prices, None)
+        let prices: Vec<(Decimal, Decimal)> = item_prices.iter().map(|p| (*p, *p)).collect();
+        lock(&self.server.sim().state).add_payment(currency, &prices, None)
+    }
+
+    /// Like [`add_payment`](Self::add_payment), with each line's basket `price` and what the
+    /// buyer paid for it (`paidPrice`) apart, as `(price, paid_price)`: iyzico's own reporting
+    /// example has `price: 1, paidPrice: 50`. Refunds are limited by `paidPrice`; the
+    /// reporting lookup shows both.
+    pub fn add_payment_with_paid_prices(
+        &self,
+        currency: Currency,
+        lines: &[(Decimal, Decimal)],
+    ) -> IyzicoPayment {
+        lock(&self.server.sim().state).add_payment(currency, lines, None)
+    }
+
+    /// Dates payment `payment_id` as paid at `unix_seconds` (a payment is paid now when
+    /// added): with the same-day cancel rule, a payment from an earlier Istanbul day cannot be
+    /// cancelled. `false` when there is no such payment.
+    pub fn set_paid_at(&self, payment_id: &str, unix_seconds: u64) -> bool {
+        let mut state = lock(&self.server.sim().state);
+        let Some(&p) = state.by_payment.get(payment_id) else {
+            return false;
+        };
+        state.payments[p].paid_at = unix_seconds;
+        true
+    }
+
+    /// The `refundStatus` values the reporting lookup gives a completed and a failed refund or
+    /// cancel entry: `(1, 0)` by default (the simulator's reading; no source documents them,
+    /// and iyzico's own example shows `transactionStatus: 2` on an ordinary line). Admin:
+    /// `{"refund_status_completed": N, "refund_status_failed": N}`. Reset restores `(1, 0)`.
+    pub fn set_refund_status_values(&self, completed: i64, failed: i64) {
+        *lock(&self.server.sim().refund_status_values) = (completed, failed);
+    }
+
+    /// iyzico cancels a payment only on the day it was made (Istanbul time): on by default;
+    /// a later cancel is answered `failure` with [`ERR_CANCEL_NOT_SAME_DAY`](Self::ERR_CANCEL_NOT_SAME_DAY)
+    /// and nothing moves. Admin: `{"same_day_cancel": bool}`. Reset turns it back on.
+    pub fn set_same_day_cancel(&self, on: bool) {
+        self.server
+            .sim()
+            .same_day_cancel
+            .store(on, Ordering::SeqCst);
     }
 
     /// Like [`add_payment`](Self::add_payment), with the payment's own `conversationId`.
@@ -395,9 +478,10 @@ impl IyzicoSim {
         item_prices: &[Decimal],
         conversation_id: &str,
     ) -> IyzicoPayment {
+        let prices: Vec<(Decimal, Decimal)> = item_prices.iter().map(|p| (*p, *p)).collect();
         lock(&self.server.sim().state).add_payment(
             currency,
-            item_prices,
+            &prices,
             Some(conversation_id.to_owned()),
         )
     }
@@ -496,6 +580,8 @@ struct Ctx {
 impl Inner {
     fn reset(&self) {
         *lock(&self.state) = State::default();
+        *lock(&self.refund_status_values) = REFUND_STATUS_VALUES;
+        self.same_day_cancel.store(true, Ordering::SeqCst);
     }
 
     /// `Err` is iyzico's answer to a request that fails authentication.
@@ -748,6 +834,15 @@ impl Inner {
                 ctx,
             );
         }
+        if self.same_day_cancel.load(Ordering::SeqCst)
+            && istanbul_day(state.payments[p].paid_at) != istanbul_day(unix_now().as_secs())
+        {
+            return failure(
+                IyzicoSim::ERR_CANCEL_NOT_SAME_DAY,
+                "Ödeme yalnızca yapıldığı gün iptal edilebilir; iade yapınız",
+                ctx,
+            );
+        }
         let refund_id = format!("{}", 32_000_000 + state.next());
         let payment = &mut state.payments[p];
         let price = payment.paid_price();
@@ -819,6 +914,7 @@ impl Inner {
         };
         let payment = &state.payments[p];
         let currency = payment.currency.code();
+        let statuses = *lock(&self.refund_status_values);
         let visible = |at: Instant| sim.visible(at);
         let mut shown_refunded = Decimal::ZERO;
         let items: Vec<Value> = payment
@@ -850,6 +946,7 @@ impl Inner {
                             r.error.as_ref(),
                             &r.created_at,
                             currency,
+                            statuses,
                         );
                         entry
                     })
@@ -857,7 +954,7 @@ impl Inner {
                 serde_json::json!({
                     "paymentTransactionId": item.payment_transaction_id,
                     "transactionStatus": 1,
-                    "price": number(format_decimal(item.paid_price)),
+                    "price": number(format_decimal(item.price)),
                     "paidPrice": number(format_decimal(item.paid_price)),
                     "refunds": refunds,
                 })
@@ -883,11 +980,13 @@ impl Inner {
                     c.error.as_ref(),
                     &c.created_at,
                     currency,
+                    statuses,
                 );
                 entry
             })
             .collect();
         let paid = number(format_decimal(payment.paid_price()));
+        let price = number(format_decimal(payment.price()));
         let answer = serde_json::json!({
             "status": "success",
             "locale": ctx.locale,
@@ -897,7 +996,7 @@ impl Inner {
                 "paymentId": payment.payment_id,
                 "paymentStatus": 1,
                 "paymentRefundStatus": refund_status(shown_refunded, payment.paid_price()),
-                "price": paid,
+                "price": price,
                 "paidPrice": paid,
                 "currency": currency,
                 "paymentConversationId": payment.conversation_id,
@@ -917,6 +1016,12 @@ impl Inner {
         struct Item {
             #[serde(deserialize_with = "refund_core::json::decimal")]
             price: Decimal,
+            #[serde(
+                default,
+                rename = "paidPrice",
+                deserialize_with = "refund_core::json::option_decimal"
+            )]
+            paid_price: Option<Decimal>,
         }
         #[derive(Deserialize)]
         struct Seed {
@@ -924,9 +1029,11 @@ impl Inner {
             #[serde(rename = "conversationId")]
             conversation_id: Option<String>,
             items: Vec<Item>,
+            #[serde(default, rename = "paidDaysAgo")]
+            paid_days_ago: Option<u64>,
         }
         let seed = Seed::deserialize(body).map_err(|_| {
-            "expected {\"currency\":\"TRY\",\"items\":[{\"price\":\"60.0\"}, …]}".to_owned()
+            "expected {\"currency\":\"TRY\",\"items\":[{\"price\":\"60.0\",\"paidPrice\"?:\"66.0\"}, …],\"paidDaysAgo\"?:N}".to_owned()
         })?;
         let currency = match seed.currency.as_deref().map(Currency::from_str) {
             None => Currency::Try,
@@ -935,8 +1042,10 @@ impl Inner {
         };
         let mut prices = Vec::with_capacity(seed.items.len());
         for item in &seed.items {
-            match Money::new(item.price, currency) {
-                Ok(m) if !m.amount().is_zero() => prices.push(item.price),
+            let paid = item.paid_price.unwrap_or(item.price);
+            let valid = |d: Decimal| Money::new(d, currency).is_ok_and(|m| !m.amount().is_zero());
+            match (valid(item.price), valid(paid)) {
+                (true, true) => prices.push((item.price, paid)),
                 _ => {
                     return Err(
                         "item prices must be positive and no finer than the currency allows"
@@ -948,14 +1057,28 @@ impl Inner {
         if prices.is_empty() {
             return Err("at least one item is required".to_owned());
         }
-        let payment = lock(&self.state).add_payment(currency, &prices, seed.conversation_id);
+        let mut state = lock(&self.state);
+        let mut payment = state.add_payment(currency, &prices, seed.conversation_id);
+        if let Some(days) = seed.paid_days_ago {
+            let at = unix_now()
+                .as_secs()
+                .saturating_sub(days.saturating_mul(86_400));
+            if let Some(&p) = state.by_payment.get(&payment.payment_id) {
+                state.payments[p].paid_at = at;
+            }
+            payment.paid_at = at;
+        }
+        drop(state);
         Ok(serde_json::json!({
             "paymentId": payment.payment_id,
             "conversationId": payment.conversation_id,
             "currency": currency.code(),
+            "price": format_decimal(payment.price()),
             "paidPrice": format_decimal(payment.paid_price()),
+            "paidAt": datetime(payment.paid_at),
             "items": payment.items.iter().map(|i| serde_json::json!({
                 "paymentTransactionId": i.payment_transaction_id,
+                "price": format_decimal(i.price),
                 "paidPrice": format_decimal(i.paid_price),
             })).collect::<Vec<_>>(),
         }))
@@ -977,8 +1100,11 @@ impl Inner {
                     "remaining": fixed(p.remaining(), scale),
                     "state": p.refund_status(),
                     "cancelled": p.cancel.is_some(),
+                    "price": fixed(p.price(), scale),
+                    "paidAt": datetime(p.paid_at),
                     "items": p.items.iter().map(|i| serde_json::json!({
                         "paymentTransactionId": i.payment_transaction_id,
+                        "price": fixed(i.price, scale),
                         "paidPrice": fixed(i.paid_price, scale),
                         "refunded": fixed(i.refunded(), scale),
                     })).collect::<Vec<_>>(),
@@ -1013,7 +1139,13 @@ impl Inner {
             })
             .collect();
         drop(state);
-        serde_json::json!({ "payments": payments })
+        let (completed, failed) = *lock(&self.refund_status_values);
+        serde_json::json!({
+            "payments": payments,
+            "refund_status_completed": completed,
+            "refund_status_failed": failed,
+            "same_day_cancel": self.same_day_cancel.load(Ordering::SeqCst),
+        })
     }
 }
 
@@ -1065,6 +1197,39 @@ impl Simulator for Inner {
 
     fn faultable(&self, req: &SimRequest) -> bool {
         matches!(req.path.as_str(), REFUND | REFUND_V2 | CANCEL | DETAILS)
+    }
+
+    /// iyzico's own keys: `"refund_status_completed": N`, `"refund_status_failed": N` (the
+    /// reporting lookup's `refundStatus` values) and `"same_day_cancel": bool`. Every key is
+    /// checked before any is applied.
+    fn behaviour(&self, body: &Value) -> Result<(), String> {
+        let status = |name: &str| match body.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| format!("{name} must be a whole number")),
+        };
+        let completed = status("refund_status_completed")?;
+        let failed = status("refund_status_failed")?;
+        let same_day = match body.get("same_day_cancel") {
+            None => None,
+            Some(Value::Bool(on)) => Some(*on),
+            Some(_) => return Err("same_day_cancel must be true or false".to_owned()),
+        };
+        {
+            let mut values = lock(&self.refund_status_values);
+            if let Some(completed) = completed {
+                values.0 = completed;
+            }
+            if let Some(failed) = failed {
+                values.1 = failed;
+            }
+        }
+        if let Some(on) = same_day {
+            self.same_day_cancel.store(on, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     fn token_expired(&self) -> SimResponse {
@@ -1158,6 +1323,7 @@ fn entry_fields(
     error: Option<&IyzicoEntryError>,
     created_at: &str,
     currency: &str,
+    (completed, failed): (i64, i64),
 ) {
     let Some(map) = entry.as_object_mut() else {
         return;
@@ -1169,7 +1335,10 @@ fn entry_fields(
         "refundPrice",
         serde_json::json!(number(format_decimal(price))),
     );
-    put("refundStatus", Value::from(u8::from(error.is_none())));
+    put(
+        "refundStatus",
+        Value::from(if error.is_none() { completed } else { failed }),
+    );
     put("isAfterSettlement", Value::Bool(false));
     put("createdDate", Value::from(created_at));
     put("currencyCode", Value::from(currency));

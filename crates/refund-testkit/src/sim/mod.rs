@@ -62,7 +62,9 @@ pub use server::{
     SimResponse, SimServer, Simulator, TRUNCATED_MARKER,
 };
 #[cfg(feature = "sipay")]
-pub use sipay::{SipayCredentials, SipayLedger, SipayPayment, SipayRefund, SipaySim};
+pub use sipay::{
+    PendingVisibility, SipayCredentials, SipayLedger, SipayPayment, SipayRefund, SipaySim,
+};
 
 /// A misbehaviour the simulator applies to the next provider request(s).
 ///

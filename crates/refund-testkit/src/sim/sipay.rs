@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -89,6 +89,9 @@ pub struct SipayPayment {
     pub pending_refunds: Vec<SipayRefund>,
     /// The sum of `refunds`, kept up to date so a refund costs O(1) however many came before.
     refunded_total: Decimal,
+    /// When a refund of this invoice was last accepted (100 or 101): the 30-second rule counts
+    /// from here.
+    last_accepted: Option<Instant>,
 }
 
 impl SipayPayment {
@@ -193,6 +196,7 @@ impl State {
             failed_refunds: Vec::new(),
             pending_refunds: Vec::new(),
             refunded_total: Decimal::ZERO,
+            last_accepted: None,
         };
         match self.index.get(&invoice_id) {
             Some(&i) => {
@@ -284,6 +288,77 @@ pub(crate) struct Inner {
     pending_refunds: AtomicBool,
     /// Milliseconds after which a pending refund completes on its own; `u64::MAX`: never.
     pending_completion_ms: AtomicU64,
+    /// The 30-second rule's period in milliseconds; 0: off. Kept across resets.
+    refund_spacing_ms: AtomicU64,
+    /// Refusals that leave no failed entry (the 30-second rule, an over-refund) use their
+    /// `refund_transaction_id` up as well.
+    refusals_use_reference: AtomicBool,
+    /// How check status shows pending refunds ([`PendingVisibility`]).
+    pending_visibility: AtomicU8,
+    /// `refund_info` leaves out the oldest completed refund (the total still counts it).
+    refund_info_short: AtomicBool,
+    /// The `refund_info` status word of a completed refund (`success` unless changed).
+    completed_word: Mutex<String>,
+    /// Requests without `Accept: application/json` are refused.
+    require_accept: AtomicBool,
+    /// Refunds without a `refund_transaction_id` are refused.
+    require_refund_transaction_id: AtomicBool,
+}
+
+/// How SiPay's check status shows a refund answered 101 and not completed yet. Nothing
+/// documents it; each reading is a switch (admin `{"pending_visibility": "counted" | "listed"
+/// | "hidden"}`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PendingVisibility {
+    /// In `total_refunded_amount`, and listed in `refund_info` with status `pending` (the
+    /// default, the simulator's first reading).
+    #[default]
+    Counted,
+    /// Listed in `refund_info` as `pending`, left out of `total_refunded_amount`: the listed
+    /// applied refunds then add up to more than the total.
+    Listed,
+    /// Neither counted nor listed: a pending refund is invisible to the lookup, and only the
+    /// settle time and SiPay's 104 stand between it and a second refund.
+    Hidden,
+}
+
+impl PendingVisibility {
+    /// The admin API name: `counted`, `listed`, `hidden`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PendingVisibility::Counted => "counted",
+            PendingVisibility::Listed => "listed",
+            PendingVisibility::Hidden => "hidden",
+        }
+    }
+
+    /// Parses an admin API name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            PendingVisibility::Counted,
+            PendingVisibility::Listed,
+            PendingVisibility::Hidden,
+        ]
+        .into_iter()
+        .find(|v| v.name() == name)
+    }
+
+    const fn code(self) -> u8 {
+        match self {
+            PendingVisibility::Counted => 0,
+            PendingVisibility::Listed => 1,
+            PendingVisibility::Hidden => 2,
+        }
+    }
+
+    const fn from_code(code: u8) -> Self {
+        match code {
+            1 => PendingVisibility::Listed,
+            2 => PendingVisibility::Hidden,
+            _ => PendingVisibility::Counted,
+        }
+    }
 }
 
 /// A stateful SiPay simulator on `127.0.0.1` (see the [module docs](super)).
@@ -349,6 +424,9 @@ const REFUND_PATH: &str = "/ccpayment/api/refund";
 const CHECK_STATUS_PATH: &str = "/ccpayment/api/checkstatus";
 const TOKEN_PATH: &str = "/ccpayment/api/token";
 
+/// The `refund_info` status word of a completed refund unless changed.
+const DEFAULT_COMPLETED_WORD: &str = "success";
+
 impl SipaySim {
     /// The simulator's `app_id`.
     pub const APP_ID: &'static str = "sim-sipay-app-id-0000000000000001";
@@ -378,6 +456,13 @@ impl SipaySim {
             runtime: tokio::runtime::Handle::current(),
             pending_refunds: AtomicBool::new(false),
             pending_completion_ms: AtomicU64::new(u64::MAX),
+            refund_spacing_ms: AtomicU64::new(0),
+            refusals_use_reference: AtomicBool::new(false),
+            pending_visibility: AtomicU8::new(PendingVisibility::Counted.code()),
+            refund_info_short: AtomicBool::new(false),
+            completed_word: Mutex::new(DEFAULT_COMPLETED_WORD.to_owned()),
+            require_accept: AtomicBool::new(true),
+            require_refund_transaction_id: AtomicBool::new(true),
         };
         let server = SimServer::start_on(addr, inner).await?;
         Ok(SipaySim { server })
@@ -543,6 +628,85 @@ impl SipaySim {
         self.server.sim().complete_all_pending()
     }
 
+    /// SiPay's 30-second rule: `Some(period)` refuses a refund of an invoice whose last
+    /// refund was accepted (100 or 101) less than `period` before, with 49 "Refund Failed"
+    /// (SiPay's own answer, which does not say why); `None` (the library default) turns it
+    /// off. `refund sandbox` runs with 30 s. Admin: `{"refund_spacing_ms": N}` (0: off). The
+    /// period is the provider's rule, not a test's state: [`reset`](Self::reset) keeps it.
+    pub fn set_refund_spacing(&self, period: Option<Duration>) {
+        let ms = period.map_or(0, millis);
+        self.server
+            .sim()
+            .refund_spacing_ms
+            .store(ms, Ordering::SeqCst);
+    }
+
+    /// The 30-second rule's period, when on.
+    pub fn refund_spacing(&self) -> Option<Duration> {
+        match self.server.sim().refund_spacing_ms.load(Ordering::SeqCst) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// When `on`, a refusal that leaves no failed entry — the 30-second rule's 49, an
+    /// over-refund's 49 — uses its `refund_transaction_id` up too, so a resend with the same
+    /// reference answers 104 (off by default; a bank refusal, [`Fault::Fail`], always uses it
+    /// up). Whether SiPay does this is documented nowhere. Admin:
+    /// `{"refusals_use_reference": bool}`.
+    pub fn set_refusals_use_reference(&self, on: bool) {
+        self.server
+            .sim()
+            .refusals_use_reference
+            .store(on, Ordering::SeqCst);
+    }
+
+    /// How check status shows pending (101) refunds ([`PendingVisibility`]; counted by
+    /// default).
+    pub fn set_pending_visibility(&self, visibility: PendingVisibility) {
+        self.server
+            .sim()
+            .pending_visibility
+            .store(visibility.code(), Ordering::SeqCst);
+    }
+
+    /// When `on`, check status's `refund_info` leaves out the oldest completed refund while
+    /// `total_refunded_amount` still counts it, so the listed records fall short of the
+    /// total: a failed entry next to them then proves nothing (off by default). Admin:
+    /// `{"refund_info_short": bool}`.
+    pub fn set_refund_info_short(&self, on: bool) {
+        self.server
+            .sim()
+            .refund_info_short
+            .store(on, Ordering::SeqCst);
+    }
+
+    /// The status word `refund_info` gives a completed refund: `success` by default;
+    /// `cancelled`, say, for a word outside the client's mapping (SiPay may well call a
+    /// same-day void that). Admin: `{"completed_status_word": "cancelled"}`.
+    pub fn set_completed_status_word(&self, word: &str) {
+        *lock(&self.server.sim().completed_word) = word.to_owned();
+    }
+
+    /// Whether requests must carry `Accept: application/json` (on by default: SiPay's Turkish
+    /// refund page marks it "Zorunlu", and the client sends it). Without it SiPay's answer is
+    /// not documented; the simulator refuses with status 1, nothing processed. Admin:
+    /// `{"require_accept": bool}`.
+    pub fn set_require_accept(&self, on: bool) {
+        self.server.sim().require_accept.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether a refund must carry a non-empty `refund_transaction_id` (on by default: SiPay's
+    /// English page marks it mandatory, sdk-models.md §1.4, and the client always sends the
+    /// reference). Without it: status 1, nothing processed. Admin:
+    /// `{"require_refund_transaction_id": bool}`.
+    pub fn set_require_refund_transaction_id(&self, on: bool) {
+        self.server
+            .sim()
+            .require_refund_transaction_id
+            .store(on, Ordering::SeqCst);
+    }
+
     /// Applies `fault` to the next `count` refund/check-status requests (after any faults
     /// armed before).
     pub fn arm(&self, fault: Fault, count: usize) {
@@ -574,6 +738,14 @@ impl Inner {
         self.omit_refund_figures.store(false, Ordering::SeqCst);
         self.pending_refunds.store(false, Ordering::SeqCst);
         self.pending_completion_ms.store(u64::MAX, Ordering::SeqCst);
+        self.refusals_use_reference.store(false, Ordering::SeqCst);
+        self.pending_visibility
+            .store(PendingVisibility::Counted.code(), Ordering::SeqCst);
+        self.refund_info_short.store(false, Ordering::SeqCst);
+        *lock(&self.completed_word) = DEFAULT_COMPLETED_WORD.to_owned();
+        self.require_accept.store(true, Ordering::SeqCst);
+        self.require_refund_transaction_id
+            .store(true, Ordering::SeqCst);
         *lock(&self.notifier.url) = None;
         lock(&self.notifier.deliveries).clear();
     }
@@ -758,6 +930,15 @@ impl Inner {
         };
         let refund_transaction_id =
             text(&body, "refund_transaction_id").filter(|id| !id.is_empty());
+        if refund_transaction_id.is_none()
+            && self.require_refund_transaction_id.load(Ordering::SeqCst)
+        {
+            return Err(status(
+                1,
+                "The refund transaction id field is required.",
+                Some(&invoice_id),
+            ));
+        }
         let webhook = ["refund_web_hook_key", "refund_webhook_key"]
             .iter()
             .any(|field| text(&body, field).is_some_and(|key| !key.trim().is_empty()));
@@ -811,8 +992,20 @@ impl Inner {
             );
         }
         let payment = &state.payments[index];
-        if bank == Bank::Pays && amount > payment.remaining() {
+        let spacing = Duration::from_millis(self.refund_spacing_ms.load(Ordering::SeqCst));
+        let too_soon = !spacing.is_zero()
+            && payment
+                .last_accepted
+                .is_some_and(|at| at.elapsed() < spacing);
+        if too_soon || (bank == Bank::Pays && amount > payment.remaining()) {
+            // SiPay's 49 "Refund Failed" says neither which rule refused it nor whether the
+            // reference is spent: with `refusals_use_reference` it is.
             let order_no = payment.order_no.clone();
+            if let Some(id) = refund_transaction_id
+                && self.refusals_use_reference.load(Ordering::SeqCst)
+            {
+                state.refund_ids.insert(id);
+            }
             return refund_answer(49, "Refund Failed", &order_no, &invoice_id, "");
         }
         let seq = state.next();
@@ -841,6 +1034,7 @@ impl Inner {
             created_at,
             applied_at: Instant::now(),
         };
+        payment.last_accepted = Some(Instant::now());
         if self.pending_refunds.load(Ordering::SeqCst) {
             payment.pending_refunds.push(refund);
             let id = PENDING_IDS.fetch_add(1, Ordering::Relaxed);
@@ -921,11 +1115,18 @@ impl Inner {
         let payment = &state.payments[index];
         // What a lagging lookup shows: refunds (applied or failed) older than the lag.
         let visible = |r: &&SipayRefund| ctx.visible(r.applied_at);
-        // Pending refunds count as refunded (assumed; see the type's docs).
+        // Pending refunds count as refunded unless switched otherwise (assumed; see the type's
+        // docs).
+        let pending_visibility =
+            PendingVisibility::from_code(self.pending_visibility.load(Ordering::SeqCst));
+        let counted_pending: &[SipayRefund] = match pending_visibility {
+            PendingVisibility::Counted => &payment.pending_refunds,
+            _ => &[],
+        };
         let refunded: Decimal = payment
             .refunds
             .iter()
-            .chain(&payment.pending_refunds)
+            .chain(counted_pending)
             .filter(visible)
             .map(|r| r.amount)
             .sum();
@@ -937,23 +1138,29 @@ impl Inner {
             "partially_refund"
         };
         let omit = self.omit_refund_figures.load(Ordering::SeqCst);
+        let completed_word = lock(&self.completed_word).clone();
+        let short = self.refund_info_short.load(Ordering::SeqCst);
+        let listed_pending: &[SipayRefund] = match pending_visibility {
+            PendingVisibility::Hidden => &[],
+            _ => &payment.pending_refunds,
+        };
         let refund_info = (show_refunds && !omit).then(|| {
             let applied = payment
                 .refunds
                 .iter()
                 .filter(visible)
-                .map(|r| (r, "success"));
+                .skip(usize::from(short))
+                .map(|r| (r, completed_word.as_str()));
             let failed = payment
                 .failed_refunds
                 .iter()
                 .filter(visible)
                 .map(|r| (r, "failed"));
-            let pending = payment
-                .pending_refunds
+            let pending = listed_pending
                 .iter()
                 .filter(visible)
                 .map(|r| (r, "pending"));
-            let mut entries: Vec<(&SipayRefund, &'static str)> =
+            let mut entries: Vec<(&SipayRefund, &str)> =
                 applied.chain(failed).chain(pending).collect();
             entries.sort_by_key(|(r, _)| r.applied_at);
             entries
@@ -1064,6 +1271,13 @@ impl Inner {
                 ms => Value::from(ms),
             },
             "refund_webhook_url": lock(&self.notifier.url).clone(),
+            "refund_spacing_ms": self.refund_spacing_ms.load(Ordering::SeqCst),
+            "refusals_use_reference": self.refusals_use_reference.load(Ordering::SeqCst),
+            "pending_visibility": PendingVisibility::from_code(self.pending_visibility.load(Ordering::SeqCst)).name(),
+            "refund_info_short": self.refund_info_short.load(Ordering::SeqCst),
+            "completed_status_word": lock(&self.completed_word).clone(),
+            "require_accept": self.require_accept.load(Ordering::SeqCst),
+            "require_refund_transaction_id": self.require_refund_transaction_id.load(Ordering::SeqCst),
         })
     }
 
@@ -1095,6 +1309,9 @@ impl Simulator for Inner {
                 405,
                 &serde_json::json!({"message": format!("The {} method is not supported for this route. Supported methods: POST.", req.method)}),
             );
+        }
+        if self.require_accept.load(Ordering::SeqCst) && !accepts_json(req) {
+            return status(1, "The Accept header must be application/json.", None);
         }
         match path {
             REFUND_PATH if ctx.refuses() => self.refund_failed(req),
@@ -1153,8 +1370,11 @@ impl Simulator for Inner {
     }
 
     /// SiPay's own keys: `"omit_refund_figures": bool`, `"pending_refunds": bool`,
-    /// `"pending_completion_ms": N | null` and `"refund_webhook_url": "http://127.0.0.1:…" |
-    /// null`. Every key is checked before any is applied.
+    /// `"pending_completion_ms": N | null`, `"refund_webhook_url": "http://127.0.0.1:…" |
+    /// null`, `"refund_spacing_ms": N` (the 30-second rule; 0 off), `"refusals_use_reference":
+    /// bool`, `"pending_visibility": "counted" | "listed" | "hidden"`, `"refund_info_short":
+    /// bool`, `"completed_status_word": "…"`, `"require_accept": bool` and
+    /// `"require_refund_transaction_id": bool`. Every key is checked before any is applied.
     fn behaviour(&self, body: &Value) -> Result<(), String> {
         let flag = |name: &str| match body.get(name) {
             None => Ok(None),
@@ -1171,6 +1391,32 @@ impl Simulator for Inner {
                     "pending_completion_ms must be a whole number of milliseconds or null",
                 )?),
             };
+        let spacing = match body.get("refund_spacing_ms") {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or("refund_spacing_ms must be a whole number of milliseconds (0: off)")?,
+            ),
+        };
+        let use_up = flag("refusals_use_reference")?;
+        let short = flag("refund_info_short")?;
+        let accept = flag("require_accept")?;
+        let refund_id = flag("require_refund_transaction_id")?;
+        let visibility = match body.get("pending_visibility") {
+            None => None,
+            Some(v) => Some(
+                v.as_str()
+                    .and_then(PendingVisibility::from_name)
+                    .ok_or("pending_visibility must be \"counted\", \"listed\" or \"hidden\"")?,
+            ),
+        };
+        let word = match body.get("completed_status_word") {
+            None => None,
+            Some(Value::String(w)) if !w.is_empty() && w.len() <= 64 => Some(w.clone()),
+            Some(_) => {
+                return Err("completed_status_word must be a word of 1 to 64 bytes".to_owned());
+            }
+        };
         let url = match body.get("refund_webhook_url") {
             None => None,
             Some(Value::Null) => Some(None),
@@ -1191,6 +1437,27 @@ impl Simulator for Inner {
         }
         if let Some(url) = url {
             *lock(&self.notifier.url) = url;
+        }
+        if let Some(ms) = spacing {
+            self.refund_spacing_ms.store(ms, Ordering::SeqCst);
+        }
+        let flags = [
+            (use_up, &self.refusals_use_reference),
+            (short, &self.refund_info_short),
+            (accept, &self.require_accept),
+            (refund_id, &self.require_refund_transaction_id),
+        ];
+        for (value, flag) in flags {
+            if let Some(on) = value {
+                flag.store(on, Ordering::SeqCst);
+            }
+        }
+        if let Some(visibility) = visibility {
+            self.pending_visibility
+                .store(visibility.code(), Ordering::SeqCst);
+        }
+        if let Some(word) = word {
+            *lock(&self.completed_word) = word;
         }
         Ok(())
     }
@@ -1217,7 +1484,7 @@ struct RefundInfo<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refund_transaction_id: Option<&'a str>,
     amount: String,
-    status: &'static str,
+    status: &'a str,
     created_at: &'a str,
 }
 
@@ -1295,6 +1562,19 @@ fn text(body: &Value, name: &str) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Whether an `Accept` header names `application/json` (parameters allowed). SiPay's page
+/// requires `Accept: application/json`; a wildcard (`*/*`, what HTTP clients send by default)
+/// is not that.
+fn accepts_json(req: &SimRequest) -> bool {
+    req.headers
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|range| range.split(';').next())
+        .any(|range| range.trim().eq_ignore_ascii_case("application/json"))
 }
 
 fn millis(d: Duration) -> u64 {

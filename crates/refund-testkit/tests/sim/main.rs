@@ -5,6 +5,8 @@ mod admin;
 mod any_provider;
 mod faults;
 mod iyzico;
+mod iyzico_switches;
 mod sipay;
+mod sipay_switches;
 mod sipay_webhook;
 mod support;
