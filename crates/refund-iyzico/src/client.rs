@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use refund_core::http::{APPLICATION_JSON, HttpReply, build_client, endpoint, send};
+use refund_core::http::{APPLICATION_JSON, HttpReply, build_client, endpoint, is_loopback, send};
 use refund_core::json::from_object;
 use refund_core::{
     Capabilities, Currency, Decimal, MerchantRef, Money, Operation, PaymentRef, PaymentScope,
@@ -34,6 +34,9 @@ use crate::wire::{
 /// signature missing, 1009 Authorization header missing (shared/providers/iyzico.md, from the
 /// SDKs' tests and iyzico's docs).
 pub const AUTH_ERROR_CODES: &[&str] = &["1000", "1001", "1007", "1009"];
+
+/// The `ip` sent to a loopback base URL (a simulator) when none is configured.
+const LOOPBACK_IP: &str = "127.0.0.1";
 
 /// The error code iyzico answers when the bank declined the refund (`REFUND_DECLINE`); iyzico
 /// marks it retryable.
@@ -201,9 +204,23 @@ impl Iyzico {
         &self.inner.config
     }
 
+    /// The `ip` of a request: the request's own (`extra("ip", …)`), else the configured one
+    /// ([`IyzicoConfig::with_default_ip`], `IYZICO_IP`), else, only for a loopback base URL (a
+    /// simulator), `127.0.0.1`. iyzico makes `ip` mandatory, "İşlemin gönderildiği ip adresi"
+    /// (the address the transaction was sent from, `seeds/iyzico-refund-tr.md`), so a real
+    /// host gets no made-up address: without one the request is not sent.
     fn ip(&self, extra: Option<&str>) -> Result<String, RefundError> {
         match extra {
-            None => Ok(self.inner.config.default_ip.to_string()),
+            None => match self.inner.config.default_ip {
+                Some(ip) => Ok(ip.to_string()),
+                None if is_loopback(&self.inner.base) => Ok(LOOPBACK_IP.to_owned()),
+                None => Err(RefundError::configuration(
+                    NAME,
+                    "iyzico requires the IP address the request is sent from (`ip`) and none \
+                     is configured: set IYZICO_IP, IyzicoConfig::with_default_ip, or the \
+                     request's extra(\"ip\", …); nothing was sent",
+                )),
+            },
             Some(text) => text
                 .trim()
                 .parse::<IpAddr>()
@@ -324,8 +341,8 @@ impl Iyzico {
     /// v2-refund sample checks only `paymentId:conversationId` (iyzipay-node
     /// `samples/IyziPayRefundV2Samples.js`; shared/providers/sdk-models.md §0.5), PHP, .NET and
     /// Python check nothing. We follow Java; an answer signed otherwise fails here and is
-    /// outcome-unknown (looked up, never trusted). No SDK documents a signature on cancels, so
-    /// a cancel signature is checked with the same list.
+    /// outcome-unknown (looked up, never trusted). Cancels are not checked: no SDK documents a
+    /// signature on them (iyzipay-java `Cancel` has none).
     fn verify_signature(&self, r: &OperationResponse) -> Result<(), RefundError> {
         let Some(signature) = r.signature.as_deref() else {
             return Ok(());
@@ -469,7 +486,15 @@ impl Iyzico {
             .send_signed(reqwest::Method::POST, call.path, &[], body)
             .await?;
         let r = self.read::<OperationResponse>(&reply, call, true)?;
-        self.verify_signature(&r)?;
+        // No signature check: iyzico's cancel answer has no documented signature (iyzipay-java
+        // `model/Cancel.java` has no `signature` and does not implement
+        // `ResponseSignatureGenerator`), and the refund's field list is not the cancel's.
+        if r.signature.is_some() {
+            tracing::debug!(
+                "the cancel answer carries a signature; no SDK documents its field list, so it \
+                 is not checked"
+            );
+        }
         if let Some(id) = r.payment_id.as_deref()
             && id != request.payment().id()
         {
@@ -481,7 +506,15 @@ impl Iyzico {
                 ),
             ));
         }
-        let amount = match (r.price, r.currency.as_deref().map(parse_currency)) {
+        // What went back to the card: `paidPrice` when the answer carries one that differs from
+        // `price` (the basket amount, "Ödeme sepet tutarı"; with installment fees the buyer
+        // paid more), else `price`.
+        let paid_back = match (r.paid_price, r.price) {
+            (Some(paid), Some(price)) if paid != price => Some(paid),
+            (Some(paid), None) => Some(paid),
+            (_, price) => price,
+        };
+        let amount = match (paid_back, r.currency.as_deref().map(parse_currency)) {
             (Some(p), Some(Ok(c))) => Money::new(p, c).map_err(|e| {
                 RefundError::outcome_unknown(NAME, format!("cancelled amount unusable: {e}"))
             })?,
@@ -780,6 +813,21 @@ fn receipt(
         if let Some(v) = value {
             receipt = receipt.with_provider_reference(name, v.as_str());
         }
+    }
+    // iyzico's id of the refund: `refundHostReference` (newer answers), else `hostReference`
+    // (older answers, the seed's; the Turkish docs call it the refund's acquirer reference,
+    // ARN). A cancel's: `cancelHostReference` (iyzipay-java `Cancel`), else `hostReference`.
+    let own = match operation {
+        Operation::Void => &r.cancel_host_reference,
+        _ => &r.refund_host_reference,
+    };
+    let id = [own, &r.host_reference]
+        .into_iter()
+        .flatten()
+        .map(|v| v.trim())
+        .find(|v| !v.is_empty());
+    if let Some(id) = id {
+        receipt = receipt.with_refund_id(id);
     }
     receipt.with_raw(reply.body.clone())
 }

@@ -137,7 +137,7 @@ pub struct IyzicoConfig {
     pub(crate) secret_key: SecretString,
     pub(crate) base: Base,
     pub(crate) locale: Locale,
-    pub(crate) default_ip: IpAddr,
+    pub(crate) default_ip: Option<IpAddr>,
     pub(crate) http: HttpSettings,
     pub(crate) settle_time: Duration,
     pub(crate) random_key: Option<RandomKeySource>,
@@ -146,16 +146,17 @@ pub struct IyzicoConfig {
 }
 
 impl IyzicoConfig {
-    /// Credentials for the sandbox, Turkish messages, client IP `127.0.0.1` unless a request
-    /// carries its own (`extra("ip", …)`), 30 s timeout, the default settle time
-    /// ([`Capabilities::DEFAULT_SETTLE_TIME`]).
+    /// Credentials for the sandbox, Turkish messages, no client IP (set one with
+    /// [`with_default_ip`](Self::with_default_ip), or give each request its own
+    /// `extra("ip", …)`; only a loopback base URL, a simulator, gets `127.0.0.1` without
+    /// one), 30 s timeout, the default settle time ([`Capabilities::DEFAULT_SETTLE_TIME`]).
     pub fn new(api_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
         IyzicoConfig {
             api_key: SecretString::from(api_key.into()),
             secret_key: SecretString::from(secret_key.into()),
             base: Base::Environment(Environment::Sandbox),
             locale: Locale::Tr,
-            default_ip: IpAddr::from([127, 0, 0, 1]),
+            default_ip: None,
             http: HttpSettings::default(),
             settle_time: Capabilities::DEFAULT_SETTLE_TIME,
             random_key: None,
@@ -165,7 +166,9 @@ impl IyzicoConfig {
     }
 
     /// Reads `IYZICO_API_KEY`, `IYZICO_SECRET_KEY` and, optionally, `IYZICO_BASE_URL` (a URL,
-    /// or `sandbox` / `production`; default: [`Environment::Sandbox`]).
+    /// or `sandbox` / `production`; default: [`Environment::Sandbox`]) and `IYZICO_IP` (the
+    /// address refunds are sent from, [`with_default_ip`](Self::with_default_ip); required for
+    /// a refund or cancel to any non-loopback host unless each request carries its own).
     pub fn from_env() -> Result<Self, RefundError> {
         IyzicoConfig::from_lookup(|name| std::env::var(name).ok())
     }
@@ -181,10 +184,12 @@ impl IyzicoConfig {
     ///     ("IYZICO_API_KEY", "key"),
     ///     ("IYZICO_SECRET_KEY", "secret"),
     ///     ("IYZICO_BASE_URL", "production"),
+    ///     ("IYZICO_IP", "85.34.78.112"),
     /// ]);
     /// let config = IyzicoConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string()))?;
     /// assert_eq!(config.base_url(), "https://api.iyzipay.com");
-    /// # Ok::<(), refund_core::RefundError>(())
+    /// assert_eq!(config.default_ip(), Some("85.34.78.112".parse()?));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, RefundError> {
         let required = |name: &str| match lookup(name) {
@@ -194,7 +199,18 @@ impl IyzicoConfig {
                 format!("environment variable {name} is not set"),
             )),
         };
-        let config = IyzicoConfig::new(required("IYZICO_API_KEY")?, required("IYZICO_SECRET_KEY")?);
+        let mut config =
+            IyzicoConfig::new(required("IYZICO_API_KEY")?, required("IYZICO_SECRET_KEY")?);
+        if let Some(ip) = lookup("IYZICO_IP").filter(|v| !v.trim().is_empty()) {
+            let ip = ip.trim().parse::<IpAddr>().map_err(|_| {
+                let shown: String = ip.trim().chars().take(40).collect();
+                RefundError::configuration(
+                    NAME,
+                    format!("IYZICO_IP {shown:?} is not an IP address"),
+                )
+            })?;
+            config = config.with_default_ip(ip);
+        }
         match lookup("IYZICO_BASE_URL") {
             Some(v) if v.contains("://") => config.with_base_url(&v),
             Some(v) if !v.trim().is_empty() => Ok(config.with_environment(v.parse()?)),
@@ -222,10 +238,13 @@ impl IyzicoConfig {
         self
     }
 
-    /// Sets the `ip` sent when a request has no `extra("ip", …)`.
+    /// Sets the `ip` sent when a request has no `extra("ip", …)`: the address the refund is
+    /// sent from, which iyzico makes mandatory ("İşlemin gönderildiği ip adresi",
+    /// `seeds/iyzico-refund-tr.md`). Without it a refund or cancel to a non-loopback host is
+    /// refused before sending (`RefundError::Configuration`).
     #[must_use]
     pub fn with_default_ip(mut self, ip: IpAddr) -> Self {
-        self.default_ip = ip;
+        self.default_ip = Some(ip);
         self
     }
 
@@ -344,8 +363,8 @@ impl IyzicoConfig {
         self.locale
     }
 
-    /// The default client IP.
-    pub fn default_ip(&self) -> IpAddr {
+    /// The default client IP, when one is configured.
+    pub fn default_ip(&self) -> Option<IpAddr> {
         self.default_ip
     }
 
@@ -470,13 +489,13 @@ mod tests {
         assert!(e.to_string().contains("IYZICO_SECRET_KEY"), "{e}");
         let local = IyzicoConfig::from_lookup(|k| match k {
             "IYZICO_BASE_URL" => Some("http://localhost:9".into()),
+            "IYZICO_IP" => None,
             _ => Some(format!("v-{k}")),
         })
         .unwrap();
         assert_eq!(local.base_url(), "http://localhost:9/");
         let default =
-            IyzicoConfig::from_lookup(|k| (k != "IYZICO_BASE_URL").then(|| "v".to_owned()))
-                .unwrap();
+            IyzicoConfig::from_lookup(|k| k.ends_with("_KEY").then(|| "v".to_owned())).unwrap();
         assert_eq!(default.environment(), Some(Environment::Sandbox));
         assert!(
             IyzicoConfig::from_lookup(|k| Some(
@@ -484,6 +503,27 @@ mod tests {
             ))
             .is_err()
         );
+    }
+
+    #[test]
+    fn iyzico_ip_is_read_and_a_bad_one_is_a_configuration_error() {
+        let vars = |ip: &'static str| {
+            move |k: &str| match k {
+                "IYZICO_IP" => Some(ip.to_owned()),
+                "IYZICO_BASE_URL" => None,
+                _ => Some("v".to_owned()),
+            }
+        };
+        let c = IyzicoConfig::from_lookup(vars(" 85.34.78.112 ")).unwrap();
+        assert_eq!(c.default_ip(), Some(IpAddr::from([85, 34, 78, 112])));
+        assert_eq!(
+            IyzicoConfig::from_lookup(vars("")).unwrap().default_ip(),
+            None
+        );
+        let e = IyzicoConfig::from_lookup(vars("not-an-ip")).unwrap_err();
+        assert!(matches!(e, RefundError::Configuration { .. }), "{e}");
+        assert!(e.to_string().contains("IYZICO_IP"), "{e}");
+        assert_eq!(IyzicoConfig::new("k", "s").default_ip(), None);
     }
 
     #[test]

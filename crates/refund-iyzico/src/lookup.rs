@@ -7,12 +7,16 @@
 //! (shared/providers/sdk-models.md §2.5, §3), so the rules are:
 //!
 //! - `refundStatus` 1 is a completed refund or cancel. **Assumed**, by analogy with
-//!   `paymentStatus` `SUCCESS(1)`: no source gives `refundStatus` values.
-//! - `refundStatus` 0, or no `refundStatus` with `errorCode`/`errorMessage` set, is
-//!   [`RefundStatus::Failed`]: kept visible, never part of `refunded`. (0 by analogy with
-//!   `paymentStatus` `FAILURE(0)`, assumed; the SDK models put the error fields on each entry.)
-//! - Any other `refundStatus`, none at all, or 1 together with an error, is unknown: the state
-//!   is [undetermined](RefundState::with_undetermined).
+//!   `paymentStatus` `SUCCESS(1)`: no source gives `refundStatus` values (reading 1 as
+//!   completed is the safe direction: it never invites a second refund).
+//! - `refundStatus` 0 is [`RefundStatus::Failed`] **only** when the entry carries
+//!   `errorCode`/`errorMessage` (the SDK models put the error fields on each entry), and so is
+//!   an entry with error fields and no `refundStatus`: kept visible, never part of `refunded`.
+//!   A bare 0 is unclear: the analogy with `paymentStatus` `FAILURE(0)` is weak, since
+//!   iyzico's own payment-detail example shows `transactionStatus: 2` on an ordinary line
+//!   (fidelity review M2), and a wrong "failed" sends a second refund.
+//! - A bare 0, any other `refundStatus`, none at all, or 1 together with an error, is unknown:
+//!   the state is [undetermined](RefundState::with_undetermined).
 //! - A missing `itemTransactions`, `refunds` or `cancels` list, a missing `refundPrice`, or an
 //!   entry in another currency is undetermined, never zero.
 //! - `paymentRefundStatus` (`NOT_REFUNDED`, `PARTIALLY_REFUNDED`, `TOTALLY_REFUNDED`, the last
@@ -79,7 +83,12 @@ impl<'a> Entry<'a> {
         let set = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
         let has_error = set(self.error_code) || set(self.error_message);
         match self.status.map(str::trim) {
-            Some("0") => Ok(RefundStatus::Failed),
+            Some("0") if has_error => Ok(RefundStatus::Failed),
+            Some("0") => Err(format!(
+                "{} has refundStatus 0 without errorCode or errorMessage: no source says 0 \
+                 means failed",
+                self.label()
+            )),
             Some("1") if !has_error => Ok(RefundStatus::Completed),
             Some("1") => Err(format!(
                 "{} has refundStatus 1 and an error (errorCode {:?}): contradictory",

@@ -105,6 +105,11 @@ pub(crate) struct OperationResponse {
     /// The amount refunded or cancelled.
     #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
     pub(crate) price: Option<Decimal>,
+    /// What the buyer paid, when the answer says (a cancel of a payment with installment
+    /// fees pays back `paidPrice`, more than the basket `price`). No SDK's `Cancel` model
+    /// maps it; read in case an answer carries it.
+    #[serde(default, deserialize_with = "refund_core::json::option_decimal")]
+    pub(crate) paid_price: Option<Decimal>,
     /// ISO currency code.
     #[serde(default, deserialize_with = "opt_text")]
     pub(crate) currency: Option<String>,

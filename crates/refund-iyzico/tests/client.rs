@@ -778,7 +778,7 @@ fn details(payment_id: &str) -> serde_json::Value {
                  "refunds": [
                     {"refundTxId": 31000001, "refundConversationId": "rf-2026-0001", "refundPrice": 20.5, "currencyCode": "TRY", "refundStatus": 1},
                     {"refundTxId": 31000002, "refundConversationId": "rf-2026-0002", "refundPrice": "10.0", "currencyCode": "TRY", "refundStatus": 1},
-                    {"refundTxId": 31000003, "refundConversationId": "rf-2026-0003", "refundPrice": 5, "currencyCode": "TRY", "refundStatus": 0}
+                    {"refundTxId": 31000003, "refundConversationId": "rf-2026-0003", "refundPrice": 5, "currencyCode": "TRY", "refundStatus": 0, "errorCode": "10246", "errorMessage": "Banka iadeyi reddetti"}
                  ]},
                 {"paymentTransactionId": "26120002", "transactionStatus": 1, "price": 40.0, "paidPrice": 40.0, "refunds": []}
             ],

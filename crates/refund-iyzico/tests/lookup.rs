@@ -214,6 +214,52 @@ fn an_undocumented_refund_status_is_undetermined_not_pending() {
     }
 }
 
+/// Issue 22, failure 2 (fidelity review M2): no source says `refundStatus` 0 means failed.
+/// A bare 0 is unclear, so the state is undetermined; with iyzico's error fields on the entry
+/// it is failed. Even next to an earlier completed refund that keeps `paymentRefundStatus`
+/// consistent, a bare 0 never reads as "not refunded".
+#[test]
+fn refund_status_zero_is_failed_only_with_error_fields() {
+    let mut body = report();
+    payment(&mut body)["paymentRefundStatus"] = json!("PARTIALLY_REFUNDED");
+    line(&mut body, 0)["refunds"] = json!([
+        refund(31000001, "rf-earlier", json!(10), json!(1)),
+        refund(31000002, "rf-ours", json!(20), json!(0)),
+    ]);
+    let state = read(&body);
+    assert_undetermined(&state, "refundStatus 0 without errorCode");
+    assert!(
+        state
+            .refunds
+            .iter()
+            .all(|r| r.status != RefundStatus::Failed),
+        "{:?}",
+        state.refunds
+    );
+    // The same 0 with an errorMessage alone, or an errorCode alone: failed.
+    for (field, value) in [
+        ("errorMessage", json!("Banka reddetti")),
+        ("errorCode", json!(10051)),
+    ] {
+        let mut entry = refund(31000002, "rf-ours", json!(20), json!(0));
+        entry[field] = value;
+        line(&mut body, 0)["refunds"] =
+            json!([refund(31000001, "rf-earlier", json!(10), json!(1)), entry]);
+        let state = read(&body);
+        assert!(state.is_determined(), "{field}: {:?}", state.undetermined);
+        assert!(
+            matches!(state.find(&r("rf-ours")), Reconciliation::Failed(f) if f.amount == tl("20")),
+            "{field}"
+        );
+        assert_eq!(state.refunded, tl("10"));
+    }
+    // An empty error field is no error.
+    let mut entry = refund(31000002, "rf-ours", json!(20), json!("0"));
+    entry["errorCode"] = json!(" ");
+    line(&mut body, 0)["refunds"] = json!([entry]);
+    assert_undetermined(&read(&body), "refundStatus 0 without errorCode");
+}
+
 #[test]
 fn a_missing_refund_status_is_undetermined_unless_the_entry_carries_an_error() {
     let mut body = report();
