@@ -8,8 +8,11 @@
 //! **committed before the request leaves**. A worker that dies mid-refund leaves its lease to
 //! expire; the next worker looks the refund up through
 //! [`Reconciler`](refund_core::Reconciler), with the provider's settle time and the attempt's
-//! time from the database, before anything is resent. An intent ends `refunded`, `declined`
-//! (or `failed`, nothing sent), or waits as `unknown` / `retry_later` until its not-before
+//! time from the database, before anything is resent. What follows each send and each lookup
+//! is decided by the attempt lifecycle of `refund_core` ([`AttemptPolicy`](refund_core::AttemptPolicy),
+//! the same for every driver; [`WorkerConfig::with_policy`]): the worker stores the decision
+//! and acts on its next step. An intent ends `refunded`, `declined` or `failed` (nothing
+//! refunded, a person decides), or waits as `unknown` / `retry_later` until its not-before
 //! time.
 //!
 //! ```text
