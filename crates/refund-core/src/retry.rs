@@ -10,7 +10,7 @@ use crate::provider::{Capabilities, RefundProvider};
 use crate::receipt::{Operation, RefundReceipt, RefundStatus};
 use crate::reconcile::{Judged, Reconciler, Verdict};
 use crate::reference::PaymentRef;
-use crate::request::{RefundRequest, VoidRequest};
+use crate::request::{RefundRequest, ValidationError, VoidRequest};
 use crate::state::RefundState;
 
 /// How [`Retrying`] drives the [attempt lifecycle](crate::AttemptPolicy) in memory: the
@@ -340,10 +340,19 @@ impl<P: RefundProvider> RefundProvider for Retrying<P> {
                                     ),
                                 )
                             }
+                            // The reference is used up: nothing was refunded under it, and
+                            // only a new reference can send it again — input to fix.
                             AttemptState::Failed if decision.outcome == "used_up" => {
+                                RefundError::InvalidRequest(ValidationError::field(
+                                    "reference",
+                                    decision.note.clone(),
+                                ))
+                            }
+                            // The lifecycle's refusal limit: a decline, no longer temporary.
+                            AttemptState::Declined if error.is_retryable() => {
                                 RefundError::declined(
                                     self.inner.name(),
-                                    error.provider_code().unwrap_or("used_up").to_owned(),
+                                    error.provider_code().unwrap_or("declined").to_owned(),
                                     decision.note.clone(),
                                 )
                             }

@@ -7,6 +7,8 @@
 //! - [`mock`]: a scripted [`RefundProvider`](refund_core::RefundProvider) whose answers a
 //!   test gives call by call (queued up front or live through a handle), backed by a small
 //!   ledger so that lost answers are found by lookups;
+//! - [`lifecycle`]: scripted scenarios of the attempt lifecycle that every driver (`Retrying`,
+//!   the file journal, the outbox) must end the same way.
 //! - [`conformance`]: the provider-neutral conformance suite, run against any
 //!   [`RefundProvider`](refund_core::RefundProvider) through a small harness trait;
 //! - [`fixtures`]: documented SiPay and iyzico responses, one file each;
@@ -24,6 +26,7 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod lifecycle;
 #[cfg(feature = "wiremock")]
 pub mod matchers;
 pub mod mock;
