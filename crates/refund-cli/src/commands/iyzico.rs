@@ -158,6 +158,23 @@ fn lookup(payment_id: &str, secret_key: &SecretKey, connection: &Connection) -> 
     command_line(words)
 }
 
+/// `refund iyzico status` on a lookup whose answer cannot say what was refunded
+/// ([`RefundState::undetermined`](refund_core::RefundState::undetermined)): no figure is shown
+/// as if known (not even "0.00 refunded"); exit 4 ([`Code::Unknown`](crate::exit::Code)),
+/// `outcome_known: false`, and a message that says undetermined and why. `None` for a state
+/// that says what was refunded.
+fn undetermined(state: &refund_core::RefundState) -> Option<Failure> {
+    let reason = state.undetermined.as_deref()?;
+    let mut failure = Failure::provider(&refund_core::RefundError::outcome_unknown(NAME, reason));
+    failure.message = format!(
+        "the refund state of {} is undetermined: {reason}. iyzico's report does not say how \
+         much was refunded, so no figure is shown; look again later, and do not resend on the \
+         strength of this lookup",
+        state.payment
+    );
+    Some(failure)
+}
+
 pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
     dispatch(command).await.map_err(|f| f.in_provider(NAME))
 }
@@ -176,6 +193,9 @@ async fn dispatch(command: Command) -> Result<Success, Failure> {
                         lookup(&args.payment_id, &args.secret_key, &args.connection)
                     })
                 })?;
+            if let Some(failure) = undetermined(&state) {
+                return Err(failure);
+            }
             super::status(NAME, &state)
         }
         Command::AuthHeader(args) => {

@@ -149,6 +149,23 @@ fn lookup(invoice_id: &str, secrets: &SipaySecrets, connection: &Connection) -> 
     command_line(words)
 }
 
+/// `refund sipay status` on a lookup whose answer cannot say what was refunded
+/// ([`RefundState::undetermined`](refund_core::RefundState::undetermined)): no figure is shown
+/// as if known (not even "0.00 refunded"); exit 4 ([`Code::Unknown`](crate::exit::Code)),
+/// `outcome_known: false`, and a message that says undetermined and why. `None` for a state
+/// that says what was refunded.
+fn undetermined(state: &refund_core::RefundState) -> Option<Failure> {
+    let reason = state.undetermined.as_deref()?;
+    let mut failure = Failure::provider(&refund_core::RefundError::outcome_unknown(NAME, reason));
+    failure.message = format!(
+        "the refund state of {} is undetermined: {reason}. SiPay's answer does not say how \
+         much was refunded, so no figure is shown; look again later, and do not resend on the \
+         strength of this lookup",
+        state.payment
+    );
+    Some(failure)
+}
+
 pub(crate) async fn run(command: Command) -> Result<Success, Failure> {
     dispatch(command).await.map_err(|f| f.in_provider(NAME))
 }
@@ -165,6 +182,9 @@ async fn dispatch(command: Command) -> Result<Success, Failure> {
                     Failure::provider(&e)
                         .with_lookup(|| lookup(&args.invoice_id, &args.secrets, &args.connection))
                 })?;
+            if let Some(failure) = undetermined(&state) {
+                return Err(failure);
+            }
             super::status(NAME, &state)
         }
         Command::HashKey(args) => {

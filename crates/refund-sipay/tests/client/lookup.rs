@@ -386,7 +386,10 @@ async fn applied_entries_that_do_not_add_up_to_the_total_make_the_lookup_undeter
     let state = lookup(body).await.unwrap();
     assert!(!state.is_determined());
     assert!(
-        state.refunds.iter().all(|r| r.status != RefundStatus::Failed),
+        state
+            .refunds
+            .iter()
+            .all(|r| r.status != RefundStatus::Failed),
         "{:?}",
         state.refunds
     );
