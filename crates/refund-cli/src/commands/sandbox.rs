@@ -4,6 +4,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args as ClapArgs;
 
@@ -27,6 +28,55 @@ pub(crate) struct Args {
     /// good only while it runs). Load it with `. PATH` or `eval "$(cat PATH)"`.
     #[arg(long, value_name = "PATH")]
     env_file: Option<PathBuf>,
+    /// SiPay's 30-second rule: a refund of an invoice refunded less than this many seconds
+    /// before is refused with 49 "Refund Failed", as SiPay does (0 turns it off).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    refund_spacing: u64,
+    /// Lookup lag: both simulators hide each refund from their lookups (SiPay check status,
+    /// iyzico's payment report) until it is this many milliseconds old, as real providers'
+    /// lookups lag behind their refunds.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
+    lookup_lag_ms: u64,
+    /// Late application: both simulators process every refund and lookup this many
+    /// milliseconds after it arrived and answer then, so a client with a shorter timeout
+    /// gives up on a refund that is applied anyway.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    late_application_ms: u64,
+}
+
+impl Args {
+    /// The provider-like behaviours, in words for the banner.
+    fn behaviour_note(&self) -> String {
+        let mut notes = Vec::new();
+        if self.refund_spacing > 0 {
+            notes.push(format!(
+                "SiPay refuses a second refund of an invoice within {} s (--refund-spacing 0 turns it off)",
+                self.refund_spacing
+            ));
+        }
+        if self.lookup_lag_ms > 0 {
+            notes.push(format!("lookups lag {} ms", self.lookup_lag_ms));
+        }
+        if self.late_application_ms > 0 {
+            notes.push(format!(
+                "every request is applied and answered after {} ms",
+                self.late_application_ms
+            ));
+        }
+        notes.join("; ")
+    }
+}
+
+/// Applies the provider-like behaviours of `args` to both simulators.
+fn apply_behaviour(args: &Args, sandbox: &refund_testkit::sandbox::Sandbox) {
+    let spacing = (args.refund_spacing > 0).then(|| Duration::from_secs(args.refund_spacing));
+    sandbox.sipay.set_refund_spacing(spacing);
+    let lag = Duration::from_millis(args.lookup_lag_ms);
+    sandbox.sipay.set_lookup_lag(lag);
+    sandbox.iyzico.set_lookup_lag(lag);
+    let delay = Duration::from_millis(args.late_application_ms);
+    sandbox.sipay.set_response_delay(delay);
+    sandbox.iyzico.set_response_delay(delay);
 }
 
 pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure> {
@@ -48,6 +98,7 @@ pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure>
     let sandbox = refund_testkit::sandbox::run(args.listen, args.sipay_port, args.iyzico_port)
         .await
         .map_err(|e| Failure::other(format!("cannot start the simulators: {e}")))?;
+    apply_behaviour(&args, &sandbox);
     let sipay = sandbox.sipay_credentials();
     let iyzico = sandbox.iyzico_credentials();
     let vars = [
@@ -59,10 +110,15 @@ pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure>
         ("IYZICO_API_KEY", iyzico.api_key.to_string()),
         ("IYZICO_SECRET_KEY", iyzico.secret_key.to_string()),
     ];
-    let message = format!(
+    let mut message = format!(
         "SiPay simulator on {}, iyzico simulator on {}; SIGINT (Ctrl-C) or SIGTERM stops them",
         sipay.base_url, iyzico.base_url
     );
+    let note = args.behaviour_note();
+    if !note.is_empty() {
+        message.push_str("; ");
+        message.push_str(&note);
+    }
     let script = env_script(&message, &vars);
     if let Some(path) = &args.env_file {
         write_private(path, &script)?;
@@ -188,5 +244,79 @@ impl Stop {
             .await
             .map_err(|e| Failure::other(format!("signal: {e}")))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Args {
+        Cli::try_parse_from(std::iter::once("sandbox").chain(argv.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[tokio::test]
+    async fn the_sandbox_runs_the_thirty_second_rule_by_default_and_takes_lag_and_late_application()
+    {
+        let sandbox = refund_testkit::sandbox::run(IpAddr::V4(Ipv4Addr::LOCALHOST), None, None)
+            .await
+            .unwrap();
+        let defaults = parse(&[]);
+        apply_behaviour(&defaults, &sandbox);
+        assert_eq!(
+            sandbox.sipay.refund_spacing(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(sandbox.sipay.lookup_lag(), Duration::ZERO);
+        assert!(defaults.behaviour_note().contains("within 30 s"));
+
+        let args = parse(&[
+            "--refund-spacing",
+            "0",
+            "--lookup-lag-ms",
+            "1500",
+            "--late-application-ms",
+            "2000",
+        ]);
+        apply_behaviour(&args, &sandbox);
+        assert_eq!(sandbox.sipay.refund_spacing(), None);
+        for lag in [sandbox.sipay.lookup_lag(), sandbox.iyzico.lookup_lag()] {
+            assert_eq!(lag, Duration::from_millis(1500));
+        }
+        for delay in [sandbox.sipay.response_delay(), sandbox.iyzico.response_delay()] {
+            assert_eq!(delay, Duration::from_secs(2));
+        }
+        let note = args.behaviour_note();
+        assert!(note.contains("lookups lag 1500 ms"), "{note}");
+        assert!(note.contains("after 2000 ms"), "{note}");
+        assert!(!note.contains("within"), "{note}");
+    }
+
+    #[test]
+    fn out_of_range_behaviours_are_usage_errors() {
+        for argv in [
+            &["--refund-spacing", "-1"][..],
+            &["--refund-spacing", "3601"],
+            &["--lookup-lag-ms", "soon"],
+            &["--late-application-ms", "600001"],
+        ] {
+            let parsed =
+                Cli::try_parse_from(std::iter::once("sandbox").chain(argv.iter().copied()));
+            assert!(parsed.is_err(), "{argv:?}");
+        }
     }
 }

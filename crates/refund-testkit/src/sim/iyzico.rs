@@ -539,6 +539,19 @@ impl IyzicoSim {
         self.server.lookup_lag()
     }
 
+    /// Late application for every refund and lookup: each is processed `delay` after it
+    /// arrived and answered then, and a client that gave up earlier finds it applied anyway
+    /// ([`SimServer::set_response_delay`](super::SimServer::set_response_delay); admin
+    /// `{"response_delay_ms": N}`). Zero by default.
+    pub fn set_response_delay(&self, delay: Duration) {
+        self.server.set_response_delay(delay);
+    }
+
+    /// The response delay ([`set_response_delay`](Self::set_response_delay)).
+    pub fn response_delay(&self) -> Duration {
+        self.server.response_delay()
+    }
+
     /// Forgets payments, refunds, faults, the lookup lag and recorded requests.
     pub fn reset(&self) {
         self.server.reset();

@@ -430,6 +430,7 @@ struct Controls {
     recording: AtomicBool,
     requests: Mutex<RequestLog>,
     lookup_lag_ms: AtomicU64,
+    response_delay_ms: AtomicU64,
 }
 
 /// The recorded requests and what they weigh, bounded by entries and by bytes.
@@ -500,6 +501,7 @@ impl Controls {
             recording: AtomicBool::new(true),
             requests: Mutex::new(RequestLog::default()),
             lookup_lag_ms: AtomicU64::new(0),
+            response_delay_ms: AtomicU64::new(0),
         }
     }
 
@@ -555,6 +557,15 @@ impl Controls {
         self.lookup_lag_ms.store(ms, Ordering::Relaxed);
     }
 
+    fn response_delay(&self) -> Duration {
+        Duration::from_millis(self.response_delay_ms.load(Ordering::Relaxed))
+    }
+
+    fn set_response_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.response_delay_ms.store(ms, Ordering::Relaxed);
+    }
+
     fn context(&self, fault: Option<Fault>) -> SimContext {
         SimContext {
             fault,
@@ -566,6 +577,7 @@ impl Controls {
         self.disarm();
         lock(&self.requests).clear();
         self.set_lookup_lag(Duration::ZERO);
+        self.set_response_delay(Duration::ZERO);
     }
 }
 
@@ -685,8 +697,22 @@ impl<S: Simulator> SimServer<S> {
         self.shared.controls.lookup_lag()
     }
 
-    /// Clears faults, the request log and the lookup lag, and resets the simulator
-    /// ([`Simulator::reset`]).
+    /// Late application for every request: each faultable request with no fault armed is
+    /// processed `delay` after it arrived, in a task of its own, and answered then — so a
+    /// client whose timeout is shorter gives up on a refund the provider applies anyway, as
+    /// [`Fault::Delay`] does for one request. Zero (the default) answers at once. Admin:
+    /// `{"response_delay_ms": N}`.
+    pub fn set_response_delay(&self, delay: Duration) {
+        self.shared.controls.set_response_delay(delay);
+    }
+
+    /// The response delay ([`set_response_delay`](Self::set_response_delay)).
+    pub fn response_delay(&self) -> Duration {
+        self.shared.controls.response_delay()
+    }
+
+    /// Clears faults, the request log, the lookup lag and the response delay, and resets the
+    /// simulator ([`Simulator::reset`]).
     pub fn reset(&self) {
         self.shared.controls.reset();
         self.shared.sim.reset();
@@ -779,12 +805,24 @@ async fn respond<S: Simulator>(
 ) -> Result<SimResponse, DropConnection> {
     let (sim, controls) = (&shared.sim, &shared.controls);
     controls.record(&req);
-    let fault = if sim.faultable(&req) {
+    let faultable = sim.faultable(&req);
+    let fault = if faultable {
         controls.take_fault()
     } else {
         None
     };
     let Some(fault) = fault else {
+        let delay = controls.response_delay();
+        if faultable && !delay.is_zero() {
+            // Late application, for every request: processed after the delay in a task of its
+            // own, finished even when the client has given up meanwhile.
+            let shared = Arc::clone(&shared);
+            let worker = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                shared.sim.handle(&req, &shared.controls.context(None))
+            });
+            return worker.await.map_err(|_| DropConnection);
+        }
         return Ok(sim.handle(&req, &controls.context(None)));
     };
     let handle = || sim.handle(&req, &controls.context(Some(fault)));
@@ -972,13 +1010,15 @@ fn admin<S: Simulator>(shared: &Shared<S>, req: &SimRequest) -> SimResponse {
     }
 }
 
-/// `POST /__sandbox/behaviour`: `lookup_lag_ms` for every simulator, other keys for the
-/// simulator's own [`Simulator::behaviour`]. `GET` shows the shared settings.
+/// `POST /__sandbox/behaviour`: `lookup_lag_ms` and `response_delay_ms` for every simulator,
+/// other keys for the simulator's own [`Simulator::behaviour`]. `GET` shows the shared
+/// settings.
 fn behaviour<S: Simulator>(shared: &Shared<S>, req: &SimRequest) -> SimResponse {
     let controls = &shared.controls;
     let current = |controls: &Controls| {
         serde_json::json!({
             "lookup_lag_ms": u64::try_from(controls.lookup_lag().as_millis()).unwrap_or(u64::MAX),
+            "response_delay_ms": u64::try_from(controls.response_delay().as_millis()).unwrap_or(u64::MAX),
         })
     };
     if req.method == Method::GET {
@@ -990,11 +1030,22 @@ fn behaviour<S: Simulator>(shared: &Shared<S>, req: &SimRequest) -> SimResponse 
     let Some(body) = req.json().filter(Value::is_object) else {
         return admin_error(400, "body must be a JSON object");
     };
-    if let Some(lag) = body.get("lookup_lag_ms") {
-        let Some(ms) = lag.as_u64() else {
-            return admin_error(400, "lookup_lag_ms must be a whole number");
-        };
-        controls.set_lookup_lag(Duration::from_millis(ms));
+    let millis = |key: &str| match body.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .ok_or_else(|| format!("{key} must be a whole number")),
+    };
+    let (lag, delay) = match (millis("lookup_lag_ms"), millis("response_delay_ms")) {
+        (Ok(lag), Ok(delay)) => (lag, delay),
+        (Err(why), _) | (_, Err(why)) => return admin_error(400, &why),
+    };
+    if let Some(lag) = lag {
+        controls.set_lookup_lag(lag);
+    }
+    if let Some(delay) = delay {
+        controls.set_response_delay(delay);
     }
     if let Err(why) = shared.sim.behaviour(&body) {
         return admin_error(400, &why);

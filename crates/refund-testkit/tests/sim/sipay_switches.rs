@@ -321,3 +321,38 @@ async fn a_request_without_accept_json_is_refused_unless_switched_off() {
     assert_eq!(send(None).await["status_code"], 100);
     assert_eq!(ledger(&sim).await["require_accept"], false);
 }
+
+#[tokio::test]
+async fn late_application_for_every_request_applies_refunds_the_client_gave_up_on() {
+    let (sim, client, token) = started().await;
+    let (status, shown) = behaviour(&sim, json!({"response_delay_ms": 300})).await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["response_delay_ms"], 300);
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let gave_up = post_json(
+        &impatient,
+        &format!("{}/ccpayment/api/refund", sim.base_url()),
+        &[("authorization", &format!("Bearer {token}"))],
+        &sipay_refund_body("INV-1", "10.00", "r-late"),
+    )
+    .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    assert!(sim.payment("INV-1").unwrap().refunded().is_zero());
+    let started = std::time::Instant::now();
+    while sim.payment("INV-1").unwrap().refunded() != dec("10.00") {
+        assert!(started.elapsed() < Duration::from_secs(5), "never applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The token endpoint is not delayed, and a patient client gets its answer.
+    sipay_token(&sim, &client).await;
+    assert_eq!(
+        refund(&sim, &client, &token, "1.00", "r-patient").await["status_code"],
+        100
+    );
+    sim.reset();
+    let (_, shown) = behaviour(&sim, json!({})).await;
+    assert_eq!(shown["response_delay_ms"], 0, "reset clears it");
+}
