@@ -378,7 +378,8 @@ impl Lookup {
     }
 
     /// What the provider's ledger holds for the payment: the refunds the scripts applied
-    /// (completed and pending, summed as refunded) and the failed records.
+    /// (completed and pending, summed as refunded) and the failed records, less those younger
+    /// than the [lookup lag](ScriptedProvider::lookup_lag).
     pub fn ledger() -> Self {
         Lookup::new(LookupKind::Ledger)
     }
@@ -487,6 +488,8 @@ struct Live {
 struct Entry {
     payment: PaymentRef,
     record: RefundRecord,
+    /// When the provider recorded it (tokio's clock, so paused-time tests see lag pass).
+    at: tokio::time::Instant,
 }
 
 #[derive(Default)]
@@ -497,6 +500,7 @@ struct Script {
     live: Option<Live>,
     ledger: Vec<Entry>,
     paid: HashMap<PaymentRef, Money>,
+    lookup_lag: Duration,
     refunds_seen: Vec<RefundRequest>,
     voids_seen: Vec<VoidRequest>,
     lookups_seen: Vec<PaymentRef>,
@@ -630,6 +634,15 @@ impl ScriptedProvider {
         self
     }
 
+    /// Lookups from the ledger ([`Lookup::ledger`], [`Lookup::undetermined`]) leave out records
+    /// younger than `lag`, as a lagging provider's lookup does (measured on tokio's clock, so a
+    /// test with paused time sees the lag pass as it sleeps). Zero by default.
+    #[must_use]
+    pub fn lookup_lag(self, lag: Duration) -> Self {
+        lock(&self.shared.script).lookup_lag = lag;
+        self
+    }
+
     /// Records what was paid for `payment`: lookups from the ledger then carry it.
     #[must_use]
     pub fn paid(self, payment: PaymentRef, amount: Money) -> Self {
@@ -687,9 +700,9 @@ impl ScriptedProvider {
         lock(&self.shared.script).lookups_seen.clone()
     }
 
-    /// What the ledger holds for `payment` ([`Lookup::ledger`]), without counting a lookup.
+    /// What the ledger holds for `payment`, lag or not, without counting a lookup.
     pub fn ledger_state(&self, payment: &PaymentRef) -> RefundState {
-        self.ledger_of(&lock(&self.shared.script), payment)
+        self.ledger_of(&lock(&self.shared.script), payment, Duration::ZERO)
     }
 
     /// The sum of the completed and pending refunds on record for `payment`.
@@ -705,10 +718,12 @@ impl ScriptedProvider {
             .unwrap_or(Currency::Try)
     }
 
-    /// The ledger's state for `payment`: records of the payment itself and of its items.
-    fn ledger_of(&self, script: &Script, payment: &PaymentRef) -> RefundState {
+    /// The ledger's state for `payment`: records of the payment itself and of its items, at
+    /// least `lag` old.
+    fn ledger_of(&self, script: &Script, payment: &PaymentRef, lag: Duration) -> RefundState {
         let belongs = |entry: &&Entry| {
-            entry.payment == *payment || entry.payment.parent() == Some(payment.id())
+            (entry.payment == *payment || entry.payment.parent() == Some(payment.id()))
+                && entry.at.elapsed() >= lag
         };
         let paid = script.paid.get(payment).copied();
         let currency = paid
@@ -795,12 +810,14 @@ impl ScriptedProvider {
                     .with_reference(reference.as_str())
                     .with_provider_reference(refund_id.clone())
                     .with_status(status),
+                at: tokio::time::Instant::now(),
             }),
             Effect::FailedRecord => script.ledger.push(Entry {
                 payment: payment.clone(),
                 record: RefundRecord::new(amount)
                     .with_reference(reference.as_str())
                     .with_status(RefundStatus::Failed),
+                at: tokio::time::Instant::now(),
             }),
         }
         drop(script);
@@ -1016,10 +1033,16 @@ impl RefundProvider for ScriptedProvider {
                 }
                 Ok(state)
             }
-            LookupKind::Undetermined(reason) => Ok(self
-                .ledger_of(&lock(&self.shared.script), payment)
-                .with_undetermined(reason)),
-            LookupKind::Ledger => Ok(self.ledger_of(&lock(&self.shared.script), payment)),
+            LookupKind::Undetermined(reason) => {
+                let script = lock(&self.shared.script);
+                Ok(self
+                    .ledger_of(&script, payment, script.lookup_lag)
+                    .with_undetermined(reason))
+            }
+            LookupKind::Ledger => {
+                let script = lock(&self.shared.script);
+                Ok(self.ledger_of(&script, payment, script.lookup_lag))
+            }
             LookupKind::Error(error) => Err(renamed(error, name)),
         }
     }

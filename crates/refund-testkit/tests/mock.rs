@@ -130,8 +130,10 @@ async fn a_104_after_our_own_refusal_is_a_used_up_reference_not_an_endless_looku
         .refund(&request("r-used"))
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), "declined", "{error}");
-    assert!(error.is_outcome_known());
+    // Known and final (the class is the lifecycle's to choose), never "look it up".
+    assert!(error.is_outcome_known(), "{error}");
+    assert!(!error.is_retryable(), "{error}");
+    assert_ne!(error.kind(), "duplicate_reference", "{error}");
     assert_eq!(provider.refund_calls(), 2);
     assert_eq!(
         provider.lookup_calls(),
@@ -302,4 +304,25 @@ async fn a_delayed_answer_takes_its_time() {
     let started = tokio::time::Instant::now();
     provider.refund(&request("slow")).await.unwrap();
     assert!(started.elapsed() >= Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lagging_ledger_shows_a_lost_answer_only_once_the_lag_has_passed() {
+    // The provider applied the refund; its lookup shows it 3 s later. The lifecycle keeps
+    // looking (never resends inside the settle time) until the ledger shows it.
+    let provider = ScriptedProvider::new("scripted")
+        .lookup_lag(Duration::from_secs(3))
+        .settle_time(Duration::from_secs(60))
+        .refund_answers([Answer::lost_but_applied()]);
+    let receipt = retrying(&provider)
+        .refund(&request("r-lagged"))
+        .await
+        .unwrap();
+    assert!(receipt.reconciled);
+    assert_eq!(provider.refund_calls(), 1);
+    assert!(
+        provider.lookup_calls() >= 3,
+        "{} lookups",
+        provider.lookup_calls()
+    );
 }
