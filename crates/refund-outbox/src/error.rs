@@ -45,6 +45,25 @@ pub enum OutboxError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// A statement sent through sqlx failed, or its connection is gone (feature `sqlx`).
+    #[cfg(feature = "sqlx")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+    #[error("database: {0}")]
+    Sqlx(#[from] ::sqlx::Error),
+    /// A schema migration applied through sqlx failed; the transaction was rolled back
+    /// (feature `sqlx`).
+    #[cfg(feature = "sqlx")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+    #[error("migration {version} ({name}) failed: {source}")]
+    SqlxMigration {
+        /// The migration's version.
+        version: i32,
+        /// Its name.
+        name: &'static str,
+        /// The database's error.
+        #[source]
+        source: ::sqlx::Error,
+    },
     /// The database has a newer schema than this build of the outbox knows.
     #[error(
         "the database's refund outbox schema is at version {found}, newer than this build's {known}: upgrade refund-outbox"

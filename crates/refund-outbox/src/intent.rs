@@ -208,27 +208,19 @@ pub async fn enqueue<C: GenericClient>(
     db: &C,
     intent: &RefundIntent,
 ) -> Result<IntentId, OutboxError> {
-    let amount = intent.amount.amount().to_string();
-    let currency = intent.amount.currency().code();
-    let scope = scope_name(intent.payment.scope());
-    let reason = intent.reason.map(reason_name);
+    let p = EnqueueParams::of(intent);
     let inserted = db
         .query_opt(
-            "INSERT INTO refund_outbox_intents
-                 (provider, payment_scope, payment_id, payment_parent, amount, currency, reason,
-                  reference)
-             VALUES ($1, $2, $3, $4, $5::text::numeric, $6, $7, $8)
-             ON CONFLICT ON CONSTRAINT refund_outbox_intents_reference_key DO NOTHING
-             RETURNING id",
+            ENQUEUE,
             &[
-                &intent.provider,
-                &scope,
-                &intent.payment.id(),
-                &intent.payment.parent(),
-                &amount,
-                &currency,
-                &reason,
-                &intent.reference.as_str(),
+                &p.provider,
+                &p.scope,
+                &p.payment_id,
+                &p.payment_parent,
+                &p.amount,
+                &p.currency,
+                &p.reason,
+                &p.reference,
             ],
         )
         .await?;
@@ -238,10 +230,7 @@ pub async fn enqueue<C: GenericClient>(
         return Ok(id);
     }
     let existing = db
-        .query_opt(
-            "SELECT id FROM refund_outbox_intents WHERE reference = $1",
-            &[&intent.reference.as_str()],
-        )
+        .query_opt(EXISTING, &[&intent.reference.as_str()])
         .await?
         .map(|row| row.try_get(0).map(IntentId))
         .transpose()?;
@@ -249,4 +238,42 @@ pub async fn enqueue<C: GenericClient>(
         reference: intent.reference.as_str().to_owned(),
         existing,
     })
+}
+
+/// Inserts an intent unless its reference is taken; returns its id when inserted.
+pub(crate) const ENQUEUE: &str = "
+    INSERT INTO refund_outbox_intents
+        (provider, payment_scope, payment_id, payment_parent, amount, currency, reason, reference)
+    VALUES ($1, $2, $3, $4, $5::text::numeric, $6, $7, $8)
+    ON CONFLICT ON CONSTRAINT refund_outbox_intents_reference_key DO NOTHING
+    RETURNING id";
+
+/// The id of the intent with reference `$1`.
+pub(crate) const EXISTING: &str = "SELECT id FROM refund_outbox_intents WHERE reference = $1";
+
+/// The parameters of [`ENQUEUE`], in order.
+pub(crate) struct EnqueueParams<'a> {
+    pub(crate) provider: &'a str,
+    pub(crate) scope: &'static str,
+    pub(crate) payment_id: &'a str,
+    pub(crate) payment_parent: Option<&'a str>,
+    pub(crate) amount: String,
+    pub(crate) currency: &'static str,
+    pub(crate) reason: Option<&'static str>,
+    pub(crate) reference: &'a str,
+}
+
+impl EnqueueParams<'_> {
+    pub(crate) fn of(intent: &RefundIntent) -> EnqueueParams<'_> {
+        EnqueueParams {
+            provider: &intent.provider,
+            scope: scope_name(intent.payment.scope()),
+            payment_id: intent.payment.id(),
+            payment_parent: intent.payment.parent(),
+            amount: intent.amount.amount().to_string(),
+            currency: intent.amount.currency().code(),
+            reason: intent.reason.map(reason_name),
+            reference: intent.reference.as_str(),
+        }
+    }
 }

@@ -63,6 +63,8 @@
 //!
 //! # Features
 //! - `testing`: [`testing::TestPostgres`], a throwaway PostgreSQL server for tests.
+//! - `sqlx`: [`sqlx`](mod@crate::sqlx), `migrate`, `enqueue`, `status` and `set_rate` over an sqlx
+//!   `PgConnection` (an sqlx `Transaction` included), for applications on sqlx.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
@@ -71,6 +73,9 @@ mod intent;
 mod migrate;
 mod pacing;
 mod rows;
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+pub mod sqlx;
 mod status;
 #[cfg(feature = "testing")]
 pub mod testing;

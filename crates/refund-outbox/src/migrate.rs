@@ -6,14 +6,14 @@ use crate::error::OutboxError;
 
 /// A schema change: applied once, in order, and recorded in `refund_outbox_migrations`.
 #[derive(Debug, Clone, Copy)]
-struct Migration {
-    version: i32,
-    name: &'static str,
-    sql: &'static str,
+pub(crate) struct Migration {
+    pub(crate) version: i32,
+    pub(crate) name: &'static str,
+    pub(crate) sql: &'static str,
 }
 
 /// Every migration, oldest first. Released ones are never edited: a change is a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "outbox",
     sql: include_str!("../migrations/0001_outbox.sql"),
@@ -21,7 +21,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
 
 /// Any fixed key for `pg_advisory_xact_lock`, so that workers starting together migrate one
 /// at a time ("refundob" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7265_6675_6e64_6f62;
+pub(crate) const MIGRATION_LOCK: i64 = 0x7265_6675_6e64_6f62;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -43,43 +43,20 @@ pub const SCHEMA_VERSION: i32 = 1;
 /// ```
 pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, OutboxError> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS refund_outbox_migrations (
-             version    integer PRIMARY KEY,
-             name       text NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         )",
-    )
-    .await?;
-    let current: i32 = tx
-        .query_one(
-            "SELECT COALESCE(max(version), 0) FROM refund_outbox_migrations",
-            &[],
-        )
-        .await?
-        .try_get(0)?;
-    if current > SCHEMA_VERSION {
-        return Err(OutboxError::SchemaTooNew {
-            found: current,
-            known: SCHEMA_VERSION,
-        });
-    }
+    tx.execute(LOCK, &[&MIGRATION_LOCK]).await?;
+    tx.batch_execute(CREATE_MIGRATIONS).await?;
+    let current: i32 = tx.query_one(CURRENT, &[]).await?.try_get(0)?;
     let mut applied = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for m in missing(current)? {
         let failed = |source| OutboxError::Migration {
             version: m.version,
             name: m.name,
             source,
         };
         tx.batch_execute(m.sql).await.map_err(failed)?;
-        tx.execute(
-            "INSERT INTO refund_outbox_migrations (version, name) VALUES ($1, $2)",
-            &[&m.version, &m.name],
-        )
-        .await
-        .map_err(failed)?;
+        tx.execute(RECORD, &[&m.version, &m.name])
+            .await
+            .map_err(failed)?;
         applied.push(m.version);
     }
     tx.commit().await?;
@@ -87,6 +64,38 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, OutboxError> {
         tracing::info!(?applied, "refund outbox schema migrated");
     }
     Ok(applied)
+}
+
+/// Takes the migration lock (`$1`: [`MIGRATION_LOCK`]) for the transaction.
+pub(crate) const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+
+/// Creates the table of applied migrations when missing.
+pub(crate) const CREATE_MIGRATIONS: &str = "
+    CREATE TABLE IF NOT EXISTS refund_outbox_migrations (
+        version    integer PRIMARY KEY,
+        name       text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+    )";
+
+/// The latest version applied (0: none).
+pub(crate) const CURRENT: &str = "SELECT COALESCE(max(version), 0) FROM refund_outbox_migrations";
+
+/// Records migration `$1` named `$2` as applied.
+pub(crate) const RECORD: &str =
+    "INSERT INTO refund_outbox_migrations (version, name) VALUES ($1, $2)";
+
+/// The migrations a database at `current` lacks, oldest first; a database newer than this
+/// build is refused.
+pub(crate) fn missing(
+    current: i32,
+) -> Result<impl Iterator<Item = &'static Migration>, OutboxError> {
+    if current > SCHEMA_VERSION {
+        return Err(OutboxError::SchemaTooNew {
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(MIGRATIONS.iter().filter(move |m| m.version > current))
 }
 
 #[cfg(test)]

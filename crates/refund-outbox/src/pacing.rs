@@ -56,14 +56,19 @@ pub async fn set_rate<C: GenericClient>(
     provider: &str,
     rate: Option<NonZeroU32>,
 ) -> Result<(), OutboxError> {
-    let interval_us: i64 = rate.map_or(0, |r| 1_000_000 / i64::from(r.get()));
-    db.execute(
-        "INSERT INTO refund_outbox_pacing (provider, interval_us) VALUES ($1, $2)
-         ON CONFLICT (provider) DO UPDATE SET interval_us = EXCLUDED.interval_us",
-        &[&provider, &interval_us],
-    )
-    .await?;
+    db.execute(SET_RATE, &[&provider, &interval_us(rate)])
+        .await?;
     Ok(())
+}
+
+/// Sets provider `$1`'s interval to `$2` µs (0: unlimited).
+pub(crate) const SET_RATE: &str = "
+    INSERT INTO refund_outbox_pacing (provider, interval_us) VALUES ($1, $2)
+    ON CONFLICT (provider) DO UPDATE SET interval_us = EXCLUDED.interval_us";
+
+/// The interval between requests at `rate` per second, in microseconds (0: unlimited).
+pub(crate) fn interval_us(rate: Option<NonZeroU32>) -> i64 {
+    rate.map_or(0, |r| 1_000_000 / i64::from(r.get()))
 }
 
 /// Microseconds as a duration (negative as zero).

@@ -108,38 +108,52 @@ pub async fn status<C: GenericClient>(
     limit: u32,
 ) -> Result<OutboxStatus, OutboxError> {
     let mut out = OutboxStatus::default();
+    for row in db.query(COUNTS, &[]).await? {
+        out.add(
+            &row.try_get::<_, String>(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        );
+    }
     let rows = db
-        .query(
-            "SELECT state, count(*),
-                    count(*) FILTER (WHERE lease_until > clock_timestamp()),
-                    count(*) FILTER (WHERE lease_until <= clock_timestamp()
-                                     AND state = 'unknown')
-             FROM refund_outbox_intents GROUP BY state",
-            &[],
-        )
+        .query(&stuck_sql(), &[&millis(stuck_after), &i64::from(limit)])
         .await?;
     for row in rows {
-        let state: String = row.try_get(0)?;
-        let n = |i: usize| -> Result<u64, OutboxError> {
-            let v: i64 = row.try_get(i)?;
-            Ok(u64::try_from(v).unwrap_or(0))
-        };
-        let count = n(1)?;
-        out.claimed += n(2)?;
-        out.expired_leases += n(3)?;
-        match state.parse::<IntentState>() {
-            Ok(IntentState::Pending) => out.pending = count,
-            Ok(IntentState::Unknown) => out.unknown = count,
-            Ok(IntentState::RetryLater) => out.retry_later = count,
-            Ok(IntentState::Refunded) => out.refunded = count,
-            Ok(IntentState::Declined) => out.declined = count,
-            Ok(IntentState::Failed) => out.failed = count,
-            Ok(_) | Err(_) => {}
-        }
+        out.stuck.push(
+            StuckColumns {
+                id: row.try_get(0)?,
+                provider: row.try_get(1)?,
+                payment: row.try_get(2)?,
+                amount: row.try_get(3)?,
+                reference: row.try_get(4)?,
+                state: row.try_get(5)?,
+                sends: row.try_get(6)?,
+                created_at: row.try_get(7)?,
+                updated_at: row.try_get(8)?,
+                not_before: row.try_get(9)?,
+                lease: row.try_get(10)?,
+                note: row.try_get(11)?,
+                left_to_person: row.try_get(12)?,
+            }
+            .into_stuck()?,
+        );
     }
+    Ok(out)
+}
+
+/// Intents by state: (state, count, under a live lease, `unknown` with an expired lease).
+pub(crate) const COUNTS: &str = "
+    SELECT state, count(*),
+           count(*) FILTER (WHERE lease_until > clock_timestamp()),
+           count(*) FILTER (WHERE lease_until <= clock_timestamp() AND state = 'unknown')
+    FROM refund_outbox_intents GROUP BY state";
+
+/// The stuck intents, `$1` ms after they were enqueued, at most `$2`, as [`StuckColumns`].
+pub(crate) fn stuck_sql() -> String {
     let utc =
         |col: &str| format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
-    let sql = format!(
+    format!(
         "SELECT id, provider,
                 payment_scope || ':' || payment_id || COALESCE('@' || payment_parent, ''),
                 amount::text || ' ' || currency, reference, state, sends,
@@ -161,22 +175,56 @@ pub async fn status<C: GenericClient>(
         updated = utc("updated_at"),
         not_before = utc("not_before"),
         lease = utc("lease_until"),
-    );
-    let rows = db
-        .query(&sql, &[&millis(stuck_after), &i64::from(limit)])
-        .await?;
-    for row in rows {
-        let id = IntentId(row.try_get(0)?);
-        let state_name: String = row.try_get(5)?;
-        let state = state_name
+    )
+}
+
+impl OutboxStatus {
+    /// Adds one row of [`COUNTS`].
+    pub(crate) fn add(&mut self, state: &str, count: i64, claimed: i64, expired: i64) {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        self.claimed += n(claimed);
+        self.expired_leases += n(expired);
+        let count = n(count);
+        match state.parse::<IntentState>() {
+            Ok(IntentState::Pending) => self.pending = count,
+            Ok(IntentState::Unknown) => self.unknown = count,
+            Ok(IntentState::RetryLater) => self.retry_later = count,
+            Ok(IntentState::Refunded) => self.refunded = count,
+            Ok(IntentState::Declined) => self.declined = count,
+            Ok(IntentState::Failed) => self.failed = count,
+            Ok(_) | Err(_) => {}
+        }
+    }
+}
+
+/// One row of [`stuck_sql`], as read by either client.
+pub(crate) struct StuckColumns {
+    pub(crate) id: i64,
+    pub(crate) provider: String,
+    pub(crate) payment: String,
+    pub(crate) amount: String,
+    pub(crate) reference: String,
+    pub(crate) state: String,
+    pub(crate) sends: i32,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    pub(crate) not_before: String,
+    pub(crate) lease: Option<String>,
+    pub(crate) note: Option<String>,
+    pub(crate) left_to_person: bool,
+}
+
+impl StuckColumns {
+    pub(crate) fn into_stuck(self) -> Result<StuckIntent, OutboxError> {
+        let state = self
+            .state
             .parse::<IntentState>()
             .map_err(|e| OutboxError::Corrupt {
-                id: id.0,
+                id: self.id,
                 reason: e.to_string(),
             })?;
-        let left_to_person: bool = row.try_get(12)?;
         let why = match state {
-            IntentState::Unknown if left_to_person => {
+            IntentState::Unknown if self.left_to_person => {
                 "unknown, left to a person: sent as often as the policy allows and the provider's lookup never lists it; nothing more is sent; check the reference with the provider (it is looked up again now and then, and settles by itself if the provider comes to list it)"
             }
             IntentState::Failed => {
@@ -190,21 +238,20 @@ pub async fn status<C: GenericClient>(
             }
             _ => "retry_later: the provider keeps refusing it for now, or cannot be reached",
         };
-        out.stuck.push(StuckIntent {
-            id,
-            provider: row.try_get(1)?,
-            payment: row.try_get(2)?,
-            amount: row.try_get(3)?,
-            reference: row.try_get(4)?,
+        Ok(StuckIntent {
+            id: IntentId(self.id),
+            provider: self.provider,
+            payment: self.payment,
+            amount: self.amount,
+            reference: self.reference,
             state,
-            sends: row.try_get(6)?,
-            created_at: row.try_get(7)?,
-            updated_at: row.try_get(8)?,
-            not_before: row.try_get(9)?,
-            lease: row.try_get(10)?,
-            note: row.try_get(11)?,
+            sends: self.sends,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            not_before: self.not_before,
+            lease: self.lease,
+            note: self.note,
             why: why.to_owned(),
-        });
+        })
     }
-    Ok(out)
 }

@@ -10,6 +10,8 @@
 mod common;
 mod crash;
 mod lifecycle;
+#[cfg(feature = "sqlx")]
+mod with_sqlx;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
