@@ -37,7 +37,10 @@
 //! ```
 //!
 //! Every simulator serves an admin API under `/__sandbox/` on its own base URL (seed a
-//! payment, read the ledger, arm faults, set the lookup lag, reset); see `docs/testkit.md`.
+//! payment, read the ledger, arm faults, set the lookup lag, reset); see `docs/testkit.md`. It
+//! answers only requests whose `Host` is a loopback address (403 otherwise) and whose POST or
+//! PUT bodies say `Content-Type: application/json` (415 otherwise), so a web page on the same
+//! machine can neither read the demo credentials nor arm faults.
 
 #[cfg(feature = "iyzico")]
 mod iyzico;

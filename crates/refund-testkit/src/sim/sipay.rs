@@ -408,6 +408,22 @@ impl PendingVisibility {
 ///   and the reply it expects are not documented); each attempt is kept in
 ///   [`SipaySim::notifications`] (admin `GET /__sandbox/notifications`). A failed refund
 ///   notifies nothing.
+///
+/// Never easier than SiPay (each a method and a key of `POST /__sandbox/behaviour`):
+/// - **The 30-second rule** ([`SipaySim::set_refund_spacing`], `refund_spacing_ms`): a refund of
+///   an invoice whose last refund was accepted within the period is answered 49 "Refund
+///   Failed". Off in the library (tests across the workspace refund one invoice twice within
+///   30 s), 30 s in `refund sandbox`; kept across resets.
+/// - **Refusals that use the reference up** ([`SipaySim::set_refusals_use_reference`]): a 49
+///   without an entry (the 30-second rule, an over-refund) spends its `refund_transaction_id`
+///   too, so the resend answers 104.
+/// - **Pending refunds out of the total** ([`SipaySim::set_pending_visibility`]): listed but not
+///   counted, or hidden from check status altogether.
+/// - **`refund_info` short of the total** ([`SipaySim::set_refund_info_short`]) and **status
+///   words outside the mapping** ([`SipaySim::set_completed_status_word`]).
+/// - **Required `Accept: application/json` and `refund_transaction_id`**
+///   ([`SipaySim::set_require_accept`], [`SipaySim::set_require_refund_transaction_id`], both on
+///   by default): without them, status 1 and nothing processed.
 pub struct SipaySim {
     server: SimServer<Inner>,
 }
