@@ -1,8 +1,9 @@
 //! Opt-in test against iyzico's real sandbox. Runs only when IYZICO_API_KEY,
-//! IYZICO_SECRET_KEY and IYZICO_LIVE_PAYMENT_TRANSACTION_ID are set (and, for the lookup,
+//! IYZICO_SECRET_KEY, IYZICO_IP (the address the refund is sent from, which iyzico requires)
+//! and IYZICO_LIVE_PAYMENT_TRANSACTION_ID are set (and, for the lookup,
 //! IYZICO_LIVE_PAYMENT_ID); prints "skipped: …" otherwise. Never runs against production.
 //!
-//!     IYZICO_API_KEY=sandbox-… IYZICO_SECRET_KEY=sandbox-… \
+//!     IYZICO_API_KEY=sandbox-… IYZICO_SECRET_KEY=sandbox-… IYZICO_IP=… \
 //!     IYZICO_LIVE_PAYMENT_TRANSACTION_ID=… IYZICO_LIVE_PAYMENT_ID=… \
 //!     cargo test -p refund-iyzico --test live_sandbox -- --nocapture
 #![allow(
@@ -34,6 +35,12 @@ async fn live_sandbox_partial_refund_and_lookup() {
     let config = IyzicoConfig::from_env().unwrap();
     if !config.base_url().contains("sandbox") && !config.base_url().contains("127.0.0.1") {
         println!("skipped: IYZICO_BASE_URL is not a sandbox; this test never refunds real money");
+        return;
+    }
+    if config.default_ip().is_none() && !config.base_url().contains("127.0.0.1") {
+        println!(
+            "skipped: set IYZICO_IP, the address the refund is sent from (iyzico requires it)"
+        );
         return;
     }
     let iyzico = Iyzico::new(config).unwrap();
