@@ -148,7 +148,9 @@ impl Sipay {
     /// Interprets an answer to a refund (its HTTP status and body) exactly as
     /// [`refund`](RefundProvider::refund) does once the answer has arrived: the receipt, or the
     /// error with its class. Nothing is sent. For replaying an answer from a support ticket,
-    /// and for fuzzing and benchmarking the response handling.
+    /// and for fuzzing and benchmarking the response handling. It has no memory: a 49 reads
+    /// as SiPay's answer alone says, without the 30-second rule
+    /// ([`SipayConfig::with_refund_spacing`]), which needs this client's own earlier refunds.
     ///
     /// ```
     /// # use refund_core::*;
