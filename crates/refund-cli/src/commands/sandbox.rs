@@ -297,7 +297,10 @@ mod tests {
         for lag in [sandbox.sipay.lookup_lag(), sandbox.iyzico.lookup_lag()] {
             assert_eq!(lag, Duration::from_millis(1500));
         }
-        for delay in [sandbox.sipay.response_delay(), sandbox.iyzico.response_delay()] {
+        for delay in [
+            sandbox.sipay.response_delay(),
+            sandbox.iyzico.response_delay(),
+        ] {
             assert_eq!(delay, Duration::from_secs(2));
         }
         let note = args.behaviour_note();
