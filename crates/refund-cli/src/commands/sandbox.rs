@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
+use refund_testkit::sim::PendingVisibility;
 
 use crate::exit::Failure;
 use crate::output::{self, Format, Success, err_line, out_line, shell_quote, shell_word};
@@ -42,6 +43,71 @@ pub(crate) struct Args {
     /// gives up on a refund that is applied anyway.
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     late_application_ms: u64,
+    /// SiPay: a refusal that leaves no failed entry (the 30-second rule, an over-refund) uses
+    /// its refund_transaction_id up, so a resend with the same reference answers 104.
+    #[arg(long)]
+    refusals_use_reference: bool,
+    /// SiPay: answer refunds 101 (pending) instead of 100; they complete through
+    /// POST /__sandbox/complete_pending.
+    #[arg(long)]
+    pending_refunds: bool,
+    /// SiPay: how check status shows pending refunds: counted in the total and listed,
+    /// listed only, or hidden altogether.
+    #[arg(long, value_enum, default_value_t = Pending::Counted)]
+    pending_visibility: Pending,
+    /// SiPay: check status's refund_info leaves out the oldest completed refund while
+    /// total_refunded_amount counts it.
+    #[arg(long)]
+    refund_info_short: bool,
+    /// SiPay: the refund_info status word of a completed refund (a word outside the client's
+    /// mapping, such as `cancelled`, tests that it is never read as failed).
+    #[arg(long, value_name = "WORD", default_value = "success", value_parser = status_word)]
+    completed_status_word: String,
+    /// SiPay: accept requests without `Accept: application/json` (SiPay requires it).
+    #[arg(long)]
+    allow_missing_accept: bool,
+    /// SiPay: accept refunds without a refund_transaction_id (SiPay requires one).
+    #[arg(long)]
+    allow_missing_refund_transaction_id: bool,
+    /// iyzico: the refundStatus the payment report gives a completed refund or cancel
+    /// (no source documents the values; 1 unless set).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        allow_negative_numbers = true
+    )]
+    refund_status_completed: i64,
+    /// iyzico: the refundStatus of a failed refund or cancel (0 unless set).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    refund_status_failed: i64,
+    /// iyzico: cancel payments of any day (iyzico cancels only on the day of the payment).
+    #[arg(long)]
+    any_day_cancel: bool,
+}
+
+/// How SiPay's check status shows pending refunds (`--pending-visibility`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Pending {
+    /// Counted in total_refunded_amount and listed as pending.
+    Counted,
+    /// Listed as pending, left out of the total.
+    Listed,
+    /// Neither counted nor listed.
+    Hidden,
+}
+
+/// A status word of 1 to 64 bytes.
+fn status_word(word: &str) -> Result<String, String> {
+    if word.is_empty() || word.len() > 64 {
+        return Err("a word of 1 to 64 bytes".to_owned());
+    }
+    Ok(word.to_owned())
 }
 
 impl Args {
@@ -63,6 +129,37 @@ impl Args {
                 self.late_application_ms
             ));
         }
+        let switches = [
+            (self.refusals_use_reference, "--refusals-use-reference"),
+            (self.pending_refunds, "--pending-refunds"),
+            (
+                self.pending_visibility != Pending::Counted,
+                "--pending-visibility",
+            ),
+            (self.refund_info_short, "--refund-info-short"),
+            (
+                self.completed_status_word != "success",
+                "--completed-status-word",
+            ),
+            (self.allow_missing_accept, "--allow-missing-accept"),
+            (
+                self.allow_missing_refund_transaction_id,
+                "--allow-missing-refund-transaction-id",
+            ),
+            (
+                (self.refund_status_completed, self.refund_status_failed) != (1, 0),
+                "--refund-status-*",
+            ),
+            (self.any_day_cancel, "--any-day-cancel"),
+        ];
+        let on: Vec<&str> = switches
+            .iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, name)| *name)
+            .collect();
+        if !on.is_empty() {
+            notes.push(format!("also {}", on.join(" ")));
+        }
         notes.join("; ")
     }
 }
@@ -77,6 +174,21 @@ fn apply_behaviour(args: &Args, sandbox: &refund_testkit::sandbox::Sandbox) {
     let delay = Duration::from_millis(args.late_application_ms);
     sandbox.sipay.set_response_delay(delay);
     sandbox.iyzico.set_response_delay(delay);
+    let sipay = &sandbox.sipay;
+    sipay.set_refusals_use_reference(args.refusals_use_reference);
+    sipay.set_pending_refunds(args.pending_refunds);
+    sipay.set_pending_visibility(match args.pending_visibility {
+        Pending::Counted => PendingVisibility::Counted,
+        Pending::Listed => PendingVisibility::Listed,
+        Pending::Hidden => PendingVisibility::Hidden,
+    });
+    sipay.set_refund_info_short(args.refund_info_short);
+    sipay.set_completed_status_word(&args.completed_status_word);
+    sipay.set_require_accept(!args.allow_missing_accept);
+    sipay.set_require_refund_transaction_id(!args.allow_missing_refund_transaction_id);
+    let iyzico = &sandbox.iyzico;
+    iyzico.set_refund_status_values(args.refund_status_completed, args.refund_status_failed);
+    iyzico.set_same_day_cancel(!args.any_day_cancel);
 }
 
 pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure> {
@@ -309,6 +421,80 @@ mod tests {
         assert!(!note.contains("within"), "{note}");
     }
 
+    /// `GET path` on a simulator, the JSON answer.
+    fn get(base_url: &str, path: &str) -> serde_json::Value {
+        use std::io::{Read, Write as _};
+        let host = base_url.strip_prefix("http://").unwrap();
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let body = answer.split_once("\r\n\r\n").unwrap().1;
+        serde_json::from_str(body).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_simulator_switch_is_a_sandbox_option() {
+        let sandbox = refund_testkit::sandbox::run(IpAddr::V4(Ipv4Addr::LOCALHOST), None, None)
+            .await
+            .unwrap();
+        let defaults = parse(&[]);
+        apply_behaviour(&defaults, &sandbox);
+        let sipay_url = sandbox.sipay.base_url();
+        let iyzico_url = sandbox.iyzico.base_url();
+        let sipay = tokio::task::spawn_blocking({
+            let url = sipay_url.clone();
+            move || get(&url, "/__sandbox/ledger")
+        })
+        .await
+        .unwrap();
+        assert_eq!(sipay["require_accept"], true);
+        assert_eq!(sipay["pending_visibility"], "counted");
+        assert!(!defaults.behaviour_note().contains("also"));
+
+        let args = parse(&[
+            "--refusals-use-reference",
+            "--pending-refunds",
+            "--pending-visibility",
+            "hidden",
+            "--refund-info-short",
+            "--completed-status-word",
+            "cancelled",
+            "--allow-missing-accept",
+            "--allow-missing-refund-transaction-id",
+            "--refund-status-completed",
+            "2",
+            "--refund-status-failed",
+            "-1",
+            "--any-day-cancel",
+        ]);
+        apply_behaviour(&args, &sandbox);
+        let (sipay, iyzico) = tokio::task::spawn_blocking(move || {
+            (
+                get(&sipay_url, "/__sandbox/ledger"),
+                get(&iyzico_url, "/__sandbox/ledger"),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(sipay["refusals_use_reference"], true, "{sipay}");
+        assert_eq!(sipay["pending_refunds"], true);
+        assert_eq!(sipay["pending_visibility"], "hidden");
+        assert_eq!(sipay["refund_info_short"], true);
+        assert_eq!(sipay["completed_status_word"], "cancelled");
+        assert_eq!(sipay["require_accept"], false);
+        assert_eq!(sipay["require_refund_transaction_id"], false);
+        assert_eq!(iyzico["refund_status_completed"], 2, "{iyzico}");
+        assert_eq!(iyzico["refund_status_failed"], -1);
+        assert_eq!(iyzico["same_day_cancel"], false);
+        let note = args.behaviour_note();
+        assert!(note.contains("--any-day-cancel"), "{note}");
+    }
+
     #[test]
     fn out_of_range_behaviours_are_usage_errors() {
         for argv in [
@@ -316,6 +502,8 @@ mod tests {
             &["--refund-spacing", "3601"],
             &["--lookup-lag-ms", "soon"],
             &["--late-application-ms", "600001"],
+            &["--pending-visibility", "sometimes"],
+            &["--completed-status-word", ""],
         ] {
             let parsed =
                 Cli::try_parse_from(std::iter::once("sandbox").chain(argv.iter().copied()));
