@@ -173,87 +173,94 @@ async fn batch_totals_count_every_row_after_the_run_and_the_exit_code_follows_th
 // Retry later
 // ---------------------------------------------------------------------------------------
 
-/// iyzico's bank refuses the refund three times (a retryable decline, each leaving a failed
-/// entry): the row ends `retry_later`, never `declined`, with a not-before time. The rerun
-/// after it sends the same reference again; that attempt times out, and the lookup's three
-/// failed entries are the earlier refusals', so the row is unknown, not declined. After the
-/// settle time it is resent once more and refunded: exactly once, under one reference.
+/// iyzico's bank refuses a refund (a retryable decline, each leaving a failed entry): the row
+/// is `retry_later`, never `declined`, and since the policy's backoff is due within the run, it
+/// is sent again in the same run with the same reference and refunded, exactly once. Refused
+/// three times (the policy's limit), it is `declined` for good and never sent a fourth time.
+/// (`--input-never-run-before`: the armed faults are for the refunds, not for the check of
+/// iyzico's ledger before a first send.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_temporary_refusals_are_retried_later_with_the_same_reference() {
-    const SETTLE_SECS: u64 = 4;
     let sim = IyzicoSim::start().await.unwrap();
-    let payment = sim.add_payment(Currency::Try, &[dec("60.0"), dec("40.0")]);
-    sim.arm(Fault::Fail, 3);
+    let once = sim.add_payment(Currency::Try, &[dec("60.0"), dec("40.0")]);
+    let thrice = sim.add_payment(Currency::Try, &[dec("60.0"), dec("40.0")]);
     let dir = scratch("retry-later");
-    let input = dir.join("rows.csv");
-    let journal = dir.join("rows.journal");
-    std::fs::write(
-        &input,
-        format!(
-            "provider,payment,amount,currency\niyzico,{},12,TRY\n",
-            payment.payment_id
-        ),
-    )
-    .unwrap();
-    let settle = SETTLE_SECS.to_string();
-    let args = batch_args(
-        &input,
-        &journal,
-        &["--timeout", "1", "--settle-time", &settle],
-    );
     let env = iyzico_env(&sim);
-
-    let out = run(&args, &env).await;
-    assert_eq!(out.code, 4, "{out:?}");
-    let s = summary(&out);
-    assert_eq!(s["retry_later"], 1, "{s}");
-    assert_eq!(s["declined"], 0, "{s}");
-    assert_eq!(totals(&out), (1, 0, 0, 0, 1, 0), "{s}");
-    assert!(out.stderr.contains("send them again"), "{out:?}");
-    assert_eq!(iyzico_refund_references(&sim).len(), 3, "three attempts");
-    let journaled = records(&journal);
-    assert!(
-        journaled.iter().all(|r| r["state"] != "declined"),
-        "{journaled:?}"
-    );
-    let last = journaled.last().unwrap().clone();
-    assert_eq!(last["state"], "retry_later", "{last}");
-    assert_eq!(last["refused"], true, "{last}");
-    let not_before = last["not_before"].as_u64().expect("a not-before time");
-
-    // After the not-before time: sent again with the same reference; it times out.
-    sleep_until_ms(not_before + 50).await;
-    sim.arm(Fault::Timeout, 1);
-    let out = run(&args, &env).await;
-    assert_eq!(out.code, 4, "{out:?}");
-    let last = records(&journal).pop().unwrap();
-    assert_eq!(
-        last["state"], "unknown",
-        "three failed entries are the three refusals', not this attempt's: {last}"
-    );
-    let references = iyzico_refund_references(&sim);
-    assert_eq!(references.len(), 4, "{references:?}");
-    sim.disarm();
-
-    // After the settle time nothing is on record for the fourth attempt: resent, refunded.
-    let attempted = records(&journal)
-        .iter()
-        .rev()
-        .find(|r| r["state"] == "sending")
-        .and_then(|r| r["at"].as_u64())
+    let campaign = |name: &str, payment: &str| {
+        let input = dir.join(format!("{name}.csv"));
+        std::fs::write(
+            &input,
+            format!("provider,payment,amount,currency\niyzico,{payment},12,TRY\n"),
+        )
         .unwrap();
-    sleep_until_ms(attempted + SETTLE_SECS * 1_000 + 200).await;
-    let out = run(&args, &env).await;
+        (input, dir.join(format!("{name}.journal")))
+    };
+
+    // Refused once: sent again after the backoff, in this run, and refunded.
+    let (input, journal) = campaign("once", &once.payment_id);
+    sim.arm(Fault::Fail, 1);
+    let out = run(
+        &batch_args(
+            &input,
+            &journal,
+            &["--timeout", "5", "--input-never-run-before"],
+        ),
+        &env,
+    )
+    .await;
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(totals(&out), (1, 1, 0, 0, 0, 0), "{out:?}");
+    let journaled = records(&journal);
+    let states: Vec<&str> = journaled
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["sending", "retry_later", "sending", "refunded"],
+        "{journaled:?}"
+    );
+    assert_eq!(journaled[1]["refused"], true, "{journaled:?}");
+    assert!(journaled[1]["not_before"].is_u64(), "{journaled:?}");
     let references = iyzico_refund_references(&sim);
-    assert_eq!(references.len(), 5, "{references:?}");
+    assert_eq!(references.len(), 2, "{references:?}");
     assert!(
         references.iter().all(|r| *r == references[0]),
         "one reference throughout: {references:?}"
     );
-    let paid = sim.payment(&payment.payment_id).unwrap();
+    let paid = sim.payment(&once.payment_id).unwrap();
     assert_eq!(paid.refunded(), dec("12"), "refunded once: {paid:?}");
+
+    // Refused three times: declined after the third, never sent a fourth time.
+    let (input, journal) = campaign("thrice", &thrice.payment_id);
+    sim.arm(Fault::Fail, 3);
+    let out = run(
+        &batch_args(
+            &input,
+            &journal,
+            &["--timeout", "5", "--input-never-run-before"],
+        ),
+        &env,
+    )
+    .await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(totals(&out), (1, 0, 1, 0, 0, 0), "{out:?}");
+    assert_eq!(
+        iyzico_refund_references(&sim).len(),
+        5,
+        "three more requests"
+    );
+    let last = records(&journal).pop().unwrap();
+    assert_eq!(last["state"], "declined", "{last}");
+    assert!(
+        last["note"].as_str().unwrap().contains("refused 3 times"),
+        "{last}"
+    );
+    let out = run(&batch_args(&input, &journal, &["--timeout", "5"]), &env).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(iyzico_refund_references(&sim).len(), 5, "final: not resent");
+    let paid = sim.payment(&thrice.payment_id).unwrap();
+    assert_eq!(paid.refunded(), dec("0"), "{paid:?}");
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -403,7 +410,19 @@ async fn batch_rate_paces_each_provider_separately() {
     let mut env = sipay_env(&sipay);
     env.extend(iyzico_env(&iyzico));
     let out = run(
-        &batch_args(&input, &journal, &["--rate", "2", "--concurrency", "8"]),
+        // A fresh journal and input: no check of iyzico's ledger before the first sends, so
+        // only refunds are paced here.
+        &batch_args(
+            &input,
+            &journal,
+            &[
+                "--rate",
+                "2",
+                "--concurrency",
+                "8",
+                "--input-never-run-before",
+            ],
+        ),
         &env,
     )
     .await;
@@ -570,7 +589,8 @@ async fn batch_refuses_rows_that_share_a_reference() {
 }
 
 /// A journaled reference that cannot be parsed (a hand-edited or foreign journal) leaves
-/// its row unknown: nothing is sent, and never under a fresh reference.
+/// its row unknown, whatever its (unfinished) state: nothing is sent, and never under a fresh
+/// reference.
 #[tokio::test]
 async fn batch_leaves_a_row_with_an_unusable_journaled_reference_unknown() {
     let sim = SipaySim::start().await.unwrap();
@@ -589,7 +609,7 @@ async fn batch_leaves_a_row_with_an_unusable_journaled_reference_unknown() {
         &journal,
         format!(
             "{{\"key\":\"sipay|payment:INV-X1|1.00 TRY|#1\",\"reference\":\"bad ref!\",\"state\":\"sending\",\"at\":{at}}}\n\
-             {{\"key\":\"sipay|payment:INV-X2|2.00 TRY|#1\",\"reference\":\"also bad\",\"state\":\"failed\",\"at\":{at}}}\n"
+             {{\"key\":\"sipay|payment:INV-X2|2.00 TRY|#1\",\"reference\":\"also bad\",\"state\":\"retry_later\",\"at\":{at},\"not_before\":{at}}}\n"
         ),
     )
     .unwrap();
@@ -843,11 +863,13 @@ async fn batch_report_lists_every_row_with_its_latest_state() {
 }
 
 /// SiPay's 49 that only asks to wait ("at least 30 seconds before another refund") is a
-/// temporary refusal: the row is `retry_later` with a not-before time 30 s on (the provider's
-/// advice, longer than this run waits), marked refused, never `declined`; a rerun before then
-/// sends nothing. (The simulator never answers this 49, so a stub stands in for SiPay.)
+/// temporary refusal with the provider's own retry-after (refund-sipay gives it): the row is
+/// journaled `retry_later`, refused, with a not-before time 30 s on, never `declined`; the run
+/// takes it up again when that time comes (the wait holds up no other row) and sends it with
+/// the same reference. A plain 49 after the wait is final. (The simulator never answers this
+/// 49's text, so a stub stands in for SiPay.)
 #[tokio::test]
-async fn batch_sipay_wait_and_retry_is_retry_later_after_30_seconds() {
+async fn batch_sipay_wait_and_retry_is_sent_again_after_30_seconds_in_the_same_run() {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -865,6 +887,15 @@ async fn batch_sipay_wait_and_retry_is_retry_later_after_30_seconds() {
         .respond_with(ResponseTemplate::new(200).set_body_string(
             r#"{"status_code":49,"status_description":"Please wait at least 30 seconds before another refund"}"#,
         ))
+        .up_to_n_times(1)
+        .mount(&sipay)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(refund_sipay::paths::REFUND))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"status_code":49,"status_description":"Refund Failed"}"#),
+        )
         .mount(&sipay)
         .await;
     let dir = scratch("sipay-49");
@@ -881,37 +912,47 @@ async fn batch_sipay_wait_and_retry_is_retry_later_after_30_seconds() {
         ("SIPAY_APP_SECRET".into(), "secret".into()),
         ("SIPAY_MERCHANT_KEY".into(), "key".into()),
     ];
-    let refunds = || async {
-        sipay
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| r.url.path() == refund_sipay::paths::REFUND)
-            .count()
-    };
 
     let out = run(&batch_args(&input, &journal, &[]), &env).await;
-    assert_eq!(out.code, 4, "{out:?}");
-    assert_eq!(totals(&out), (1, 0, 0, 0, 1, 0), "{out:?}");
-    assert_eq!(
-        refunds().await,
-        1,
-        "a 30-second wait is not waited out in the run"
-    );
-    let last = records(&journal).pop().unwrap();
-    assert_eq!(last["state"], "retry_later", "{last}");
-    assert_eq!(last["refused"], true, "{last}");
-    let wait = last["not_before"].as_u64().unwrap() - last["at"].as_u64().unwrap();
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(totals(&out), (1, 0, 1, 0, 0, 0), "{out:?}");
+    let refunds: Vec<_> = sipay
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == refund_sipay::paths::REFUND)
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .collect();
+    assert_eq!(refunds.len(), 2, "sent again after the wait: {refunds:?}");
     assert!(
-        (29_000..=31_000).contains(&wait),
-        "not before 30 s on: {wait} ms"
+        refunds
+            .iter()
+            .all(|r| r["refund_transaction_id"] == "wait-1"),
+        "the same reference: {refunds:?}"
     );
-
-    let out = run(&batch_args(&input, &journal, &[]), &env).await;
-    assert_eq!(out.code, 4, "{out:?}");
-    assert_eq!(summary(&out)["skipped"], 1, "{out:?}");
-    assert_eq!(refunds().await, 1, "nothing sent before its time");
+    let journaled = records(&journal);
+    let states: Vec<&str> = journaled
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["sending", "retry_later", "sending", "declined"],
+        "{journaled:?}"
+    );
+    let wait = &journaled[1];
+    assert_eq!(wait["refused"], true, "{wait}");
+    let not_before = wait["not_before"].as_u64().unwrap();
+    let waited = not_before - wait["at"].as_u64().unwrap();
+    assert!(
+        (29_000..=32_000).contains(&waited),
+        "not before 30 s on: {waited} ms"
+    );
+    assert!(
+        journaled[2]["at"].as_u64().unwrap() >= not_before,
+        "not sent before its time: {journaled:?}"
+    );
 
     std::fs::remove_dir_all(&dir).unwrap();
 }

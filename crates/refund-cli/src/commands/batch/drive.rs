@@ -31,13 +31,41 @@ use crate::journal::{self, Record, RowState};
 /// A next step due within this is waited for in the run; a later one is left for a rerun.
 pub(super) const HORIZON: Duration = Duration::from_secs(5);
 
+/// A send the provider itself asked to wait for, after a refusal it processed (SiPay's
+/// 30-second rule between two refunds of one invoice), is taken up again in this run when it
+/// is due within this: the row leaves its worker and is resumed by the scheduler when due, so
+/// the wait holds up nothing else. A rate limit's pause is not such a step (the pacer holds
+/// every request then, and one longer than [`HORIZON`] leaves its rows for a rerun).
+pub(super) const RESUME_WITHIN: Duration = Duration::from_secs(65);
+
 /// Lookups of one row in one run at most: a refund the lookup does not show yet is left
 /// `unknown` for a rerun rather than looked up again and again until it settles.
-const LOOKUPS_PER_RUN: u32 = 2;
+const LOOKUPS_PER_RUN: u32 = 1;
 
 /// Payments whose ledger this run keeps at most (then it starts over; a payment is looked
 /// up again at worst).
 const LEDGER_CACHE: usize = 10_000;
+
+/// A next step due within this is waited for by the row's own worker; a later one (within
+/// [`HORIZON`]) is handed to the scheduler.
+const INLINE: Duration = Duration::from_millis(250);
+
+/// A row to take up again in this run: at `at`, with `plan`, and what this run knows of it.
+#[derive(Debug, Clone)]
+pub(super) struct Resume {
+    pub(super) at: SystemTime,
+    pub(super) plan: Plan,
+    pub(super) so_far: SoFar,
+}
+
+/// What a run knows of a row it takes up again.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SoFar {
+    /// Lookups made.
+    lookups: u32,
+    /// The first send of this journal was answered that the reference was used already.
+    used_before: bool,
+}
 
 /// How a row (or an orphaned attempt) ended in this run.
 #[derive(Debug, Clone)]
@@ -46,6 +74,10 @@ pub(super) struct Ended {
     pub(super) note: String,
     /// `unknown`: when a rerun can decide more; `retry_later`: not before when.
     pub(super) after: Option<SystemTime>,
+    /// `retry_later` after a refusal the provider asked to wait out, due within
+    /// [`RESUME_WITHIN`]: the scheduler may take the row up again at that time with this plan
+    /// (it is journaled, so a run that does not still leaves it right for a rerun).
+    pub(super) resume: Option<Resume>,
 }
 
 impl Ended {
@@ -54,6 +86,7 @@ impl Ended {
             state,
             note: note.into(),
             after: None,
+            resume: None,
         }
     }
 }
@@ -129,7 +162,9 @@ enum Step {
 
 /// Drives one row from its plan until its state is final or its next step is not due soon.
 /// `Err` only when the journal cannot be written (then nothing more was sent).
-pub(super) async fn row(ctx: &Ctx, row: &Row, plan: Plan) -> std::io::Result<Ended> {
+///
+/// `so_far`: what this run knows of the row already (one taken up again), else the default.
+pub(super) async fn row(ctx: &Ctx, row: &Row, plan: Plan, so_far: SoFar) -> std::io::Result<Ended> {
     let (reference, mut step) = match plan {
         Plan::First {
             reference,
@@ -202,9 +237,10 @@ pub(super) async fn row(ctx: &Ctx, row: &Row, plan: Plan) -> std::io::Result<End
             return Ok(Ended::new(RowState::Failed, note));
         }
     };
-    let mut lookups = 0;
-    // The first send of this journal answered that the reference was used before.
-    let mut used_before = false;
+    let SoFar {
+        mut lookups,
+        mut used_before,
+    } = so_far;
     loop {
         let (decision, settles_at) = match step {
             Step::Send { after, refusals } => {
@@ -247,9 +283,7 @@ pub(super) async fn row(ctx: &Ctx, row: &Row, plan: Plan) -> std::io::Result<End
                 let result = ctx.send.refund(&request).await;
                 if let Err(e) = &result {
                     ctx.pacer.observe(e);
-                    used_before |= first
-                        && row.reference.is_none()
-                        && matches!(e, RefundError::DuplicateReference { .. });
+                    used_before |= first && matches!(e, RefundError::DuplicateReference { .. });
                 }
                 let decision = ctx
                     .policy
@@ -273,20 +307,40 @@ pub(super) async fn row(ctx: &Ctx, row: &Row, plan: Plan) -> std::io::Result<End
                 (decision, Some(settles_at))
             }
         };
-        let mut ended = store(ctx, &row.key, &decision, settles_at, used_before).await?;
+        let before = used_before.then_some(row.reference.is_none());
+        let mut ended = store(ctx, &row.key, &decision, settles_at, before).await?;
         let now = SystemTime::now();
-        let due_soon = |at: SystemTime| at <= now + HORIZON;
-        step = match decision.next {
-            Next::Send { at } if due_soon(at) => {
-                sleep_until(at).await;
-                Step::Send {
-                    refusals: decision.attempt.refusals,
-                    after: Some(decision.attempt),
-                }
+        // A step due at once is taken here; one due within the horizon (or a wait the provider
+        // asked for, within RESUME_WITHIN) is handed back to the scheduler, which takes the row
+        // up again when it is due, so the wait holds no worker; a later one is left for a rerun.
+        let (at, next) = match decision.next {
+            Next::Send { at } => (at, Plan::Resend(decision.attempt)),
+            Next::LookUp { at } if lookups < LOOKUPS_PER_RUN => {
+                (at, Plan::LookUp(decision.attempt))
             }
-            Next::LookUp { at } if due_soon(at) && lookups < LOOKUPS_PER_RUN => {
-                sleep_until(at).await;
-                Step::LookUp(decision.attempt)
+            _ => (now + RESUME_WITHIN + HORIZON, Plan::Skip(ended.state)),
+        };
+        let resumable = matches!(next, Plan::Resend(_) | Plan::LookUp(_))
+            && (at <= now + HORIZON || (decision.refused && at <= now + RESUME_WITHIN));
+        if resumable && at <= now + INLINE {
+            sleep_until(at).await;
+        }
+        step = match next {
+            Plan::Resend(attempt) if at <= now + INLINE => Step::Send {
+                refusals: attempt.refusals,
+                after: Some(attempt),
+            },
+            Plan::LookUp(attempt) if at <= now + INLINE => Step::LookUp(attempt),
+            next if resumable => {
+                ended.resume = Some(Resume {
+                    at,
+                    plan: next,
+                    so_far: SoFar {
+                        lookups,
+                        used_before,
+                    },
+                });
+                return Ok(ended);
             }
             _ => {
                 if ended.state == RowState::Unknown && ended.after.is_none() {
@@ -299,24 +353,36 @@ pub(super) async fn row(ctx: &Ctx, row: &Row, plan: Plan) -> std::io::Result<End
 }
 
 /// Journals `decision` for `key` (with "settles at" on an unknown one that a lookup judged)
-/// and returns how the row stands.
+/// and returns how the row stands. `used_before`: the first send of this journal was answered
+/// that the reference was used already (`Some(true)` when the reference is derived from the
+/// row's content).
 async fn store(
     ctx: &Ctx,
     key: &str,
     decision: &Decision,
     settles_at: Option<SystemTime>,
-    used_before: bool,
+    used_before: Option<bool>,
 ) -> std::io::Result<Ended> {
     let state = RowState::of(decision.state);
     let reference = &decision.attempt.reference;
     let mut note = decision.note.clone();
-    if state == RowState::Refunded && used_before {
-        note.push_str(&format!(
-            "; refunded before: the provider answered that reference {reference} (derived from \
-             this row's content) was used already, and its ledger shows the refund, from an \
-             earlier run of this input or an earlier campaign with the same row; nothing more \
-             was paid. To refund this payment and amount again, give the row its own reference"
-        ));
+    match used_before {
+        Some(derived) if state == RowState::Refunded => note.push_str(&if derived {
+            format!(
+                "; refunded before: the provider answered that reference {reference} (derived \
+                 from this row's content) was used already, and its ledger shows the refund, \
+                 from an earlier run of this input or an earlier campaign with the same row; \
+                 nothing more was paid. To refund this payment and amount again, give the row \
+                 its own reference"
+            )
+        } else {
+            format!(
+                "; refunded before: the provider answered that reference {reference} was used \
+                 already, and its ledger shows the refund (an earlier run of this input, with \
+                 another journal?); nothing more was paid"
+            )
+        }),
+        _ => {}
     }
     if state == RowState::Unknown
         && let Some(at) = settles_at
@@ -340,6 +406,7 @@ async fn store(
             RowState::Unknown => settles_at.or(not_before),
             _ => None,
         },
+        resume: None,
     })
 }
 
@@ -426,7 +493,7 @@ pub(super) async fn orphan(ctx: &Ctx, orphan: &Orphan) -> std::io::Result<Ended>
         |_| ctx.reconciler.settles_at(attempt.attempted_at),
         |j| j.settles_at,
     );
-    store(ctx, &orphan.key, &decision, Some(settles_at), false).await
+    store(ctx, &orphan.key, &decision, Some(settles_at), None).await
 }
 
 async fn sleep_until(at: SystemTime) {

@@ -1,7 +1,7 @@
 //! The working pass: the scheduler (orphaned attempts first, then the rows, at most
 //! `--concurrency` in flight) and each provider's clients.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,12 +11,12 @@ use std::time::SystemTime;
 use indicatif::{ProgressBar, ProgressStyle};
 use refund_core::{AttemptPolicy, Paced, Pacer, Reconciler, RefundProvider, RetryPolicy, Retrying};
 
-use super::drive::{self, Ended, Ledgers};
+use super::drive::{self, Ended, Ledgers, SoFar};
 use super::input::Input;
 use super::plan::{Plan, key_of, plan};
 use super::summary::{Summary, finish, say};
 use super::validate::Checks;
-use super::{Args, BatchError, Provider};
+use super::{Args, BatchError, Provider, Row};
 use crate::commands::Connection;
 use crate::exit::Failure;
 use crate::journal::{Appender, HashTable, Index, RowState};
@@ -103,7 +103,7 @@ impl<'a> Clients<'a> {
 
 /// What a finished task reports.
 enum Done {
-    Row(std::io::Result<Ended>),
+    Row(Box<(Arc<Ctx>, Row)>, std::io::Result<Ended>),
     Orphan(std::io::Result<Ended>),
 }
 
@@ -115,6 +115,173 @@ struct Later {
     retry_after: Option<SystemTime>,
 }
 
+/// Rows waiting in this run for a send the provider asked to wait for, at most.
+const MAX_RESUMES: usize = 100_000;
+
+/// A row to take up again at `at` (see [`drive::RESUME_WITHIN`]).
+struct Resume {
+    at: SystemTime,
+    seq: u64,
+    ctx: Arc<Ctx>,
+    row: Row,
+    plan: Plan,
+    so_far: SoFar,
+}
+
+impl PartialEq for Resume {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Resume {}
+
+impl PartialOrd for Resume {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Resume {
+    /// The earliest first out of a max-heap.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// The tasks in flight (at most `limit`), the rows waiting to be taken up again, and the
+/// counts.
+struct Scheduler {
+    tasks: tokio::task::JoinSet<Done>,
+    limit: usize,
+    resumes: BinaryHeap<Resume>,
+    seq: u64,
+    summary: Summary,
+    later: Later,
+    bar: ProgressBar,
+    journal: Appender,
+}
+
+impl Scheduler {
+    fn spawn_row(&mut self, ctx: Arc<Ctx>, row: Row, plan: Plan, so_far: SoFar) {
+        let bar = self.bar.clone();
+        self.tasks.spawn(async move {
+            let ended = drive::row(&ctx, &row, plan, so_far).await;
+            match &ended {
+                // Taken up again later in this run: said when it ends.
+                Ok(Ended {
+                    resume: Some(_), ..
+                }) => {}
+                Err(e) => say(
+                    &bar,
+                    &format!("line {}: journal write failed: {e}", row.line),
+                ),
+                Ok(Ended {
+                    state: RowState::Refunded,
+                    note,
+                    ..
+                }) if !note.contains("refunded before") => {}
+                Ok(Ended { state, note, .. }) => say(
+                    &bar,
+                    &format!("line {}: {}: {note}", row.line, state.name()),
+                ),
+            }
+            Done::Row(Box::new((ctx, row)), ended)
+        });
+    }
+
+    /// Starts the rows whose time to be taken up again has come, while there is room.
+    fn start_due(&mut self) {
+        let now = SystemTime::now();
+        while self.tasks.len() < self.limit && self.resumes.peek().is_some_and(|r| r.at <= now) {
+            if let Some(r) = self.resumes.pop() {
+                self.spawn_row(r.ctx, r.row, r.plan, r.so_far);
+            }
+        }
+    }
+
+    /// Waits for the next task to finish or the next resumed row to be due; `false` when
+    /// nothing is left.
+    async fn step(&mut self) -> bool {
+        if self.journal.failure().is_some() {
+            // Nothing more is sent: rows waiting stay as journaled (retry_later).
+            for _ in self.resumes.drain() {
+                self.summary.worked(RowState::RetryLater);
+                self.bar.inc(1);
+            }
+        }
+        self.start_due();
+        if self.tasks.is_empty() && self.resumes.is_empty() {
+            return false;
+        }
+        let wake = self.resumes.peek().map(|r| r.at);
+        let room = self.tasks.len() < self.limit;
+        tokio::select! {
+            Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => self.tally(done),
+            () = sleep_until(wake), if wake.is_some() && room => {}
+        }
+        true
+    }
+
+    /// Waits until another task may start.
+    async fn room(&mut self) {
+        self.start_due();
+        while self.tasks.len() >= self.limit {
+            self.step().await;
+        }
+    }
+
+    /// Counts a finished task, or keeps its row to be taken up again.
+    fn tally(&mut self, done: Result<Done, tokio::task::JoinError>) {
+        let latest = |slot: &mut Option<SystemTime>, t: Option<SystemTime>| {
+            if let Some(t) = t {
+                *slot = Some(slot.map_or(t, |s| s.max(t)));
+            }
+        };
+        match done {
+            Ok(Done::Row(held, Ok(mut ended))) => {
+                if let Some(resume) = ended.resume.take()
+                    && self.resumes.len() < MAX_RESUMES
+                {
+                    let (ctx, row) = *held;
+                    self.seq += 1;
+                    self.resumes.push(Resume {
+                        at: resume.at,
+                        seq: self.seq,
+                        ctx,
+                        row,
+                        plan: resume.plan,
+                        so_far: resume.so_far,
+                    });
+                    return;
+                }
+                self.summary.worked(ended.state);
+                self.bar.inc(1);
+                match ended.state {
+                    RowState::Unknown => latest(&mut self.later.rerun_after, ended.after),
+                    RowState::RetryLater => latest(&mut self.later.retry_after, ended.after),
+                    _ => {}
+                }
+            }
+            Ok(Done::Orphan(Ok(ended))) if ended.state == RowState::Unknown => {
+                latest(&mut self.later.rerun_after, ended.after);
+            }
+            Ok(Done::Orphan(_)) => {}
+            // A journal write failed, or the task died: nothing can be said of the row.
+            Ok(Done::Row(_, Err(_))) | Err(_) => {
+                self.summary.worked(RowState::Unknown);
+                self.bar.inc(1);
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<SystemTime>) {
+    if let Some(wait) = at.and_then(|t| t.duration_since(SystemTime::now()).ok()) {
+        tokio::time::sleep(wait).await;
+    }
+}
+
 pub(super) async fn work(
     args: &Args,
     input: &Path,
@@ -122,11 +289,6 @@ pub(super) async fn work(
     checks: &Checks,
     appender: Appender,
 ) -> Result<ExitCode, BatchError> {
-    let mut summary = Summary {
-        rows: checks.valid + checks.malformed,
-        malformed: checks.malformed,
-        ..Summary::default()
-    };
     let mut clients = Clients {
         connection: &args.connection,
         rate: args.rate.and_then(NonZeroU32::new),
@@ -139,9 +301,20 @@ pub(super) async fn work(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let limit = usize::from(args.concurrency);
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut later = Later::default();
+    let mut s = Scheduler {
+        tasks: tokio::task::JoinSet::new(),
+        limit: usize::from(args.concurrency),
+        resumes: BinaryHeap::new(),
+        seq: 0,
+        summary: Summary {
+            rows: checks.valid + checks.malformed,
+            malformed: checks.malformed,
+            ..Summary::default()
+        },
+        later: Later::default(),
+        bar: bar.clone(),
+        journal: appender.clone(),
+    };
 
     // Orphaned attempts first: their lookups settle what edited rows wait for.
     for orphan in &checks.orphans {
@@ -154,14 +327,10 @@ pub(super) async fn work(
         let Some(ctx) = clients.get(provider, &bar) else {
             continue;
         };
-        while tasks.len() >= limit {
-            if let Some(done) = tasks.join_next().await {
-                tally(done, &mut summary, &mut later);
-            }
-        }
+        s.room().await;
         let orphan = orphan.clone();
         let bar = bar.clone();
-        tasks.spawn(async move {
+        s.tasks.spawn(async move {
             let ended = drive::orphan(&ctx, &orphan).await;
             let note = match &ended {
                 Ok(e) => format!("{}: {}", e.state.name(), e.note),
@@ -189,6 +358,7 @@ pub(super) async fn work(
         let Ok(mut row) = next else { continue };
         row.key = key_of(&row, index, checks, &mut numbering);
         let plan = plan(&row, index, checks, SystemTime::now())?;
+        let summary = &mut s.summary;
         match plan {
             Plan::Skip(state) => {
                 summary.skipped += 1;
@@ -199,7 +369,7 @@ pub(super) async fn work(
             Plan::Wait(t) => {
                 summary.skipped += 1;
                 summary.journal.count(RowState::RetryLater);
-                later.retry_after = Some(later.retry_after.map_or(t, |s| s.max(t)));
+                s.later.retry_after = Some(s.later.retry_after.map_or(t, |l| l.max(t)));
                 bar.inc(1);
                 continue;
             }
@@ -227,36 +397,10 @@ pub(super) async fn work(
             bar.inc(1);
             continue;
         };
-        while tasks.len() >= limit {
-            if let Some(done) = tasks.join_next().await {
-                tally(done, &mut summary, &mut later);
-            }
-        }
-        let bar = bar.clone();
-        tasks.spawn(async move {
-            let ended = drive::row(&ctx, &row, plan).await;
-            match &ended {
-                Err(e) => say(
-                    &bar,
-                    &format!("line {}: journal write failed: {e}", row.line),
-                ),
-                Ok(Ended {
-                    state: RowState::Refunded,
-                    note,
-                    ..
-                }) if !note.starts_with("refunded before") => {}
-                Ok(Ended { state, note, .. }) => say(
-                    &bar,
-                    &format!("line {}: {}: {note}", row.line, state.name()),
-                ),
-            }
-            bar.inc(1);
-            Done::Row(ended)
-        });
+        s.room().await;
+        s.spawn_row(ctx, row, plan, SoFar::default());
     }
-    while let Some(done) = tasks.join_next().await {
-        tally(done, &mut summary, &mut later);
-    }
+    while s.step().await {}
     bar.finish_and_clear();
     drop(clients);
 
@@ -264,34 +408,9 @@ pub(super) async fn work(
         return Err(BatchError::Journal(std::io::Error::other(format!(
             "{why} (the run stopped: {} rows refunded in it before that; rerun with the \
              journal restored, or check the rows with the provider)",
-            summary.refunded
+            s.summary.refunded
         ))));
     }
-    finish(&summary, later.rerun_after, later.retry_after)?;
-    Ok(ExitCode::from(summary.code()))
-}
-
-/// Counts a finished task.
-fn tally(done: Result<Done, tokio::task::JoinError>, summary: &mut Summary, later: &mut Later) {
-    let latest = |slot: &mut Option<SystemTime>, t: Option<SystemTime>| {
-        if let Some(t) = t {
-            *slot = Some(slot.map_or(t, |s| s.max(t)));
-        }
-    };
-    match done {
-        Ok(Done::Row(Ok(ended))) => {
-            summary.worked(ended.state);
-            match ended.state {
-                RowState::Unknown => latest(&mut later.rerun_after, ended.after),
-                RowState::RetryLater => latest(&mut later.retry_after, ended.after),
-                _ => {}
-            }
-        }
-        Ok(Done::Orphan(Ok(ended))) if ended.state == RowState::Unknown => {
-            latest(&mut later.rerun_after, ended.after);
-        }
-        Ok(Done::Orphan(_)) => {}
-        // A journal write failed, or the task died: nothing can be said of the row.
-        Ok(Done::Row(Err(_))) | Err(_) => summary.worked(RowState::Unknown),
-    }
+    finish(&s.summary, s.later.rerun_after, s.later.retry_after)?;
+    Ok(ExitCode::from(s.summary.code()))
 }
