@@ -13,17 +13,20 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use refund_core::{
-    AttemptPolicy, Decision, Next, ProviderRegistry, Reconciler, RefundError, RefundProvider,
+    AttemptPolicy, Decision, MerchantRef, Next, ProviderRegistry, Reconciler, RefundError,
+    RefundProvider,
 };
 use tokio::task::JoinSet;
 use tokio_postgres::{Client, Statement};
 use tracing::Instrument;
 
 pub use config::WorkerConfig;
-use sql::{BEGIN_SEND, CLAIM, Claimed, FINISH_SEND, FinishSend, LOOKUP, Lookup, SETTLE};
+use sql::{
+    BEGIN_SEND, CLAIM, Claimed, FINISH_SEND, FinishSend, LOOKUP, Lookup, OTHER_REFERENCES, SETTLE,
+};
 
 use crate::error::OutboxError;
-use crate::intent::{IntentId, IntentState, RefundIntent};
+use crate::intent::{IntentId, IntentState, RefundIntent, scope_name};
 use crate::migrate::migrate;
 use crate::pacing::{self, DEFAULT_PAUSE, micros, millis};
 
@@ -76,6 +79,7 @@ struct Statements {
     begin_send: Statement,
     finish_send: Statement,
     lookup: Statement,
+    others: Statement,
     acquire: Statement,
 }
 
@@ -115,6 +119,7 @@ impl Worker {
             begin_send: db.prepare(BEGIN_SEND).await?,
             finish_send: db.prepare(FINISH_SEND).await?,
             lookup: db.prepare(LOOKUP).await?,
+            others: db.prepare(OTHER_REFERENCES).await?,
             acquire: db.prepare(pacing::ACQUIRE).await?,
         };
         Ok(Worker {
@@ -367,7 +372,32 @@ impl Inner {
         reconciler: &Reconciler,
         attempted_at: SystemTime,
     ) -> Result<Looked, OutboxError> {
-        let attempt = c.attempt(intent.reference(), attempted_at, c.sends);
+        // What the lookup is judged with: the attempt, its amount, and the references of the
+        // outbox's other intents on the same payment (an applied refund of this amount under
+        // any other reference may be this attempt relabelled by the provider: not proof of
+        // absence).
+        let payment = intent.payment();
+        let others = self
+            .db
+            .query(
+                &self.statements.others,
+                &[
+                    &c.id,
+                    &c.provider,
+                    &scope_name(payment.scope()),
+                    &payment.id(),
+                    &payment.parent().unwrap_or(""),
+                ],
+            )
+            .await?
+            .iter()
+            .filter_map(|row| row.try_get::<_, String>(0).ok())
+            .filter_map(|r| MerchantRef::new(r).ok())
+            .collect::<Vec<_>>();
+        let attempt = c
+            .attempt(intent.reference(), attempted_at, c.sends)
+            .with_amount(intent.amount())
+            .with_known_references(others);
         let span = tracing::info_span!(
             "refund_outbox.attempt",
             kind = "lookup",

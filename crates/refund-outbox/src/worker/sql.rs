@@ -82,6 +82,14 @@ pub(super) const LOOKUP: &str = "
       AND state NOT IN ('refunded', 'declined', 'failed')
     RETURNING id";
 
+/// The references of the other intents (not `$1`) of provider `$2` on payment `$3`
+/// (`payment_scope`), `$4` (`payment_id`), `$5` (`payment_parent`, '' for none): refunds on
+/// record under them are the outbox's own, not a relabelled copy of this intent's.
+pub(super) const OTHER_REFERENCES: &str = "
+    SELECT reference FROM refund_outbox_intents
+    WHERE provider = $2 AND payment_scope = $3 AND payment_id = $4
+      AND COALESCE(payment_parent, '') = $5 AND id <> $1";
+
 /// Settles intent `$1` under claim `$2` without an attempt (a row that cannot be sent):
 /// state `$3`, note `$4`.
 pub(super) const SETTLE: &str = "

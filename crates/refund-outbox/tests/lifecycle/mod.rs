@@ -52,6 +52,12 @@ impl Scripted {
         Arc::new(s)
     }
 
+    /// Puts a refund on the provider's books that no send of the test made.
+    fn with_record(self: Arc<Self>, record: RefundRecord) -> Arc<Scripted> {
+        self.books.lock().unwrap().push(record);
+        self
+    }
+
     fn registry(self: &Arc<Self>) -> ProviderRegistry {
         ProviderRegistry::new().with(Arc::clone(self) as Arc<dyn RefundProvider>)
     }
@@ -120,9 +126,13 @@ impl RefundProvider for Scripted {
 }
 
 fn intent(reference: &str) -> RefundIntent {
+    intent_on(&format!("inv-{reference}"), reference)
+}
+
+fn intent_on(invoice: &str, reference: &str) -> RefundIntent {
     RefundIntent::new(
         "scripted",
-        PaymentRef::payment(format!("inv-{reference}")),
+        PaymentRef::payment(invoice),
         Money::new(Decimal::new(1_000, 2), Currency::Try).unwrap(),
         MerchantRef::new(reference).unwrap(),
     )
@@ -410,4 +420,70 @@ async fn an_intent_sent_the_most_times_and_never_on_record_is_left_to_a_person()
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(w.run_once().await.unwrap().is_empty());
     assert_eq!(provider.lookups(), lookups);
+}
+
+/// A lost answer, then nothing under the intent's reference after the settle time, but an
+/// applied refund of the same amount under a reference the outbox never used: it may be this
+/// attempt relabelled by the provider, so the lookup is undetermined and nothing is resent.
+/// The same record under the reference of the outbox's own other intent on that payment is
+/// explained, and the resend goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_under_a_stranger_reference_blocks_the_resend_and_our_own_other_intent_does_not() {
+    let Some((db, _)) = common::database("stranger_reference").await else {
+        return;
+    };
+    let ten = Money::new(Decimal::new(1_000, 2), Currency::Try).unwrap();
+    let lost = || Err(RefundError::outcome_unknown("scripted", "timed out"));
+    let stranger = Scripted::new(Duration::from_millis(300), [lost(), Ok(())])
+        .with_record(RefundRecord::new(ten).with_reference("relabelled-7"));
+    enqueue(&db, &intent_on("inv-s", "ours-1")).await.unwrap();
+    let w = worker(
+        "stranger_reference",
+        &stranger,
+        config("w").with_recheck(Duration::from_millis(100)),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !attempts(&db, "ours-1")
+        .await
+        .contains(&pair("lookup", "undetermined"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            attempts(&db, "ours-1").await
+        );
+        w.run_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(common::state_of(&db, "ours-1").await, "unknown");
+    assert_eq!(stranger.refunds(), 1, "nothing resent");
+    drop(w);
+
+    // On another outbox: the other record is our own intent's.
+    let Some((db, _)) = common::database("own_other_intent").await else {
+        return;
+    };
+    let own = Scripted::new(Duration::from_millis(300), [Ok(()), lost(), Ok(())]);
+    let w = worker(
+        "own_other_intent",
+        &own,
+        config("w").with_recheck(Duration::from_millis(100)),
+    )
+    .await;
+    enqueue(&db, &intent_on("inv-o", "ours-a")).await.unwrap();
+    drain(&w, &db, Duration::from_secs(5)).await;
+    enqueue(&db, &intent_on("inv-o", "ours-b")).await.unwrap();
+    drain(&w, &db, Duration::from_secs(10)).await;
+    assert_eq!(common::states(&db).await, "refunded=2");
+    assert_eq!(
+        attempts(&db, "ours-b").await.last(),
+        Some(&pair("refund", "refunded"))
+    );
+    assert!(
+        attempts(&db, "ours-b")
+            .await
+            .contains(&pair("lookup", "safe_to_resend"))
+    );
+    assert_eq!(own.refunds(), 3);
 }
