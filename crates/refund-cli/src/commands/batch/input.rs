@@ -1,6 +1,15 @@
 //! The input CSV, read one row at a time, and the parsing of a row.
+//!
+//! The reader is strict: a record with more or fewer fields than the header is malformed
+//! (an unquoted comma in a value would otherwise shift or drop a column), a header that
+//! names a column twice is refused, and so is a line longer than [`MAX_LINE`] bytes (the
+//! input is never read whole). An input that is not a regular file (a pipe, `-` for stdin)
+//! is read once into a private temporary file first ([`Spooled`]), since a run reads its
+//! input twice.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use refund_core::{Currency, MerchantRef, Money, PaymentRef};
 
@@ -8,9 +17,124 @@ use super::{Provider, Row};
 use crate::exit::Failure;
 use crate::journal;
 
+/// The longest line of an input file, in bytes: far beyond any real row (a row is under
+/// 300 bytes), and a bound on what one row can make the reader hold.
+pub(super) const MAX_LINE: usize = 64 * 1024;
+
+/// A reader that fails on a line longer than [`MAX_LINE`], naming its line.
+#[derive(Debug)]
+struct Limited<R> {
+    inner: R,
+    /// The current line (from 1) and how many bytes of it were read.
+    line: u64,
+    run: usize,
+}
+
+impl<R> Limited<R> {
+    fn new(inner: R) -> Self {
+        Limited {
+            inner,
+            line: 1,
+            run: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.line += 1;
+                self.run = 0;
+            } else {
+                self.run += 1;
+                if self.run > MAX_LINE {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "line {} is longer than {MAX_LINE} bytes: not a row of refunds; \
+                             the input is refused and nothing was sent",
+                            self.line
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The input as a regular file: the file itself, or a private temporary copy of a pipe (or of
+/// stdin, for `-`), removed when this is dropped.
+#[derive(Debug)]
+pub(super) struct Spooled {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl Spooled {
+    /// `path` when it is a regular file; else its content, read once (a line over
+    /// [`MAX_LINE`] refuses it), in a new file only this user can read.
+    pub(super) fn prepare(path: &Path) -> Result<Spooled, Failure> {
+        let stdin = path.as_os_str() == "-";
+        if !stdin && std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return Ok(Spooled {
+                path: path.to_path_buf(),
+                temporary: false,
+            });
+        }
+        let shown = || {
+            if stdin {
+                "stdin".to_owned()
+            } else {
+                path.display().to_string()
+            }
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let spool = std::env::temp_dir().join(format!(
+            "refund-batch-input-{}-{nanos}.csv",
+            std::process::id()
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options
+            .open(&spool)
+            .map_err(|e| Failure::other(format!("{}: {e}", spool.display())))?;
+        let spooled = Spooled {
+            path: spool,
+            temporary: true,
+        };
+        let copied = if stdin {
+            std::io::copy(&mut Limited::new(std::io::stdin().lock()), &mut out)
+        } else {
+            File::open(path).and_then(|f| std::io::copy(&mut Limited::new(f), &mut out))
+        };
+        copied.map_err(|e| Failure::invalid(format!("{}: {e}", shown())))?;
+        Ok(spooled)
+    }
+
+    /// The regular file to read.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// The input CSV, read one row at a time.
 pub(super) struct Input {
-    reader: csv::Reader<std::fs::File>,
+    reader: csv::Reader<Limited<File>>,
     record: csv::StringRecord,
     columns: Columns,
     rows: u64,
@@ -27,14 +151,24 @@ struct Columns {
 
 impl Input {
     pub(super) fn open(path: &Path) -> Result<Input, Failure> {
+        let file =
+            File::open(path).map_err(|e| Failure::invalid(format!("{}: {e}", path.display())))?;
         let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
             .trim(csv::Trim::All)
-            .from_path(path)
-            .map_err(|e| Failure::invalid(format!("{}: {e}", path.display())))?;
+            .from_reader(Limited::new(file));
         let headers = reader
             .headers()
-            .map_err(|e| Failure::invalid(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Failure::invalid(format!("{}: {}", path.display(), csv_error(&e))))?;
+        let mut names: Vec<String> = headers.iter().map(str::to_ascii_lowercase).collect();
+        names.sort_unstable();
+        if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Failure::invalid(format!(
+                "{}: line 1: the header names the column {:?} twice: which one holds the value \
+                 is anybody's guess, so the input is refused and nothing was sent",
+                path.display(),
+                twice[0]
+            )));
+        }
         let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
         let (Some(provider), Some(payment), Some(amount), Some(currency)) = (
             column("provider"),
@@ -69,10 +203,12 @@ impl Input {
         let fallback = self.rows + 1;
         match read {
             Ok(false) => Ok(None),
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => Err(Failure::other(e)),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                Err(Failure::invalid(csv_error(&e)))
+            }
             Err(e) => {
                 let line = e.position().map_or(fallback, csv::Position::line);
-                Ok(Some(Err((line, e.to_string()))))
+                Ok(Some(Err((line, csv_error(&e)))))
             }
             Ok(true) => {
                 let line = self.record.position().map_or(fallback, csv::Position::line);
@@ -108,6 +244,20 @@ impl Input {
     }
 }
 
+/// What a CSV error says, without the reader's own framing.
+fn csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!(
+            "{len} fields where the header has {expected_len} (an unquoted comma in a value?): \
+             not read as a row"
+        ),
+        csv::ErrorKind::Io(io) => io.to_string(),
+        _ => e.to_string(),
+    }
+}
+
 type Parsed = (Provider, PaymentRef, Money, Option<MerchantRef>);
 
 /// A malformed row: its line, and why.
@@ -132,6 +282,23 @@ pub(super) fn parse_row(
     };
     payment.validate().map_err(|e| e.to_string())?;
     let currency: Currency = currency.parse().map_err(|e| format!("{e}"))?;
+    // What the provider's capabilities refuse is refused here, before anything is sent, not
+    // journaled `failed` at send time.
+    let caps = match provider {
+        Provider::Sipay => refund_sipay::CAPABILITIES,
+        Provider::Iyzico => refund_iyzico::CAPABILITIES,
+    };
+    if !caps.supports_currency(currency) {
+        let takes: Vec<&str> = caps.currencies.iter().map(|c| c.code()).collect();
+        return Err(format!(
+            "{} does not refund in {} (it refunds in {})",
+            provider.name(),
+            currency.code(),
+            takes.join(", ")
+        ));
+    }
+    caps.check_scope(provider.name(), &payment)
+        .map_err(|e| e.to_string())?;
     let amount = Money::parse(amount, currency).map_err(|e| e.to_string())?;
     if amount.is_zero() {
         return Err("the amount must be greater than zero".into());
@@ -160,6 +327,7 @@ mod tests {
             ("sipay", "I", "0", "TRY", None),
             ("sipay", "I", "1", "XXX", None),
             ("sipay", "I", "1", "TRY", Some("bad ref")),
+            ("sipay", "I", "1", "USD", None),
         ] {
             assert!(
                 parse_row(p, pay, a, c, r).is_err(),

@@ -81,6 +81,16 @@ pub(crate) struct Args {
     /// not refuse a reused reference (iyzico). Refused when the journal already has records.
     #[arg(long)]
     input_never_run_before: bool,
+    /// Identical rows without a reference are meant: each is a refund of its own (they are
+    /// told apart by their position among the identical ones). Without it they are refused
+    /// before anything is sent.
+    #[arg(long)]
+    allow_identical_rows: bool,
+    /// `--report`: write the cells as they are. By default a cell beginning with `=`, `+`,
+    /// `-`, `@`, a tab or a carriage return gets a leading `'`, so a spreadsheet opening the
+    /// report shows it as text instead of running it as a formula.
+    #[arg(long, requires = "report")]
+    report_raw: bool,
     #[command(flatten)]
     connection: Connection,
 }
@@ -127,19 +137,23 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
         return outbox::run(&args, url).await;
     }
     if args.report {
-        return report::report(&args.journal);
+        return report::report(&args.journal, args.report_raw);
     }
-    let input = args
+    let given = args
         .input
         .clone()
         .ok_or_else(|| Failure::invalid("--input is required (or --report)"))?;
+    // Read twice below: a pipe (or `-`, stdin) is read once into a temporary file first.
+    let spooled = input::Spooled::prepare(&given)?;
+    let input = spooled.path().to_path_buf();
     let journal_error =
         |e: std::io::Error| Failure::other(format!("journal {}: {e}", args.journal.display()));
 
     if args.dry_run {
         // Read only: a dry run neither creates, locks nor writes the journal.
         let index = crate::journal::Index::read_only(&args.journal).map_err(journal_error)?;
-        let checks = validate::validate(&input, &index).map_err(|e| e.journal(&args.journal))?;
+        let checks = validate::validate(&input, &index, args.allow_identical_rows)
+            .map_err(|e| e.journal(&args.journal))?;
         return plan::dry_run(&input, &index, &checks).map_err(|e| e.journal(&args.journal));
     }
 
@@ -164,8 +178,8 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
             args.journal.display()
         )));
     }
-    let checks =
-        validate::validate(&input, journal.index()).map_err(|e| e.journal(&args.journal))?;
+    let checks = validate::validate(&input, journal.index(), args.allow_identical_rows)
+        .map_err(|e| e.journal(&args.journal))?;
     let (index, appender) = journal.into_appender().map_err(journal_error)?;
     work::work(&args, &input, &index, &checks, appender)
         .await

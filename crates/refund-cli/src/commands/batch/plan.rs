@@ -129,6 +129,18 @@ fn fresh(row: &Row, index: &Index, checks: &Checks) -> Plan {
             state.name()
         ));
     }
+    if let Some((count, lines)) = checks.identical.get(&index.hashing().of(&row.content)) {
+        let mut shown: Vec<String> = lines.iter().map(u64::to_string).collect();
+        if *count > lines.len() as u64 {
+            shown.push(format!("and {} more", *count - lines.len() as u64));
+        }
+        return Plan::Invalid(format!(
+            "the rows on lines {} are identical and have no reference: a copy pasted twice, \
+             or refunds meant to be separate? None of them is sent. Give each its own \
+             reference, or run with --allow-identical-rows if each is a refund of its own",
+            shown.join(", ")
+        ));
+    }
     let id = format!("{}|{}", row.provider.name(), row.payment);
     if let Some(orphan) = checks
         .orphans_by_payment

@@ -20,9 +20,20 @@ pub(super) const REPORT_HEADER: [&str; 8] = [
     "updated_at",
 ];
 
+/// A cell as the report writes it: with a leading `'` when it begins with a character a
+/// spreadsheet takes for the start of a formula (`=`, `+`, `-`, `@`, tab, carriage return:
+/// OWASP's list for CSV injection), unless `raw`.
+pub(super) fn cell(value: &str, raw: bool) -> std::borrow::Cow<'_, str> {
+    match value.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') if !raw => format!("'{value}").into(),
+        _ => value.into(),
+    }
+}
+
 /// `--report`: every journaled row's latest state as CSV on stdout, in the order the rows
-/// last changed. Reads the journal without locking or writing it.
-pub(super) fn report(path: &Path) -> Result<ExitCode, Failure> {
+/// last changed. Reads the journal without locking or writing it. Formula-safe unless `raw`
+/// (see [`cell`]).
+pub(super) fn report(path: &Path, raw: bool) -> Result<ExitCode, Failure> {
     let journal_error =
         |e: std::io::Error| Failure::other(format!("journal {}: {e}", path.display()));
     if !path.exists() {
@@ -37,7 +48,8 @@ pub(super) fn report(path: &Path) -> Result<ExitCode, Failure> {
     let mut failure: Option<csv::Error> = None;
     let mut write = |out: &mut csv::Writer<_>, fields: [&str; 8]| {
         if failure.is_none()
-            && let Err(e) = out.write_record(fields)
+            && let Err(e) =
+                out.write_record(fields.map(|f| cell(f, raw)).iter().map(|c| c.as_bytes()))
         {
             failure = Some(e);
         }
@@ -121,6 +133,23 @@ fn input_payment(shown: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_cells_that_a_spreadsheet_would_run_get_a_leading_quote() {
+        for (value, safe) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+SUM(1,2)", "'+SUM(1,2)"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(1+1)", "'@SUM(1+1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("INV-1", "INV-1"),
+            ("", ""),
+        ] {
+            assert_eq!(cell(value, false), safe, "{value:?}");
+            assert_eq!(cell(value, true), value, "raw: {value:?}");
+        }
+    }
 
     #[test]
     fn the_report_spells_payments_as_the_input_does() {

@@ -20,6 +20,9 @@ pub(super) struct Checks {
     pub(super) malformed: u64,
     /// Contents that more than one row has: only these need numbering.
     pub(super) repeated: HashTable<()>,
+    /// Identical rows without a reference (unless the operator said they are meant): how
+    /// many, and the first lines.
+    pub(super) identical: HashTable<(u64, Vec<u64>)>,
     /// References more than one row uses, with their lines.
     pub(super) shared_references: HashTable<Vec<u64>>,
     /// Attempts with an unknown outcome whose row is no longer in the input.
@@ -71,7 +74,14 @@ impl Orphan {
 
 /// The validating pass: reports malformed rows, and finds the repeated contents, the shared
 /// references and the orphaned attempts, before anything is sent.
-pub(super) fn validate(input: &Path, index: &Index) -> Result<Checks, BatchError> {
+///
+/// `allow_identical`: the operator says identical rows without a reference are meant (each is
+/// a refund of its own); otherwise they are found here and refused before anything is sent.
+pub(super) fn validate(
+    input: &Path,
+    index: &Index,
+    allow_identical: bool,
+) -> Result<Checks, BatchError> {
     let hashing = index.hashing().clone();
     // Rows with an unknown outcome, by content: (occurrence, record offset). Few, normally.
     let mut unresolved: HashTable<Vec<(u32, u64)>> = HashTable::default();
@@ -86,6 +96,8 @@ pub(super) fn validate(input: &Path, index: &Index) -> Result<Checks, BatchError
     }
     let mut seen_unresolved: HashTable<u32> = HashTable::default();
     let mut contents: Vec<Hash128> = Vec::new();
+    // Rows without a reference, with their lines (only when identical ones are refused).
+    let mut unreferenced: Vec<(Hash128, u64)> = Vec::new();
     let mut references: Vec<(Hash128, u64)> = Vec::new();
     // References of rows the journal has never seen (a row with its own reference is never
     // numbered past 1 unless it repeats, and then it shares its reference anyway).
@@ -106,6 +118,9 @@ pub(super) fn validate(input: &Path, index: &Index) -> Result<Checks, BatchError
         checks.valid += 1;
         let content = hashing.of(&row.content);
         contents.push(content);
+        if row.reference.is_none() && !allow_identical {
+            unreferenced.push((content, row.line));
+        }
         if let Some(reference) = &row.reference {
             let hash = hashing.of(reference.as_str());
             references.push((hash, row.line));
@@ -125,6 +140,16 @@ pub(super) fn validate(input: &Path, index: &Index) -> Result<Checks, BatchError
         }
     }
     drop(contents);
+    unreferenced.sort_unstable();
+    for group in unreferenced.chunk_by(|a, b| a.0 == b.0) {
+        if group.len() > 1 {
+            let lines = group.iter().take(6).map(|(_, line)| *line).collect();
+            checks
+                .identical
+                .insert(group[0].0, (group.len() as u64, lines));
+        }
+    }
+    drop(unreferenced);
     references.sort_unstable();
     for group in references.chunk_by(|a, b| a.0 == b.0) {
         if group.len() > 1 {
