@@ -167,10 +167,10 @@ fn undetermined(state: &refund_core::RefundState) -> Option<Failure> {
     let reason = state.undetermined.as_deref()?;
     let mut failure = Failure::provider(&refund_core::RefundError::outcome_unknown(NAME, reason));
     failure.message = format!(
-        "the refund state of {} is undetermined: {reason}. iyzico's report does not say how \
+        "the refund state of payment {} is undetermined: {reason}. iyzico's report does not say how \
          much was refunded, so no figure is shown; look again later, and do not resend on the \
          strength of this lookup",
-        state.payment
+        state.payment.id()
     );
     Some(failure)
 }
