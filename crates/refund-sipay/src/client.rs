@@ -404,7 +404,7 @@ impl Sipay {
                 Ok(receipt)
             }
             Err(e) => Err(match self.inner.recent.remaining(invoice_id, now) {
-                Some(wait) => too_soon(e, invoice_id, wait),
+                Some(wait) => too_soon(e, invoice_id, self.inner.config.refund_spacing, wait),
                 None => e,
             }),
         }
@@ -738,7 +738,7 @@ fn asks_to_wait(description: &str) -> bool {
 /// A 49 on an invoice this client had a refund of accepted `wait` short of the spacing ago:
 /// SiPay's 30-second rule (see [`spacing`]), so a temporary decline with the rest of the wait
 /// (plus a margin) as its `retry_after`. Every other error is returned as it is.
-fn too_soon(e: RefundError, invoice_id: &str, wait: Duration) -> RefundError {
+fn too_soon(e: RefundError, invoice_id: &str, spacing: Duration, wait: Duration) -> RefundError {
     match &e {
         RefundError::Declined { code, message, .. }
             if code.trim() == status_code::REFUND_FAILED.to_string() =>
@@ -748,10 +748,11 @@ fn too_soon(e: RefundError, invoice_id: &str, wait: Duration) -> RefundError {
                 NAME,
                 code.as_str(),
                 format!(
-                    "{message} (this client refunded invoice {invoice_id} less than 30 seconds \
-                     ago, and SiPay refuses another refund of an invoice within 30 seconds, so \
-                     this may be that rule: try again in {} s; a 49 after the wait is final)",
-                    wait.as_secs()
+                    "{message} (this client refunded invoice {invoice_id} less than {s} s ago, \
+                     and SiPay refuses another refund of an invoice within {s} s, so this may \
+                     be that rule: try again in {} s; a 49 after the wait is final)",
+                    wait.as_secs(),
+                    s = spacing.as_secs_f64()
                 ),
                 wait,
             )
