@@ -873,11 +873,11 @@ fn still_there(file: &File, path: &Path) -> std::io::Result<()> {
     {
         use std::os::unix::fs::MetadataExt;
         let open = file.metadata()?;
-        if open.nlink() == 0 {
-            return Err(gone("deleted"));
-        }
         if (open.dev(), open.ino()) != (at_path.dev(), at_path.ino()) {
             return Err(gone("replaced by another file"));
+        }
+        if open.nlink() == 0 {
+            return Err(gone("deleted"));
         }
     }
     #[cfg(not(unix))]
@@ -1050,6 +1050,67 @@ pub(crate) mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_journal_deleted_or_replaced_during_the_run_takes_no_more_records() {
+        for replaced in [false, true] {
+            let dir = scratch(if replaced { "replaced" } else { "deleted" });
+            let path = dir.join("a.journal");
+            let (_index, appender) = Journal::open(&path).unwrap().into_appender().unwrap();
+            appender
+                .append(&record("1", RowState::Sending))
+                .await
+                .unwrap();
+            assert!(appender.failure().is_none());
+            if replaced {
+                std::fs::write(dir.join("b.journal"), "").unwrap();
+                std::fs::rename(dir.join("b.journal"), &path).unwrap();
+            } else {
+                std::fs::remove_file(&path).unwrap();
+            }
+            let e = appender
+                .append(&record("2", RowState::Sending))
+                .await
+                .unwrap_err();
+            let what = if replaced { "replaced" } else { "deleted" };
+            assert!(e.to_string().contains(what), "{e}");
+            assert!(appender.failure().is_some_and(|f| f.contains(what)));
+            // Sticky: nothing is written after the first failure, even a record that could be.
+            assert!(
+                appender
+                    .append(&record("3", RowState::Refunded))
+                    .await
+                    .is_err()
+            );
+            if replaced {
+                assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn sends_are_counted_per_reference() {
+        let records = [
+            Record::new("k", "r-1", RowState::Sending),
+            Record::new("k", "r-1", RowState::RetryLater),
+            Record::new("k", "r-1", RowState::Sending),
+            Record::new("k", "r-1", RowState::Unknown),
+        ];
+        assert_eq!(
+            index_of_records("sends", &records)
+                .get("k")
+                .unwrap()
+                .sends(),
+            2
+        );
+        let mut changed = records.to_vec();
+        changed.push(Record::new("k", "r-2", RowState::RetryLater));
+        let view = index_of_records("sends-changed", &changed)
+            .get("k")
+            .unwrap();
+        assert_eq!(view.sends(), 0, "a new reference starts again");
     }
 
     #[test]

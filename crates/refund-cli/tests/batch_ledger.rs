@@ -308,7 +308,10 @@ async fn batch_stops_when_its_journal_is_deleted_or_replaced_mid_run() {
             "names the journal: {stderr}"
         );
         let what = if replaced { "replaced" } else { "deleted" };
-        assert!(stderr.contains(what), "{stderr}");
+        assert!(
+            stderr.contains(&format!("the journal was {what}")),
+            "{stderr}"
+        );
         let after = sipay_refund_requests(&sim);
         assert!(
             after <= at_change + 1,
