@@ -352,3 +352,63 @@ async fn batch_three_partial_refunds_of_one_sipay_invoice_in_one_run_end_refunde
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Before a row's first send to iyzico, a lookup of its payment that cannot tell what was
+/// refunded (here: a `refundStatus` nobody documents on an earlier refund) leaves the row
+/// `unknown`, not sent, with a note saying why, for a person; a rerun checks again, and once
+/// the lookup can tell, the row is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_does_not_send_a_first_iyzico_refund_when_the_ledger_cannot_tell() {
+    let iyzico = IyzicoSim::start().await.unwrap();
+    let p = iyzico.add_payment(Currency::Try, &[dec("60.0"), dec("40.0")]);
+    let dir = scratch("cannot-tell");
+    let env = iyzico_env(&iyzico);
+    // An earlier refund of the payment, under its own reference.
+    let earlier = dir.join("earlier.csv");
+    std::fs::write(
+        &earlier,
+        format!(
+            "provider,payment,amount,currency,reference\niyzico,{},5,TRY,earlier-1\n",
+            p.payment_id
+        ),
+    )
+    .unwrap();
+    let out = run(
+        &batch_args(&earlier, &dir.join("earlier.journal"), &[]),
+        &env,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+
+    iyzico.set_refund_status_values(7, 0);
+    let input = dir.join("rows.csv");
+    std::fs::write(
+        &input,
+        format!(
+            "provider,payment,amount,currency,reference\niyzico,{},12,TRY,now-1\n",
+            p.payment_id
+        ),
+    )
+    .unwrap();
+    let journal = dir.join("rows.journal");
+    let out = run(&batch_args(&input, &journal, &[]), &env).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(summary(&out)["unknown"], 1, "{out:?}");
+    assert_eq!(iyzico_refund_requests(&iyzico), 1, "not sent: {out:?}");
+    let last = records(&journal).pop().unwrap();
+    assert_eq!(last["state"], "unknown", "{last}");
+    let note = last["note"].as_str().unwrap();
+    assert!(
+        note.contains("not sent") && note.contains("A person checks the payment"),
+        "{note}"
+    );
+
+    iyzico.set_refund_status_values(1, 0);
+    let out = run(&batch_args(&input, &journal, &[]), &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(iyzico_refund_requests(&iyzico), 2);
+    let (refunded, _) = ledger(iyzico.base_url()).await[&p.payment_id];
+    assert_eq!(refunded, dec("17"));
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
