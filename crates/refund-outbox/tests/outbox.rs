@@ -10,6 +10,7 @@
 mod common;
 mod crash;
 mod lifecycle;
+mod scenarios;
 #[cfg(feature = "sqlx")]
 mod with_sqlx;
 
