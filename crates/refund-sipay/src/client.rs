@@ -395,13 +395,21 @@ impl Sipay {
             refund_web_hook_key: webhook_key.filter(|_| webhook_field == REFUND_WEBHOOK_FIELD),
             refund_webhook_key: webhook_key.filter(|_| webhook_field != REFUND_WEBHOOK_FIELD),
         })?;
-        let (reply, token) = self.send_authorized(&self.inner.refund_url, body).await?;
-        let result = self.map_refund(request, &reply, &token);
+        let result = self
+            .send_authorized(&self.inner.refund_url, body)
+            .await
+            .and_then(|(reply, token)| self.map_refund(request, &reply, &token));
         let now = Instant::now();
         match result {
             Ok(receipt) => {
                 self.inner.recent.accepted(invoice_id, now);
                 Ok(receipt)
+            }
+            // A request that may have reached SiPay may have been applied: a 49 on the next
+            // refund of the invoice within the spacing is then the wait too.
+            Err(e) if !e.is_outcome_known() => {
+                self.inner.recent.accepted(invoice_id, now);
+                Err(e)
             }
             Err(e) => Err(match self.inner.recent.remaining(invoice_id, now) {
                 Some(wait) => too_soon(e, invoice_id, self.inner.config.refund_spacing, wait),

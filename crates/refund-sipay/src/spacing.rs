@@ -7,7 +7,7 @@
 //! (`seeds/sipay-refund-tr.md`), so the answer alone never tells the wait from a final refusal.
 //! What the client *can* know is whether it refunded that invoice itself moments ago: this
 //! module remembers, per `invoice_id`, when this client (and its clones) last got a 100 or 101
-//! refund answer. That the rule is per invoice and 30 seconds is **assumed** from that text.
+//! refund answer, or an answer that leaves the outcome unknown (SiPay may have applied it). That the rule is per invoice and 30 seconds is **assumed** from that text.
 //!
 //! The memory is bounded ([`RecentRefunds::CAPACITY`] invoices): entries older than the
 //! spacing are useless and dropped first; when every entry is still fresh, the oldest goes.
@@ -43,7 +43,8 @@ impl RecentRefunds {
         }
     }
 
-    /// Records an accepted (100 or 101) refund of `invoice_id` at `now`.
+    /// Records a refund of `invoice_id` at `now` that SiPay accepted (100 or 101) or may have
+    /// applied (an outcome-unknown answer).
     pub(crate) fn accepted(&self, invoice_id: &str, now: Instant) {
         if self.spacing.is_zero() {
             return;

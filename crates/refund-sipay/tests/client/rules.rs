@@ -296,3 +296,35 @@ async fn a_base_url_ending_in_ccpayment_is_not_doubled() {
         .unwrap();
     assert_eq!(config.base_url(), "https://gw.example/sipay");
 }
+
+/// A refund whose answer was lost may have been applied: SiPay then counts the 30 seconds from
+/// it, so a 49 on the next refund of the invoice is the wait, not a final decline.
+#[tokio::test]
+async fn a_49_soon_after_a_refund_of_the_invoice_with_an_unknown_outcome_is_the_wait_too() {
+    let server = MockServer::start().await;
+    mount_token(&server, TOKEN).await;
+    Mock::given(method("POST"))
+        .and(path(paths::REFUND))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(paths::REFUND))
+        .respond_with(refund_failed("INV-9"))
+        .with_priority(3)
+        .mount(&server)
+        .await;
+    let sipay = client(&server);
+    let lost = sipay
+        .refund(&refund("INV-9", "10.00", "r-1"))
+        .await
+        .unwrap_err();
+    assert!(!lost.is_outcome_known(), "{lost}");
+    let e = sipay
+        .refund(&refund("INV-9", "5.00", "r-2"))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable() && e.retry_after().is_some(), "{e}");
+}
