@@ -41,13 +41,14 @@ pub(crate) struct Facts {
 /// The documented exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Code {
-    /// Invalid input or usage (clap uses 2 for usage errors too).
+    /// Invalid input, usage or configuration: nothing was sent (clap uses 2 for usage errors
+    /// too).
     Invalid = 2,
     /// The provider declined.
     Declined = 3,
     /// The outcome is unknown: reconcile before retrying.
     Unknown = 4,
-    /// Anything else: authentication, configuration, an I/O error.
+    /// Anything else: rejected credentials, an I/O error.
     Other = 5,
     /// Nothing happened; the same command may succeed later (EX_TEMPFAIL from sysexits.h):
     /// rate limited, provider unreachable, a temporary decline.
@@ -59,7 +60,10 @@ impl Code {
     pub(crate) fn of(error: &RefundError) -> Code {
         if !error.is_outcome_known() {
             Code::Unknown
-        } else if matches!(error, RefundError::InvalidRequest(_)) {
+        } else if matches!(
+            error,
+            RefundError::InvalidRequest(_) | RefundError::Configuration { .. }
+        ) {
             Code::Invalid
         } else if error.is_retryable() {
             Code::TempFail
@@ -106,7 +110,7 @@ impl Failure {
 
     /// Missing or unreadable configuration (credentials): nothing was sent.
     pub(crate) fn configuration(message: impl fmt::Display) -> Failure {
-        Failure::plain(Code::Other, "configuration", message)
+        Failure::plain(Code::Invalid, "configuration", message)
     }
 
     /// Any other failure.
@@ -234,7 +238,7 @@ mod tests {
                 Code::Unknown,
             ),
             (RefundError::authentication("p", "1000", "bad"), Code::Other),
-            (RefundError::configuration("p", "missing"), Code::Other),
+            (RefundError::configuration("p", "missing"), Code::Invalid),
             (RefundError::unsupported("p", "void"), Code::Other),
         ] {
             assert_eq!(Code::of(&e), code, "{e}");

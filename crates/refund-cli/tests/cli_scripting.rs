@@ -567,7 +567,7 @@ async fn usage_invalid_input_and_missing_credentials_are_json_objects_too() {
         &without(&env, &["SIPAY_MERCHANT_KEY"]),
     )
     .await;
-    assert_eq!(out.code, 5, "{out:?}");
+    assert_eq!(out.code, 2, "{out:?}");
     let v = out.outcome();
     assert_eq!(v["kind"], "configuration", "{v}");
     let message = v["message"].as_str().unwrap();
@@ -589,7 +589,7 @@ async fn refund_output_takes_any_case_empty_means_text_and_the_flag_wins() {
         ("Text", false),
     ] {
         let out = run(&args, &vec![var("REFUND_OUTPUT", value)]).await;
-        assert_eq!(out.code, 5, "{value:?}: {out:?}");
+        assert_eq!(out.code, 2, "{value:?}: {out:?}");
         if json {
             let v = out.outcome();
             assert_eq!(v["kind"], "configuration", "{v}");
@@ -846,7 +846,7 @@ async fn secret_files_stand_in_for_the_environment_on_every_provider_command() {
             &json(sipay_env.clone()),
         )
         .await;
-        assert_eq!(out.code, 5, "{out:?}");
+        assert_eq!(out.code, 2, "{out:?}");
         let v = out.outcome();
         assert_eq!(v["kind"], "configuration", "{v}");
         assert!(
