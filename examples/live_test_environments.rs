@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! SIPAY_APP_ID=… SIPAY_APP_SECRET=… SIPAY_MERCHANT_KEY=… SIPAY_INVOICE_ID=… SIPAY_AMOUNT=1.00 \
-//! IYZICO_API_KEY=… IYZICO_SECRET_KEY=… IYZICO_PAYMENT_TRANSACTION_ID=… IYZICO_AMOUNT=1.0 \
+//! IYZICO_API_KEY=… IYZICO_SECRET_KEY=… IYZICO_IP=<your server's public IP> IYZICO_PAYMENT_TRANSACTION_ID=… IYZICO_AMOUNT=1.0 \
 //!     cargo run --example live_test_environments
 //! ```
 //!
@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             refund(&*iyzico, PaymentRef::item(tx), &amount).await?;
         }
         _ => println!(
-            "iyzico: skipped (set IYZICO_API_KEY, IYZICO_SECRET_KEY, IYZICO_PAYMENT_TRANSACTION_ID, IYZICO_AMOUNT)"
+            "iyzico: skipped (set IYZICO_API_KEY, IYZICO_SECRET_KEY, IYZICO_IP, IYZICO_PAYMENT_TRANSACTION_ID, IYZICO_AMOUNT)"
         ),
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! ```sh
 //! export DATABASE_URL=postgres://app@127.0.0.1/shop
 //! export SIPAY_APP_ID=… SIPAY_APP_SECRET=… SIPAY_MERCHANT_KEY=…   # SIPAY_BASE_URL optional
-//! export IYZICO_API_KEY=… IYZICO_SECRET_KEY=…                      # IYZICO_BASE_URL optional
+//! export IYZICO_API_KEY=… IYZICO_SECRET_KEY=… IYZICO_IP=…         # IYZICO_BASE_URL optional
 //! export OUTBOX_WORKERS=2 OUTBOX_SIPAY_RATE=5                      # optional
 //! cargo run -p refund-outbox --example outbox_worker
 //! ```
