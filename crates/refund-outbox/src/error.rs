@@ -64,6 +64,18 @@ pub enum OutboxError {
         #[source]
         source: ::sqlx::Error,
     },
+    /// A connection could not be opened (feature `tls`, [`connect`](crate::connect)): an
+    /// `sslmode` or `sslrootcert` that cannot be used, a CA file that cannot be read, a server
+    /// that cannot be reached, a TLS handshake refused (`invalid peer certificate: …`) or the
+    /// server's own refusal (`password authentication failed for user "app"`), with its
+    /// causes. Never carries the URL or its password.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[error("the database connection: {reason}")]
+    Connection {
+        /// What is wrong.
+        reason: String,
+    },
     /// The database has a newer schema than this build of the outbox knows.
     #[error(
         "the database's refund outbox schema is at version {found}, newer than this build's {known}: upgrade refund-outbox"

@@ -65,6 +65,10 @@
 //! - `testing`: [`testing::TestPostgres`], a throwaway PostgreSQL server for tests.
 //! - `sqlx`: [`sqlx`](mod@crate::sqlx), `migrate`, `enqueue`, `status` and `set_rate` over an sqlx
 //!   `PgConnection` (an sqlx `Transaction` included), for applications on sqlx.
+//! - `tls`: [`connect`] and [`tls`](mod@crate::tls), TLS to PostgreSQL with rustls (no
+//!   OpenSSL), honouring the URL's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`,
+//!   `verify-full`) and `sslrootcert`. Without it, connect with tokio-postgres and a connector
+//!   of your choosing, as above.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
@@ -79,6 +83,9 @@ pub mod sqlx;
 mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 mod worker;
 
 pub use error::OutboxError;
@@ -87,6 +94,9 @@ pub use migrate::{SCHEMA_VERSION, migrate};
 pub use pacing::{DEFAULT_PAUSE, set_rate};
 pub use rows::{IntentRow, Standing, Tracked, find, report};
 pub use status::{OutboxStatus, StuckIntent, status};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tls::connect;
 /// The PostgreSQL client the outbox runs on, re-exported so applications name the same
 /// version.
 pub use tokio_postgres;

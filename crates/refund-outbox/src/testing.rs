@@ -10,6 +10,8 @@
 //!
 //! The server trusts every local connection (user `outbox`, no password), listens on
 //! loopback only, has no Unix socket, and runs with `fsync` off: for tests, never for data.
+//! [`TestPostgres::start_with`] turns TLS on with a certificate the test makes, or asks chosen
+//! users for a password ([`TestOptions`]).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -68,10 +70,56 @@ impl fmt::Debug for TestPostgres {
 /// The user the test server trusts.
 pub const USER: &str = "outbox";
 
+/// What a test server does beyond the defaults ([`TestPostgres::start_with`]).
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct TestOptions {
+    tls: Option<(String, String)>,
+    password_users: Vec<String>,
+}
+
+impl fmt::Debug for TestOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestOptions")
+            .field("tls", &self.tls.is_some())
+            .field("password_users", &self.password_users)
+            .finish()
+    }
+}
+
+impl TestOptions {
+    /// The defaults: no TLS, every user trusted.
+    pub fn new() -> TestOptions {
+        TestOptions::default()
+    }
+
+    /// Turns TLS on (`ssl = on`) with this certificate chain and private key (PEM), for
+    /// TLS tests with a certificate the test makes. Plain connections are still accepted.
+    pub fn with_tls(mut self, cert_pem: &str, key_pem: &str) -> TestOptions {
+        self.tls = Some((cert_pem.to_owned(), key_pem.to_owned()));
+        self
+    }
+
+    /// Asks `user` for a password (SCRAM) instead of trusting it; create the role with its
+    /// password yourself (`CREATE ROLE … LOGIN PASSWORD …` as [`USER`]).
+    pub fn with_password_auth_for(mut self, user: &str) -> TestOptions {
+        self.password_users.push(user.to_owned());
+        self
+    }
+}
+
 impl TestPostgres {
     /// Initialises a cluster in a new directory under `base` (created when missing) and
     /// starts it on a free loopback port. Takes about a second.
     pub fn start(base: &Path) -> Result<TestPostgres, TestPostgresError> {
+        TestPostgres::start_with(base, &TestOptions::new())
+    }
+
+    /// [`start`](Self::start), with TLS or password authentication as `options` say.
+    pub fn start_with(
+        base: &Path,
+        options: &TestOptions,
+    ) -> Result<TestPostgres, TestPostgresError> {
         let bin = find_binaries().ok_or(TestPostgresError::NoBinaries)?;
         let as_postgres = is_root();
         std::fs::create_dir_all(base)
@@ -108,6 +156,28 @@ impl TestPostgres {
                     fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
                     max_connections = 200\n";
         append(&data.join("postgresql.conf"), conf)?;
+        if let Some((cert, key)) = &options.tls {
+            server.write_private(&data.join("server.crt"), cert)?;
+            server.write_private(&data.join("server.key"), key)?;
+            append(&data.join("postgresql.conf"), "ssl = on\n")?;
+        }
+        if !options.password_users.is_empty() {
+            // First match wins: these users' lines before initdb's `trust` for everyone.
+            let hba = data.join("pg_hba.conf");
+            let was = std::fs::read_to_string(&hba)
+                .map_err(|e| TestPostgresError::Failed(format!("{}: {e}", hba.display())))?;
+            let mut lines = String::new();
+            for user in &options.password_users {
+                if !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(TestPostgresError::Failed(format!(
+                        "user name {user:?}: letters, digits and _ only"
+                    )));
+                }
+                lines.push_str(&format!("host all {user} 127.0.0.1/32 scram-sha-256\n"));
+            }
+            std::fs::write(&hba, lines + &was)
+                .map_err(|e| TestPostgresError::Failed(format!("{}: {e}", hba.display())))?;
+        }
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port()?;
@@ -172,6 +242,17 @@ impl TestPostgres {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await?;
         self.connect(name).await
+    }
+
+    /// Writes a file only the server's user may read (PostgreSQL refuses a key others can).
+    fn write_private(&self, path: &Path, text: &str) -> Result<(), TestPostgresError> {
+        std::fs::write(path, text)
+            .map_err(|e| TestPostgresError::Failed(format!("{}: {e}", path.display())))?;
+        run(Command::new("chmod").arg("600").arg(path))?;
+        if self.as_postgres {
+            run(Command::new("chown").arg("postgres").arg(path))?;
+        }
+        Ok(())
     }
 
     fn data(&self) -> PathBuf {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand};
-use refund_outbox::tokio_postgres::{self, Client, NoTls};
+use refund_outbox::tokio_postgres::{self, Client};
 
 use crate::exit::{Code, Failure};
 use crate::output::{err_line, out_line};
@@ -12,8 +12,9 @@ use crate::output::{err_line, out_line};
 /// Where the outbox lives.
 #[derive(Debug, Clone, ClapArgs)]
 pub(crate) struct Database {
-    /// The PostgreSQL URL (`postgres://user@host/db`), without TLS: a database on loopback or a
-    /// private network. Never printed.
+    /// The PostgreSQL URL (`postgres://user@host/db?sslmode=verify-full`): TLS as its `sslmode`
+    /// says (`disable`, `prefer` by default, `require`, `verify-ca`, `verify-full`;
+    /// `sslrootcert=/path/ca.pem` or the system's roots). Never printed.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub(crate) database_url: String,
 }
@@ -46,17 +47,12 @@ pub(crate) async fn run(command: Command) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Connects without TLS; the connection runs on the current runtime. Errors never carry the
-/// URL.
+/// Connects with TLS as the URL's `sslmode` says (`disable`, `prefer` — the default, as in
+/// libpq —, `require`, `verify-ca`, `verify-full`, with `sslrootcert=` or the system's roots;
+/// see `refund_outbox::tls`); the connection runs on the current runtime. Errors never carry
+/// the URL or its password, and do carry the server's or the TLS handshake's reason.
 pub(crate) async fn connect(url: &str) -> Result<Client, Failure> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| Failure::other(format!("the outbox database: {e}")))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "outbox database connection ended");
-        }
-    });
+    let (client, _connection) = refund_outbox::connect(url).await?;
     Ok(client)
 }
 

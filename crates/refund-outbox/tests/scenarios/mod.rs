@@ -41,7 +41,10 @@ async fn every_lifecycle_scenario_ends_as_the_lifecycle_says_through_the_outbox(
         let started = Instant::now();
         let state = loop {
             worker.run_once().await.unwrap();
-            let row = find(&db, scenario.reference().as_str()).await.unwrap().unwrap();
+            let row = find(&db, scenario.reference().as_str())
+                .await
+                .unwrap()
+                .unwrap();
             if row.state.is_final() || started.elapsed() > Duration::from_secs(3) {
                 break row.state;
             }
