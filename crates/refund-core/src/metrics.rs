@@ -144,6 +144,10 @@ impl<P: RefundProvider> RefundProvider for Metered<P> {
         self.inner.capabilities()
     }
 
+    fn validate(&self, request: &RefundRequest) -> Result<(), RefundError> {
+        self.inner.validate(request)
+    }
+
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
         let started = Instant::now();
         let result = self.inner.refund(request).await;

@@ -208,6 +208,10 @@ impl<P: RefundProvider> RefundProvider for Paced<P> {
         self.inner.capabilities()
     }
 
+    fn validate(&self, request: &RefundRequest) -> Result<(), RefundError> {
+        self.inner.validate(request)
+    }
+
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
         self.ready().await?;
         self.seen(self.inner.refund(request).await)

@@ -208,6 +208,15 @@ pub trait RefundProvider: Send + Sync + fmt::Debug {
     /// What this provider can do.
     fn capabilities(&self) -> Capabilities;
 
+    /// Checks `request` as [`refund`](Self::refund) would before sending anything, without
+    /// sending anything: what a campaign's validation pass asks of every row before the first
+    /// request leaves. The default checks the [`Capabilities`] (currency, payment scope); a
+    /// provider with rules of its own (characters its signature cannot carry, configuration a
+    /// request needs) adds them, and its `refund` calls this first.
+    fn validate(&self, request: &RefundRequest) -> Result<(), RefundError> {
+        self.capabilities().check(self.name(), request)
+    }
+
     /// Refunds `request.amount()` of `request.payment()`: a full, partial or further partial
     /// refund. On SiPay-style providers a same-day full refund is processed as a void.
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError>;
@@ -235,6 +244,9 @@ macro_rules! forward_provider {
             }
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()
+            }
+            fn validate(&self, request: &RefundRequest) -> Result<(), RefundError> {
+                (**self).validate(request)
             }
             async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
                 (**self).refund(request).await

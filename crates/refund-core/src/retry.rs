@@ -301,6 +301,10 @@ impl<P: RefundProvider> RefundProvider for Retrying<P> {
         self.inner.capabilities()
     }
 
+    fn validate(&self, request: &RefundRequest) -> Result<(), RefundError> {
+        self.inner.validate(request)
+    }
+
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
         let lifecycle = &self.policy.lifecycle;
         let reconciler = Reconciler::for_provider(&self.inner);

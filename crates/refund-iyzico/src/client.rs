@@ -629,8 +629,15 @@ impl RefundProvider for Iyzico {
         CAPABILITIES.with_settle_time(self.inner.config.settle_time)
     }
 
-    async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
+    /// The capabilities, and an `ip` for the request (the request's own, or the configured
+    /// default; required outside loopback).
+    fn validate(&self, request: &RefundRequest) -> Result<(), RefundError> {
         CAPABILITIES.check(NAME, request)?;
+        self.ip(request.extra("ip")).map(drop)
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
+        self.validate(request)?;
         let call = Call::refund(request);
         let span = span(&call, request.payment());
         let result = self
