@@ -368,9 +368,8 @@ impl Sipay {
     // ---------------------------------------------------------------- refund
 
     async fn do_refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
-        CAPABILITIES.check(NAME, request)?;
+        self.validate(request)?;
         let invoice_id = request.payment().id();
-        check_invoice_id(invoice_id)?;
         // The amount string is computed once and used both in the hash and in the body.
         // Documents disagree on the hash: the English page lists "amount, invoice_id,
         // merchant_key, app_secret" as hash parameters, while its own sample and the PHP
@@ -395,6 +394,7 @@ impl Sipay {
             refund_web_hook_key: webhook_key.filter(|_| webhook_field == REFUND_WEBHOOK_FIELD),
             refund_webhook_key: webhook_key.filter(|_| webhook_field != REFUND_WEBHOOK_FIELD),
         })?;
+        let flight = self.inner.recent.sending(invoice_id);
         let result = self
             .send_authorized(&self.inner.refund_url, body)
             .await
@@ -411,10 +411,14 @@ impl Sipay {
                 self.inner.recent.accepted(invoice_id, now);
                 Err(e)
             }
-            Err(e) => Err(match self.inner.recent.remaining(invoice_id, now) {
-                Some(wait) => too_soon(e, invoice_id, self.inner.config.refund_spacing, wait),
-                None => e,
-            }),
+            Err(e) => {
+                let remaining = self.inner.recent.remaining(invoice_id, now);
+                drop(flight);
+                Err(match remaining {
+                    Some(wait) => too_soon(e, invoice_id, self.inner.config.refund_spacing, wait),
+                    None => e,
+                })
+            }
         }
     }
 
@@ -576,6 +580,13 @@ impl RefundProvider for Sipay {
 
     fn capabilities(&self) -> Capabilities {
         CAPABILITIES.with_settle_time(self.inner.config.settle_time)
+    }
+
+    /// The capabilities (TRY, payment-level), and no `|` in the invoice id (the hash_key's
+    /// field separator).
+    fn validate(&self, request: &RefundRequest) -> Result<(), RefundError> {
+        CAPABILITIES.check(NAME, request)?;
+        check_invoice_id(request.payment().id())
     }
 
     /// A full, partial or further partial refund (and, on the day of the payment, a void).

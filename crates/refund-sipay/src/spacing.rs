@@ -30,6 +30,33 @@ pub(crate) const MARGIN: Duration = Duration::from_secs(1);
 pub(crate) struct RecentRefunds {
     spacing: Duration,
     seen: Mutex<HashMap<String, Instant>>,
+    /// Refunds of each invoice this client has on their way now: a 49 that arrives while
+    /// another refund of the same invoice is in flight may be that one's 30 seconds (its
+    /// answer, accepted, may simply be read later).
+    in_flight: Mutex<HashMap<String, u32>>,
+}
+
+/// One refund of an invoice on its way ([`RecentRefunds::sending`]); counted until dropped.
+#[derive(Debug)]
+pub(crate) struct InFlight<'a> {
+    recent: &'a RecentRefunds,
+    invoice_id: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut flying = self
+            .recent
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = flying.get_mut(&self.invoice_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                flying.remove(&self.invoice_id);
+            }
+        }
+    }
 }
 
 impl RecentRefunds {
@@ -40,6 +67,24 @@ impl RecentRefunds {
         RecentRefunds {
             spacing,
             seen: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a refund of `invoice_id` as on its way until the guard is dropped. The count is
+    /// bounded by the requests in flight, so it needs no eviction.
+    pub(crate) fn sending(&self, invoice_id: &str) -> InFlight<'_> {
+        if !self.spacing.is_zero() {
+            *self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(invoice_id.to_owned())
+                .or_default() += 1;
+        }
+        InFlight {
+            recent: self,
+            invoice_id: invoice_id.to_owned(),
         }
     }
 
@@ -66,8 +111,19 @@ impl RecentRefunds {
     }
 
     /// How long until the spacing after this client's last accepted refund of `invoice_id`
-    /// has passed, when it has not yet (`None`: no refund of it within the spacing).
+    /// has passed, when it has not yet (`None`: no refund of it within the spacing). Called by
+    /// a send that holds its own [`InFlight`]: another refund of the invoice in flight counts
+    /// as one accepted just now.
     pub(crate) fn remaining(&self, invoice_id: &str, now: Instant) -> Option<Duration> {
+        let others = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(invoice_id)
+            .is_some_and(|n| *n > 1);
+        if others {
+            return Some(self.spacing);
+        }
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let at = seen.get(invoice_id)?;
         let elapsed = now.saturating_duration_since(*at);
@@ -126,6 +182,23 @@ mod tests {
         // All fresh: the oldest went, the newest stays.
         assert_eq!(recent.remaining("new-0", later), None);
         assert!(recent.remaining("new-4096", later).is_some());
+    }
+
+    #[test]
+    fn another_refund_of_the_invoice_in_flight_counts_as_one_just_accepted() {
+        let recent = RecentRefunds::new(SIPAY_REFUND_SPACING);
+        let t0 = Instant::now();
+        let first = recent.sending("INV-1");
+        {
+            let _second = recent.sending("INV-1");
+            assert_eq!(recent.remaining("INV-1", t0), Some(SIPAY_REFUND_SPACING));
+            let _other_invoice = recent.sending("INV-2");
+            assert_eq!(recent.remaining("INV-2", t0), None);
+        }
+        // Alone again: only its own send is in flight.
+        assert_eq!(recent.remaining("INV-1", t0), None);
+        drop(first);
+        assert!(recent.in_flight.lock().unwrap().is_empty());
     }
 
     #[test]
