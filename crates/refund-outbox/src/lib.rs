@@ -69,11 +69,17 @@
 //!   OpenSSL), honouring the URL's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`,
 //!   `verify-full`) and `sslrootcert`. Without it, connect with tokio-postgres and a connector
 //!   of your choosing, as above.
+//! - `metrics`: [`metrics`](mod@crate::metrics), the workers' decisions and attempt latencies
+//!   and the intents-by-state gauges through the `metrics` facade (with `refund_core`'s
+//!   `metrics` feature). Without it nothing is recorded and the facade is not compiled in.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod error;
 mod intent;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod migrate;
 mod pacing;
 mod rows;

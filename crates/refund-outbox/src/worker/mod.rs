@@ -410,9 +410,13 @@ impl Inner {
         async {
             self.pace(c).await?;
             let started = c.now();
+            #[cfg(feature = "metrics")]
+            let timer = std::time::Instant::now();
             let looked = reconciler
                 .look_up(provider, intent.payment(), &attempt, || c.now())
                 .await;
+            #[cfg(feature = "metrics")]
+            crate::metrics::attempt("lookup", timer.elapsed());
             if let Err(e) = &looked {
                 self.observe(&c.provider, e).await?;
             }
@@ -441,6 +445,8 @@ impl Inner {
                     .params(),
                 )
                 .await?;
+            #[cfg(feature = "metrics")]
+            crate::metrics::decision(&decision);
             Ok(match state {
                 None => Looked::Resend,
                 Some(state) => {
@@ -510,7 +516,11 @@ impl Inner {
             // This send, counted: BEGIN_SEND added it to the row's sends.
             let attempt = c.attempt(intent.reference(), attempted_at, c.sends + 1);
             // The attempt row is committed: only now may the request leave.
+            #[cfg(feature = "metrics")]
+            let timer = std::time::Instant::now();
             let answer = provider.refund(&request).await;
+            #[cfg(feature = "metrics")]
+            crate::metrics::attempt("refund", timer.elapsed());
             if let Err(e) = &answer {
                 self.observe(&c.provider, e).await?;
             }
@@ -543,6 +553,8 @@ impl Inner {
                     .params(),
                 )
                 .await?;
+            #[cfg(feature = "metrics")]
+            crate::metrics::decision(&decision);
             let recorded = !rows.is_empty();
             if recorded {
                 tracing::info!(state = %state, "refund attempt recorded");
