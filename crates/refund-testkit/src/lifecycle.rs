@@ -203,10 +203,12 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "a lost answer the lookup shows only after a lag",
+        // The lookup hides the refund for a while, less than the settle time (the assumption
+        // every driver rests on: a lag longer than the settle time could pay twice).
         script: || {
             base()
+                .lookup_lag(SETTLE / 3)
                 .refund_answers([Answer::lost_but_applied()])
-                .lookup_answers([Lookup::nothing(), Lookup::nothing()])
         },
         state: AttemptState::Refunded,
         sends: 1,

@@ -39,6 +39,9 @@ mod summary;
 mod validate;
 mod work;
 
+#[cfg(test)]
+mod scenarios;
+
 use input::Input;
 use report::REPORT_HEADER;
 use summary::{Summary, finish};
