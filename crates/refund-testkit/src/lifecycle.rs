@@ -254,6 +254,13 @@ const SCENARIOS: &[Scenario] = &[
         applied: true,
     },
     Scenario {
+        name: "a 429 asking for an hour is left for later, never waited out or given up",
+        script: || base().refund_answers([Answer::rate_limited(Some(Duration::from_secs(3600)))]),
+        state: AttemptState::RetryLater,
+        sends: 1,
+        applied: false,
+    },
+    Scenario {
         name: "the 30-second rule: a decline with a retry-after, then a receipt",
         script: || {
             base().refund_answers([
