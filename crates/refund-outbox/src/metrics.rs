@@ -1,4 +1,4 @@
-//! The outbox's metrics through the [`metrics`](::metrics) facade (feature `metrics`, which
+//! The outbox's metrics through the [`metrics`] facade (feature `metrics`, which
 //! also turns on `refund_core`'s): the application installs the exporter it likes
 //! (Prometheus, OpenTelemetry) and sees these, beside `refund_core::metrics`'s.
 //!

@@ -1,4 +1,4 @@
-//! TLS to PostgreSQL with rustls (feature `tls`): [`connect`](crate::connect) and
+//! TLS to PostgreSQL with rustls (feature `tls`): [`connect`] and
 //! [`Connector`] honour the URL's `sslmode` the way libpq does.
 //!
 //! | `sslmode` | what happens |
