@@ -71,7 +71,7 @@ pub enum OutboxError {
     /// causes. Never carries the URL or its password.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    #[error("the database connection: {reason}")]
+    #[error("cannot connect: {reason}")]
     Connection {
         /// What is wrong.
         reason: String,
