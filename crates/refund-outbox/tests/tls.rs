@@ -119,6 +119,24 @@ async fn prefer_and_no_sslmode_use_tls_when_the_server_offers_it() {
 }
 
 #[tokio::test]
+async fn libpq_key_value_pairs_honour_sslmode_too() {
+    let Some(t) = tls() else { return };
+    let pairs = |mode: &str| {
+        format!(
+            "host={HOST} hostaddr=127.0.0.1 port={} user={} dbname=postgres sslmode={mode} \
+             sslrootcert='{}'",
+            t.server.port(),
+            refund_outbox::testing::USER,
+            t.ca_file.display()
+        )
+    };
+    let (client, _conn) = refund_outbox::connect(&pairs("verify-full")).await.unwrap();
+    assert!(on_tls(&client).await);
+    let (client, _conn) = refund_outbox::connect(&pairs("disable")).await.unwrap();
+    assert!(!on_tls(&client).await);
+}
+
+#[tokio::test]
 async fn disable_connects_in_plain_text() {
     let Some(t) = tls() else { return };
     let (client, _conn) = refund_outbox::connect(&t.url(
