@@ -39,7 +39,8 @@ use crate::pacing::{self, DEFAULT_PAUSE, micros, millis};
 /// ([`WorkerConfig::with_policy`]), the same lifecycle `Retrying` and `refund batch` drive.
 ///
 /// Each worker owns one database connection (a `tokio_postgres::Client`, connected however
-/// the application connects: `NoTls` on loopback, `tokio-postgres-rustls` elsewhere). It
+/// the application connects: `NoTls` on loopback, `refund_outbox::connect` with TLS as the
+/// URL's `sslmode` says (feature `tls`), or a connector of its own). It
 /// claims only intents of providers in its registry.
 ///
 /// ```no_run
