@@ -61,7 +61,7 @@ impl Shop {
         let registry = ProviderRegistry::new()
             .with(Arc::new(Metered::new(sipay)))
             .with(Arc::new(Metered::new(iyzico)));
-        refund_core::metrics::describe();
+        refund_outbox::metrics::describe();
         Ok(Shop {
             config,
             pool,

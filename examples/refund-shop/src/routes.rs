@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use refund_core::RefundNotification;
-use refund_outbox::IntentState;
 use refund_outbox::sqlx::sqlx::PgPool;
 use refund_sipay::notification::NotificationVerifier;
 use serde_json::json;
@@ -22,12 +21,6 @@ use crate::orders::{self, Returned};
 pub const RETURNS: &str = "shop_returns_total";
 /// `shop_sipay_notifications_total{result}`: `settled`, `unmatched`, `refused`, `error`.
 pub const NOTIFICATIONS: &str = "shop_sipay_notifications_total";
-/// `shop_outbox_intents{state}`: the outbox's intents by state, read when `/metrics` is scraped.
-pub const INTENTS: &str = "shop_outbox_intents";
-/// `shop_outbox_stuck_intents`: intents `refund_outbox::status` lists as stuck (older than an hour and
-/// not final, or failed), read when `/metrics` is scraped.
-pub const STUCK: &str = "shop_outbox_stuck_intents";
-
 /// What the handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -123,8 +116,9 @@ async fn sipay_refund_notification(State(state): State<AppState>, body: Bytes) -
     }
 }
 
-/// `GET /metrics`: the Prometheus text format. The outbox's gauges are read from the
-/// database first (one status query per scrape).
+/// `GET /metrics`: the Prometheus text format. The outbox's gauges
+/// (`refund_outbox::metrics::record_status`) are read from the database first (one status
+/// query per scrape, stuck intents counted up to 1,000).
 async fn render_metrics(State(state): State<AppState>) -> Response {
     if let Err(e) = refresh_outbox_gauges(&state.pool).await {
         tracing::warn!(error = %e, "reading the outbox status for /metrics failed");
@@ -138,21 +132,7 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
 
 async fn refresh_outbox_gauges(pool: &PgPool) -> Result<(), crate::ShopError> {
     let mut conn = pool.acquire().await?;
-    let status = refund_outbox::sqlx::status(&mut conn, Duration::from_secs(3600), 100).await?;
-    for state in [
-        IntentState::Pending,
-        IntentState::Unknown,
-        IntentState::RetryLater,
-        IntentState::Refunded,
-        IntentState::Declined,
-        IntentState::Failed,
-    ] {
-        #[allow(clippy::cast_precision_loss)]
-        let n = status.count(state) as f64;
-        metrics::gauge!(INTENTS, "state" => state.as_str()).set(n);
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let stuck = status.stuck.len() as f64;
-    metrics::gauge!(STUCK).set(stuck);
+    let status = refund_outbox::sqlx::status(&mut conn, Duration::from_secs(3600), 1000).await?;
+    refund_outbox::metrics::record_status(&status);
     Ok(())
 }

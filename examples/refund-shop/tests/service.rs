@@ -410,8 +410,18 @@ async fn concurrent_returns_with_lost_answers_are_refunded_exactly_once_and_metr
         1.0
     );
     assert_eq!(
-        sample(&text, "shop_outbox_intents", &[("state", "refunded")]),
+        sample(&text, "refund_outbox_intents", &[("state", "refunded")]),
         60.0
+    );
+    assert_eq!(sample(&text, "refund_outbox_stuck_intents", &[]), 0.0);
+    assert_eq!(
+        sample(
+            &text,
+            "refund_attempt_decisions_total",
+            &[("state", "refunded")]
+        ),
+        60.0,
+        "one decision per intent ends refunded:\n{text}"
     );
     assert!(!text.contains(SipaySim::APP_SECRET) && !text.contains(SipaySim::MERCHANT_KEY));
 
