@@ -24,7 +24,6 @@ use refund_core::metrics::Metered;
 use refund_iyzico::Iyzico;
 use refund_outbox::sqlx::sqlx::PgPool;
 use refund_outbox::sqlx::sqlx::postgres::PgPoolOptions;
-use refund_outbox::tokio_postgres::{self, NoTls};
 use refund_outbox::{Worker, WorkerConfig};
 use refund_sipay::Sipay;
 use refund_sipay::notification::NotificationVerifier;
@@ -163,13 +162,8 @@ async fn start_worker(
     registry: ProviderRegistry,
     config: WorkerConfig,
 ) -> Result<Worker, ShopError> {
-    let (client, connection) = tokio_postgres::connect(url.expose(), NoTls)
-        .await
-        .map_err(refund_outbox::OutboxError::from)?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "outbox worker connection closed");
-        }
-    });
+    // TLS as the URL's `sslmode` says (`prefer` when absent, as libpq); the connection runs
+    // in a task of its own, which logs how it ended.
+    let (client, _connection) = refund_outbox::connect(url.expose()).await?;
     Ok(Worker::new(client, registry, config).await?)
 }
