@@ -78,10 +78,12 @@ impl FromStr for Environment {
             .copied()
             .find(|e| e.name() == s)
             .ok_or_else(|| {
-                let shown: String = s.chars().take(40).collect();
                 RefundError::configuration(
                     NAME,
-                    format!("unknown environment {shown:?}; expected sandbox or production"),
+                    format!(
+                        "unknown environment {}; expected sandbox or production",
+                        shown_value(s, |b| b.is_ascii_lowercase())
+                    ),
                 )
             })
     }
@@ -203,10 +205,14 @@ impl IyzicoConfig {
             IyzicoConfig::new(required("IYZICO_API_KEY")?, required("IYZICO_SECRET_KEY")?);
         if let Some(ip) = lookup("IYZICO_IP").filter(|v| !v.trim().is_empty()) {
             let ip = ip.trim().parse::<IpAddr>().map_err(|_| {
-                let shown: String = ip.trim().chars().take(40).collect();
                 RefundError::configuration(
                     NAME,
-                    format!("IYZICO_IP {shown:?} is not an IP address"),
+                    format!(
+                        "IYZICO_IP {} is not an IP address",
+                        shown_value(ip.trim(), |b| b.is_ascii_hexdigit()
+                            || b == b'.'
+                            || b == b':')
+                    ),
                 )
             })?;
             config = config.with_default_ip(ip);
@@ -445,6 +451,34 @@ impl fmt::Debug for IyzicoConfig {
     }
 }
 
+/// A configuration value as an error may show it: quoted when it is provably not a secret
+/// (at most 40 bytes, each one `allowed`: a word of lowercase letters that begins like
+/// `sandbox` or `production`, as a mistyped preset name does, or something with `.` or `:` in
+/// it, as an IP address has), else only
+/// its shape. `IYZICO_BASE_URL=http//user:pw@host` must not print `pw`.
+fn shown_value(s: &str, allowed: impl Fn(u8) -> bool) -> String {
+    let letters = s.bytes().all(|b| b.is_ascii_lowercase());
+    let like_a_name = ["san", "pro"].iter().any(|p| s.starts_with(p));
+    let like_an_address = s.contains(['.', ':']);
+    let provable = if letters {
+        like_a_name
+    } else {
+        like_an_address
+    };
+    if !s.is_empty() && s.len() <= 40 && s.bytes().all(allowed) && provable {
+        return format!("{s:?}");
+    }
+    let hint = if s.contains(['/', ':', '@', '.']) {
+        ", which looks like a URL without `://`"
+    } else {
+        ""
+    };
+    format!(
+        "(a value of {} characters, not shown as it may hold a secret{hint})",
+        s.chars().count()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +514,29 @@ mod tests {
             .with_base_url("http://127.0.0.1:1")
             .unwrap();
         assert_eq!(local.environment(), None);
+    }
+
+    #[test]
+    fn a_malformed_base_url_or_ip_is_never_echoed_with_its_credentials() {
+        for (var, bad) in [
+            ("IYZICO_BASE_URL", "http//user:pw-Secret9@host"),
+            ("IYZICO_BASE_URL", "https//user:pw-Secret9@host/"),
+            ("IYZICO_BASE_URL", "pw-Secret9"),
+            ("IYZICO_IP", "user:pw-Secret9"),
+        ] {
+            let err = IyzicoConfig::from_lookup(|k| match k {
+                k if k == var => Some(bad.to_owned()),
+                "IYZICO_API_KEY" | "IYZICO_SECRET_KEY" => Some("v".to_owned()),
+                _ => None,
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(!err.contains("Secret9"), "{err}");
+            assert!(!err.contains("user"), "{err}");
+            assert!(err.contains("not shown"), "{err}");
+        }
+        let typo = "prodution".parse::<Environment>().unwrap_err().to_string();
+        assert!(typo.contains("\"prodution\""), "{typo}");
     }
 
     #[test]

@@ -182,8 +182,8 @@ impl FromStr for Environment {
                 RefundError::configuration(
                     NAME,
                     format!(
-                        "unknown environment {:?}; expected one of {}",
-                        truncate(s),
+                        "unknown environment {}; expected one of {}",
+                        shown_name(s),
                         names.join(", ")
                     ),
                 )
@@ -568,13 +568,60 @@ fn masked(app_id: &str) -> String {
     }
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(40).collect()
+/// A configuration value as an error may show it: quoted when it is provably not a secret (a
+/// short word of letters and `-` each of whose parts begins like a part of a preset name, as a
+/// mistyped `productoin` does), else only its shape. `SIPAY_BASE_URL=http//user:pw@host`
+/// must not print `pw`: a value that is not a preset name may be a URL with credentials or a
+/// secret pasted into the wrong variable.
+fn shown_name(s: &str) -> String {
+    let parts: Vec<&str> = Environment::ALL
+        .iter()
+        .flat_map(|e| e.name().split('-'))
+        .collect();
+    let like_a_part =
+        |word: &str| word.len() >= 3 && parts.iter().any(|p| p.get(..3) == word.get(..3));
+    let is_word = s.len() <= 24
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        && s.split('-').all(like_a_part);
+    if is_word {
+        return format!("{s:?}");
+    }
+    let hint = if s.contains(['/', ':', '@', '.']) {
+        ", which looks like a URL without `://`"
+    } else {
+        ""
+    };
+    format!(
+        "(a value of {} characters, not shown as it may hold a secret{hint})",
+        s.chars().count()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_base_url_is_never_echoed_with_its_credentials() {
+        for bad in [
+            "http//user:pw-Secret9@host",
+            "https//user:pw-Secret9@host/",
+            "user:pw-Secret9@host",
+            "pw-Secret9",
+        ] {
+            let err = SipayConfig::from_lookup(|k| match k {
+                "SIPAY_BASE_URL" => Some(bad.to_owned()),
+                _ => Some("v".to_owned()),
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(!err.contains("Secret9"), "{err}");
+            assert!(!err.contains("user"), "{err}");
+            assert!(err.contains("not shown"), "{err}");
+        }
+        let typo = "productoin".parse::<Environment>().unwrap_err().to_string();
+        assert!(typo.contains("\"productoin\""), "{typo}");
+    }
 
     #[test]
     fn every_preset_is_an_https_base_url_and_round_trips_by_name() {
