@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use super::{Connection, Reason};
 use crate::exit::Failure;
 use crate::output::{Success, command_line};
-use crate::secrets::{AppSecret, SipaySecrets};
+use crate::secrets::{AppSecret, MerchantKey, SipaySecrets};
 
 const NAME: &str = "sipay";
 
@@ -25,7 +25,10 @@ pub(crate) enum Command {
     #[command(after_help = "Example:\n  \
         refund sipay hash-key --amount 100.50 --invoice-id INV-2026-0001 --app-secret-file ~/.sipay/app-secret")]
     HashKey(HashKeyArgs),
-    /// Decrypt a hash_key and print its fields (`amount|invoice_id|merchant_key` for a refund).
+    /// Decrypt a hash_key and show what SiPay will read in it: the fields that are not secret
+    /// (`amount|invoice_id|…`), and whether its merchant key part matches the configured one
+    /// (SIPAY_MERCHANT_KEY or --merchant-key-file), shown only masked (its first 4 characters
+    /// and its length): the decrypted merchant key is never printed.
     #[command(after_help = "Example:\n  refund sipay verify-hash-key --hash-key 'a1b2c3:d4e5f6:…'")]
     VerifyHashKey(VerifyArgs),
     /// Verify a refund notification SiPay posted to the refund webhook, and show what it says.
@@ -107,6 +110,8 @@ pub(crate) struct VerifyArgs {
     hash_key: String,
     #[command(flatten)]
     app_secret: AppSecret,
+    #[command(flatten)]
+    merchant_key: MerchantKey,
 }
 
 /// A client from the environment (`SIPAY_*`), as `refund batch` builds it.
@@ -222,15 +227,100 @@ async fn dispatch(command: Command) -> Result<Success, Failure> {
             let app_secret = args.app_secret.require()?;
             let fields = hash_key::validate_hash_key(&args.hash_key, app_secret.expose_secret())
                 .map_err(|e| Failure::invalid(format!("hash_key: {e}")))?;
-            Ok(Success {
-                kind: "hash_key_fields",
-                provider: Some(NAME),
-                message: format!("the hash_key holds {} fields", fields.len()),
-                reference: None,
-                text: fields.join("|"),
-                data: vec![("fields", fields.into())],
-            })
+            // A missing or unreadable merchant key only means there is nothing to compare with:
+            // the decrypted fields are still worth showing (masked).
+            let configured = args.merchant_key.require();
+            let configured = match &configured {
+                Ok(key) => Ok(key.expose_secret()),
+                Err(failure) => Err(failure.message.as_str()),
+            };
+            Ok(verified_fields(&fields, configured))
         }
+    }
+}
+
+/// How many leading characters of a merchant key [`mask`] shows.
+const MASK_SHOWN: usize = 4;
+
+/// `$2y$… (60 characters)`: a secret's first [`MASK_SHOWN`] characters and its length,
+/// enough to tell two keys apart by eye, never enough to use one.
+fn mask(secret: &str) -> String {
+    let length = secret.chars().count();
+    let shown: String = secret.chars().take(MASK_SHOWN.min(length / 4)).collect();
+    format!("{shown}… ({length} characters)")
+}
+
+/// Whether `field` looks like a SiPay merchant key (a bcrypt-style `$2y$10$…` string).
+fn looks_like_merchant_key(field: &str) -> bool {
+    ["$2y$", "$2a$", "$2b$"]
+        .iter()
+        .any(|prefix| field.starts_with(prefix))
+}
+
+/// Which of a decrypted hash_key's fields is its merchant key part: the one equal to the
+/// configured key, else the one the layout puts there (`amount|invoice_id|merchant_key` for a
+/// refund, `total|installments|currency|merchant_key|invoice_id` for a payment), else one that
+/// looks like a merchant key.
+fn merchant_key_index(fields: &[String], configured: Option<&str>) -> Option<usize> {
+    if let Some(key) = configured
+        && let Some(index) = fields.iter().position(|f| f == key)
+    {
+        return Some(index);
+    }
+    match fields.len() {
+        3 => Some(2),
+        5 => Some(3),
+        _ => fields.iter().position(|f| looks_like_merchant_key(f)),
+    }
+}
+
+/// `verify-hash-key`'s answer: the fields with the merchant key part (and anything else that
+/// looks like a merchant key) masked, and whether that part matches `configured` (the
+/// configured merchant key, or why there is none).
+fn verified_fields(fields: &[String], configured: Result<&str, &str>) -> Success {
+    let index = merchant_key_index(fields, configured.ok());
+    let shown: Vec<String> = fields
+        .iter()
+        .enumerate()
+        .map(|(n, field)| {
+            if Some(n) == index || looks_like_merchant_key(field) {
+                mask(field)
+            } else {
+                field.clone()
+            }
+        })
+        .collect();
+    let matches = match (index, configured) {
+        (Some(n), Ok(key)) => Some(fields.get(n).is_some_and(|f| f == key)),
+        _ => None,
+    };
+    let verdict = match (index, matches, configured) {
+        (None, _, _) => "no field of it is a merchant key".to_owned(),
+        (Some(_), Some(true), _) => {
+            "its merchant key part matches the configured merchant key".to_owned()
+        }
+        (Some(_), Some(false), Ok(key)) => format!(
+            "its merchant key part does NOT match the configured merchant key {}",
+            mask(key)
+        ),
+        (Some(_), _, Err(why)) => format!("no merchant key to compare with: {why}"),
+        (Some(_), _, Ok(_)) => "its merchant key part cannot be compared".to_owned(),
+    };
+    let message = format!("the hash_key holds {} fields; {verdict}", fields.len());
+    let mut text = shown.join("|");
+    text.push('\n');
+    text.push_str(&verdict);
+    Success {
+        kind: "hash_key_fields",
+        provider: Some(NAME),
+        message,
+        reference: None,
+        text,
+        data: vec![
+            ("fields", shown.into()),
+            ("merchant_key_field", index.into()),
+            ("merchant_key_matches", matches.into()),
+        ],
     }
 }
 
