@@ -14,6 +14,12 @@ use crate::output::{self, Format, Success, err_line, out_line, shell_quote, shel
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
+    /// Start with no payments. Without it the simulators start with demo payments: SiPay
+    /// invoices INV-1, INV-2 and INV-3, paid 100.00 TRY each; iyzico payment 25180001
+    /// (100.00 TRY in basket lines 26120002 of 60.00 and 26120003 of 40.00) and payment
+    /// 25180004 (one line, 26120005, of 50.00 TRY; paid today, so it can be cancelled).
+    #[arg(long)]
+    empty: bool,
     /// The loopback address to listen on (the simulators accept published demo credentials,
     /// so they never listen beyond this machine).
     #[arg(long, default_value = "127.0.0.1")]
@@ -211,6 +217,11 @@ pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure>
         .await
         .map_err(|e| Failure::other(format!("cannot start the simulators: {e}")))?;
     apply_behaviour(&args, &sandbox);
+    if !args.empty {
+        sandbox
+            .seed_demo()
+            .map_err(|e| Failure::other(format!("cannot add the demo payments: {e}")))?;
+    }
     let sipay = sandbox.sipay_credentials();
     let iyzico = sandbox.iyzico_credentials();
     let vars = [
@@ -226,6 +237,12 @@ pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure>
         "SiPay simulator on {}, iyzico simulator on {}; SIGINT (Ctrl-C) or SIGTERM stops them",
         sipay.base_url, iyzico.base_url
     );
+    message.push_str(if args.empty {
+        "; no payments (--empty)"
+    } else {
+        "; demo payments: SiPay INV-1, INV-2, INV-3 (100.00 TRY each), iyzico 25180001 \
+         (lines 26120002 60.00, 26120003 40.00 TRY) and 25180004 (line 26120005, 50.00 TRY)"
+    });
     let note = args.behaviour_note();
     if !note.is_empty() {
         message.push_str("; ");
@@ -493,6 +510,48 @@ mod tests {
         assert_eq!(iyzico["same_day_cancel"], false);
         let note = args.behaviour_note();
         assert!(note.contains("--any-day-cancel"), "{note}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_demo_payments_are_the_ones_the_help_names() {
+        use refund_testkit::sandbox::demo;
+        let sandbox = refund_testkit::sandbox::run(IpAddr::V4(Ipv4Addr::LOCALHOST), None, None)
+            .await
+            .unwrap();
+        sandbox.seed_demo().unwrap();
+        for invoice in demo::SIPAY_INVOICES {
+            let paid = sandbox.sipay.payment(invoice).unwrap();
+            assert_eq!(paid.amount.to_string(), demo::SIPAY_AMOUNT);
+        }
+        let first = sandbox.iyzico.payment(demo::IYZICO_PAYMENT).unwrap();
+        let lines: Vec<&str> = first
+            .items
+            .iter()
+            .map(|i| i.payment_transaction_id.as_str())
+            .collect();
+        assert_eq!(lines, demo::IYZICO_LINES);
+        assert!(
+            sandbox
+                .iyzico
+                .payment(demo::IYZICO_CANCEL_PAYMENT)
+                .is_some()
+        );
+        // What --help says is what was seeded.
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for id in demo::SIPAY_INVOICES
+            .iter()
+            .chain(&demo::IYZICO_LINES)
+            .chain(&[
+                demo::IYZICO_PAYMENT,
+                demo::IYZICO_CANCEL_PAYMENT,
+                demo::IYZICO_CANCEL_LINE,
+            ])
+        {
+            assert!(help.contains(id), "{id} not in --help");
+        }
+        // A second seeding cannot give the documented ids: it says so instead.
+        assert!(sandbox.seed_demo().is_err());
     }
 
     #[test]
