@@ -190,6 +190,42 @@ async fn batch_refuses_what_the_providers_capabilities_refuse_before_sending() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// What the provider itself refuses before sending (`RefundProvider::validate`: a `|` in a
+/// SiPay invoice id, its hash_key's field separator) is refused in the validation pass with
+/// its line, never sent and never journaled `failed` for every rerun to retry.
+#[tokio::test]
+async fn batch_refuses_a_pipe_in_a_sipay_invoice_id_before_sending() {
+    let sim = sim().await;
+    sim.add_payment("INV|9", dec("100.00"), Currency::Try);
+    let dir = scratch("provider-validate");
+    let input = dir.join("rows.csv");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency\nsipay,INV|9,5.00,TRY\nsipay,INV-2,1.00,TRY\n",
+    )
+    .unwrap();
+    let journal = dir.join("j.journal");
+    for _ in 0..2 {
+        let out = run(&batch_args(&input, &journal, &[]), &sipay_env(&sim)).await;
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(
+            out.stderr.contains("line 2: ") && out.stderr.contains("contains '|'"),
+            "{out:?}"
+        );
+        assert_eq!(summary(&out)["malformed"], 1, "{out:?}");
+    }
+    assert_eq!(sipay_refund_requests(&sim), 1, "only INV-2, once");
+    assert!(sim.payment("INV|9").unwrap().refunds.is_empty(), "not sent");
+    assert!(
+        records(&journal)
+            .iter()
+            .all(|r| !r["key"].as_str().unwrap().contains("INV|9")),
+        "nothing journaled for it"
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Input from a pipe (`--input -`) works: it is read once into a temporary file, validated and
 /// worked through like a file, and the temporary file is gone afterwards.
 #[tokio::test]

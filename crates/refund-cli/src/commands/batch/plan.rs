@@ -179,6 +179,10 @@ pub(super) fn dry_run(
     let mut rows = Input::open(input)?;
     while let Some(next) = rows.next()? {
         let Ok(mut row) = next else { continue };
+        if checks.refused_lines.contains(&row.line) {
+            // Refused by its provider in the validating pass (counted there): never sent.
+            continue;
+        }
         row.key = key_of(&row, index, checks, &mut numbering);
         let what = match plan(&row, index, checks, SystemTime::now())? {
             Plan::First { reference, .. } => {

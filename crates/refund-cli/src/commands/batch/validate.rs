@@ -3,10 +3,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use refund_core::PaymentRef;
+use std::sync::Arc;
+
+use refund_core::{PaymentRef, RefundProvider, RefundRequest};
 
 use super::input::Input;
-use super::{BatchError, Provider};
+use super::{BatchError, Provider, Row};
+use crate::commands::Connection;
 use crate::exit::Failure;
 use crate::journal::{self, Hash128, HashTable, Index, RowState, RowView};
 use crate::output::err_line;
@@ -18,6 +21,9 @@ pub(super) struct Checks {
     pub(super) valid: u64,
     /// Malformed rows (already reported).
     pub(super) malformed: u64,
+    /// Lines of rows that parse but that their provider refuses before sending
+    /// ([`RefundProvider::validate`]): counted in `malformed`, skipped by the working pass.
+    pub(super) refused_lines: std::collections::HashSet<u64>,
     /// Contents that more than one row has: only these need numbering.
     pub(super) repeated: HashTable<()>,
     /// Identical rows without a reference (unless the operator said they are meant): how
@@ -77,11 +83,18 @@ impl Orphan {
 ///
 /// `allow_identical`: the operator says identical rows without a reference are meant (each is
 /// a refund of its own); otherwise they are found here and refused before anything is sent.
+///
+/// Every row is also put to its provider's [`RefundProvider::validate`] (no I/O): what the
+/// provider would refuse at send time (a `|` in a SiPay invoice id, an iyzico request without
+/// an ip) is refused here with its line, before anything is sent. A provider whose client
+/// cannot be built (no credentials) is skipped here; the working pass says so.
 pub(super) fn validate(
     input: &Path,
     index: &Index,
     allow_identical: bool,
+    connection: &Connection,
 ) -> Result<Checks, BatchError> {
+    let mut providers = Validators::new(connection);
     let hashing = index.hashing().clone();
     // Rows with an unknown outcome, by content: (occurrence, record offset). Few, normally.
     let mut unresolved: HashTable<Vec<(u32, u64)>> = HashTable::default();
@@ -115,6 +128,13 @@ pub(super) fn validate(
                 continue;
             }
         };
+        if let Err(why) = providers.check(&row) {
+            checks.malformed += 1;
+            checks.refused_lines.insert(row.line);
+            err_line(&format!("line {}: {why}; skipped, not sent", row.line))
+                .map_err(Failure::other)?;
+            continue;
+        }
         checks.valid += 1;
         let content = hashing.of(&row.content);
         contents.push(content);
@@ -196,4 +216,50 @@ pub(super) fn validate(
         }
     }
     Ok(checks)
+}
+
+/// Each provider's client, built when a row first needs it, for
+/// [`RefundProvider::validate`].
+struct Validators<'a> {
+    connection: &'a Connection,
+    built: std::collections::HashMap<Provider, Option<Arc<dyn RefundProvider>>>,
+}
+
+impl<'a> Validators<'a> {
+    fn new(connection: &'a Connection) -> Self {
+        Validators {
+            connection,
+            built: std::collections::HashMap::new(),
+        }
+    }
+
+    /// What the row's provider would refuse before sending, as one line.
+    fn check(&mut self, row: &Row) -> Result<(), String> {
+        let connection = self.connection;
+        let client = self
+            .built
+            .entry(row.provider)
+            .or_insert_with(|| match row.provider {
+                Provider::Sipay => crate::commands::sipay::client(connection)
+                    .ok()
+                    .map(|c| Arc::new(c) as Arc<dyn RefundProvider>),
+                Provider::Iyzico => crate::commands::iyzico::client(connection)
+                    .ok()
+                    .map(|c| Arc::new(c) as Arc<dyn RefundProvider>),
+            });
+        let Some(client) = client else {
+            return Ok(());
+        };
+        // The reference does not change what a provider refuses before sending; a row without
+        // one gets a stand-in of the derived kind.
+        let reference = row
+            .reference
+            .as_ref()
+            .map_or("validate-row", |r| r.as_str());
+        let request = RefundRequest::builder(row.payment.clone(), row.amount)
+            .reference(reference)
+            .build()
+            .map_err(|e| e.to_string())?;
+        client.validate(&request).map_err(|e| e.to_string())
+    }
 }

@@ -356,6 +356,10 @@ pub(super) async fn work(
             break;
         }
         let Ok(mut row) = next else { continue };
+        if checks.refused_lines.contains(&row.line) {
+            // Refused by its provider in the validating pass (counted there): never sent.
+            continue;
+        }
         row.key = key_of(&row, index, checks, &mut numbering);
         let plan = plan(&row, index, checks, SystemTime::now())?;
         let summary = &mut s.summary;
