@@ -42,6 +42,39 @@ mod work;
 #[cfg(test)]
 mod scenarios;
 
+#[cfg(test)]
+mod store_tests {
+    use super::connection_string_kind;
+
+    #[test]
+    fn a_connection_string_in_any_spelling_is_told_from_a_path_without_its_value() {
+        for (value, kind) in [
+            ("POSTGRES://u:pw@h/db", "a postgres: URL"),
+            ("postgres:/u:pw@h/db", "a postgres: URL"),
+            ("Postgresql://h", "a postgresql: URL"),
+            ("mysql://u:pw@h", "a mysql: URL"),
+            (
+                "host=h password=pw dbname=d",
+                "a libpq keyword connection string",
+            ),
+            ("dbname=d PASSWORD=pw", "a libpq keyword connection string"),
+        ] {
+            let got = connection_string_kind(value).unwrap_or_default();
+            assert_eq!(got, kind, "{value}");
+            assert!(!got.contains("pw"));
+        }
+        for path in [
+            "refunds.journal",
+            "/tmp/x/j",
+            "./a:b",
+            "dir/c=d.journal",
+            "C:/x",
+        ] {
+            assert_eq!(connection_string_kind(path), None, "{path}");
+        }
+    }
+}
+
 use input::Input;
 use report::REPORT_HEADER;
 use summary::{Summary, finish};
@@ -58,10 +91,20 @@ pub(crate) struct Args {
     input: Option<PathBuf>,
     /// The journal file (created when missing). Run again with the same journal to resume.
     /// One run at a time: a second run on a journal in use exits 5 and sends nothing.
-    /// A `postgres://` URL instead: the refund outbox in that database (see docs/outbox.md),
-    /// which any number of runs, on any number of machines, work at once.
-    #[arg(long)]
-    journal: PathBuf,
+    /// A value that looks like a connection string (`scheme://…`, `scheme:/…`, or libpq's
+    /// `host=… password=…`) is refused, never made a file: the outbox is named by `--outbox`.
+    /// (`postgres://…` and `postgresql://…` still name the outbox here, for this release only.)
+    #[arg(long, conflicts_with_all = ["outbox", "outbox_url_file"])]
+    journal: Option<PathBuf>,
+    /// The refund outbox (see docs/outbox.md) instead of a journal file: its PostgreSQL URL,
+    /// which any number of runs, on any number of machines, work at once. Never printed.
+    /// Without `--journal`, `--outbox` or `--outbox-url-file`, `DATABASE_URL` names it.
+    #[arg(long, value_name = "URL", conflicts_with = "outbox_url_file")]
+    outbox: Option<String>,
+    /// The outbox's URL read from this file (first line), so that its password is neither on
+    /// the command line nor in the environment.
+    #[arg(long, value_name = "PATH")]
+    outbox_url_file: Option<PathBuf>,
     /// Print every row of the journal as CSV with its latest state
     /// (provider,payment,amount,currency,reference,state,provider_reference,updated_at), and
     /// exit. Sends nothing and writes nothing; needs no --input.
@@ -135,12 +178,110 @@ struct Row {
     key: String,
 }
 
-pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
-    if let Some(url) = outbox::database_url(&args.journal) {
-        return outbox::run(&args, url).await;
+/// Where the batch keeps its state.
+enum Store {
+    File(PathBuf),
+    Outbox(String),
+}
+
+/// The store the command line names: `--journal PATH`, `--outbox URL`, `--outbox-url-file
+/// PATH` or `DATABASE_URL`, in that order; never a journal file named after a connection
+/// string, and never a message with one in it.
+fn store(args: &Args) -> Result<Store, Failure> {
+    if let Some(journal) = &args.journal {
+        let Some(text) = journal.to_str() else {
+            return Ok(Store::File(journal.clone()));
+        };
+        if outbox::database_url(journal).is_some() {
+            crate::output::err_line(
+                "warning: --journal with a database URL is deprecated and goes away in the next \
+                 release; name the outbox with --outbox URL, DATABASE_URL or --outbox-url-file \
+                 PATH",
+            )
+            .map_err(Failure::other)?;
+            return Ok(Store::Outbox(text.to_owned()));
+        }
+        if let Some(what) = connection_string_kind(text) {
+            return Err(Failure::invalid(format!(
+                "--journal: the value looks like {what}, not a file path; nothing was sent and \
+                 no journal was created (the value is not printed: it may hold a password). \
+                 Name the outbox with --outbox URL, DATABASE_URL or --outbox-url-file PATH"
+            )));
+        }
+        return Ok(Store::File(journal.clone()));
     }
+    if let Some(url) = &args.outbox {
+        return Ok(Store::Outbox(url.clone()));
+    }
+    if let Some(path) = &args.outbox_url_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::configuration(format!("--outbox-url-file {}: {e}", path.display()))
+        })?;
+        let url = text.lines().next().unwrap_or_default().trim();
+        if url.is_empty() {
+            return Err(Failure::configuration(format!(
+                "--outbox-url-file {}: the file is empty",
+                path.display()
+            )));
+        }
+        return Ok(Store::Outbox(url.to_owned()));
+    }
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Ok(Store::Outbox(url.trim().to_owned())),
+        _ => Err(Failure::usage(
+            "name where the batch keeps its state: --journal PATH (a file), or the outbox with \
+             --outbox URL, --outbox-url-file PATH or DATABASE_URL",
+        )),
+    }
+}
+
+/// What a `--journal` value that is a connection string looks like (`a postgres: URL`, `a
+/// libpq keyword connection string`), never the value itself; `None` for a path.
+fn connection_string_kind(value: &str) -> Option<String> {
+    let trimmed = value.trim_start();
+    if let Some((scheme, rest)) = trimmed.split_once(':') {
+        let is_scheme = scheme.len() >= 2
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if is_scheme && rest.starts_with('/') {
+            return Some(format!("a {}: URL", scheme.to_ascii_lowercase()));
+        }
+    }
+    const KEYWORDS: [&str; 12] = [
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "passfile",
+        "sslmode",
+        "sslrootcert",
+        "service",
+        "options",
+        "connect_timeout",
+    ];
+    let keyword = trimmed.split_whitespace().any(|word| {
+        word.split_once('=')
+            .is_some_and(|(key, _)| KEYWORDS.contains(&key.trim().to_ascii_lowercase().as_str()))
+    });
+    keyword.then(|| "a libpq keyword connection string".to_owned())
+}
+
+pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
+    let journal = match store(&args)? {
+        Store::Outbox(url) => return outbox::run(&args, &url).await,
+        Store::File(path) => path,
+    };
+    run_file(&args, &journal).await
+}
+
+/// The batch on a journal file.
+async fn run_file(args: &Args, journal_path: &Path) -> Result<ExitCode, Failure> {
     if args.report {
-        return report::report(&args.journal, args.report_raw);
+        return report::report(journal_path, args.report_raw);
     }
     let given = args
         .input
@@ -150,25 +291,26 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
     let spooled = input::Spooled::prepare(&given)?;
     let input = spooled.path().to_path_buf();
     let journal_error =
-        |e: std::io::Error| Failure::other(format!("journal {}: {e}", args.journal.display()));
+        |e: std::io::Error| Failure::other(format!("journal {}: {e}", journal_path.display()));
 
     if args.dry_run {
         // Read only: a dry run neither creates, locks nor writes the journal.
-        let index = crate::journal::Index::read_only(&args.journal).map_err(journal_error)?;
-        let checks = validate::validate(&input, &index, args.allow_identical_rows)
-            .map_err(|e| e.journal(&args.journal))?;
-        return plan::dry_run(&input, &index, &checks).map_err(|e| e.journal(&args.journal));
+        let index = crate::journal::Index::read_only(journal_path).map_err(journal_error)?;
+        let checks =
+            validate::validate(&input, &index, args.allow_identical_rows, &args.connection)
+                .map_err(|e| e.journal(journal_path))?;
+        return plan::dry_run(&input, &index, &checks).map_err(|e| e.journal(journal_path));
     }
 
     // One runner per journal: the lock is taken before anything is read or sent, and held
     // until this process ends.
-    let journal = match Journal::open(&args.journal) {
+    let journal = match Journal::open(journal_path) {
         Ok(journal) => journal,
         Err(OpenError::Busy) => {
             return Err(Failure::other(format!(
                 "journal {} is in use by another `refund batch` run; nothing was sent. \
                  Wait for that run to finish, then run this command again",
-                args.journal.display()
+                journal_path.display()
             )));
         }
         Err(OpenError::Io(e)) => return Err(journal_error(e)),
@@ -178,15 +320,20 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
             "--input-never-run-before: journal {} already has records, so this input (or \
              another) was run with it before; nothing was sent. Run without the flag: the \
              provider's ledger is then checked before each row's first send",
-            args.journal.display()
+            journal_path.display()
         )));
     }
-    let checks = validate::validate(&input, journal.index(), args.allow_identical_rows)
-        .map_err(|e| e.journal(&args.journal))?;
+    let checks = validate::validate(
+        &input,
+        journal.index(),
+        args.allow_identical_rows,
+        &args.connection,
+    )
+    .map_err(|e| e.journal(journal_path))?;
     let (index, appender) = journal.into_appender().map_err(journal_error)?;
-    work::work(&args, &input, &index, &checks, appender)
+    work::work(args, &input, &index, &checks, appender)
         .await
-        .map_err(|e| e.journal(&args.journal))
+        .map_err(|e| e.journal(journal_path))
 }
 
 /// A failure of the batch: a journal I/O error (named with the journal's path by
