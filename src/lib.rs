@@ -31,3 +31,9 @@ pub use refund_iyzico as iyzico;
 pub use refund_sipay as sipay;
 #[cfg(feature = "testkit")]
 pub use refund_testkit as testkit;
+
+/// The README's Rust snippets, compiled (and the runnable ones run) as doc tests, so the
+/// README's code cannot drift from the crates' API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
