@@ -66,17 +66,17 @@ impl Sandbox {
     /// fresh sandbox: an error says when the iyzico simulator already had payments (its ids
     /// would then differ from the documented ones).
     pub fn seed_demo(&self) -> io::Result<()> {
-        let hundred = Decimal::new(100_00, 2);
+        let hundred = Decimal::new(10_000, 2);
         for invoice in demo::SIPAY_INVOICES {
             self.sipay.add_payment(invoice, hundred, Currency::Try);
         }
         let first = self.iyzico.add_payment(
             Currency::Try,
-            &[Decimal::new(60_00, 2), Decimal::new(40_00, 2)],
+            &[Decimal::new(6_000, 2), Decimal::new(4_000, 2)],
         );
         let second = self
             .iyzico
-            .add_payment(Currency::Try, &[Decimal::new(50_00, 2)]);
+            .add_payment(Currency::Try, &[Decimal::new(5_000, 2)]);
         let lines = |p: &crate::sim::IyzicoPayment| -> Vec<String> {
             p.items
                 .iter()
