@@ -139,6 +139,20 @@ pub(crate) struct Record {
     /// `refundHostReference` from a receipt or the refund's id from a lookup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) provider_reference: Option<String>,
+    /// What a person decided for the row (`refund decide`); the record's `at` is when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) decided: Option<PersonDecision>,
+}
+
+/// A person's decision for a row, kept in its journal record (see `refund decide`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PersonDecision {
+    /// `refunded`, `not_refunded` or `retry`.
+    pub(crate) decision: String,
+    /// Who decided.
+    pub(crate) by: String,
+    /// Why.
+    pub(crate) why: String,
 }
 
 impl Record {
@@ -157,6 +171,7 @@ impl Record {
             not_before: None,
             refused: false,
             provider_reference: None,
+            decided: None,
         }
     }
 

@@ -65,6 +65,12 @@ enum Command {
     #[command(after_help = "Example:\n  \
         refund batch --input refunds.csv --journal refunds.journal   # rerun after a crash: no row twice")]
     Batch(commands::batch::Args),
+    /// Record what a person decided for a row of a batch journal: refunded, not refunded, or
+    /// retry now. A row whose request may be in flight is looked up first.
+    #[command(after_help = "Example:\n  \
+        refund decide --journal refunds.journal --reference r-17 --refunded --refund-id 8812 \\\n    \
+        --by ayse --why 'seen in the panel'")]
+    Decide(commands::decide::Args),
     /// Load test: N refunds through the provider trait against a simulator; prints rate, latency, RSS.
     #[command(after_help = "Example:\n  refund bench --provider sipay --requests 10000")]
     Bench(commands::bench::Args),
@@ -119,6 +125,7 @@ fn main() -> ExitCode {
                 .await
                 .and_then(|s| output::success(format, &s)),
             Command::Batch(args) => commands::batch::run(args).await,
+            Command::Decide(args) => commands::decide::run(args, format).await,
             Command::Bench(args) => commands::bench::run(args).await,
             Command::Completions(args) => commands::completions::run(&args, Cli::command()),
             Command::Outbox(cmd) => commands::outbox::run(cmd).await,

@@ -3,6 +3,7 @@
 pub(crate) mod batch;
 pub(crate) mod bench;
 pub(crate) mod completions;
+pub(crate) mod decide;
 pub(crate) mod iyzico;
 pub(crate) mod outbox;
 pub(crate) mod sandbox;
