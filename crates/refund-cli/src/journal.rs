@@ -630,6 +630,21 @@ impl Index {
             }
         })
     }
+
+    /// Calls `each` with every record of the journal, in file order (a torn or foreign line
+    /// is skipped). Reads the file once more from its start.
+    pub(crate) fn for_each_record(&self, mut each: impl FnMut(Record)) -> std::io::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        reader.seek(SeekFrom::Start(0))?;
+        for_each_line(&mut reader, |_, line| {
+            if let Ok(record) = serde_json::from_slice::<Record>(line) {
+                each(record);
+            }
+        })
+    }
 }
 
 /// A record longer than this is not one of ours.

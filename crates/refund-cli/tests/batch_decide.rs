@@ -129,6 +129,33 @@ async fn decide_looks_up_an_in_flight_row_first_and_never_records_a_decline_the_
     assert_eq!(sipay_refund_requests(&sim), requests, "nothing more sent");
     assert_eq!(sim.payment("INV-1").unwrap().refunds.len(), 1, "paid once");
 
+    // The report shows the decision, the amounts and the attempts, for accounting.
+    let report = run(
+        &["batch", "--journal", &journal_arg, "--report"],
+        &Vec::new(),
+    )
+    .await;
+    assert_eq!(report.code, 0, "{report:?}");
+    let mut rows = csv::Reader::from_reader(report.stdout.as_bytes());
+    let header: Vec<String> = rows.headers().unwrap().iter().map(str::to_owned).collect();
+    let row = rows.records().next().unwrap().unwrap();
+    let col = |name: &str| {
+        let i = header.iter().position(|h| h == name).unwrap();
+        row.get(i).unwrap().to_owned()
+    };
+    assert_eq!(col("state"), "refunded");
+    assert_eq!(col("provider_reference"), "PANEL-77");
+    assert_eq!(col("requested_amount"), "10.00");
+    assert_eq!(col("refunded_amount"), "10.00");
+    assert_eq!(col("attempts"), "1");
+    assert!(col("first_attempt_at").ends_with('Z'), "UTC: {report:?}");
+    assert_eq!(col("first_attempt_at"), col("last_attempt_at"));
+    assert_eq!(col("decision"), "refunded");
+    assert_eq!(col("decided_by"), "ayse");
+    assert_eq!(col("decided_why"), "checked the panel");
+    assert!(col("decided_at").ends_with('Z'), "UTC: {report:?}");
+    assert!(!col("last_error").is_empty(), "the lost answer: {report:?}");
+
     // A final row takes no decision.
     let args = decide(&["--not-refunded"]);
     let final_row = run(&refs(&args), &env).await;

@@ -785,7 +785,11 @@ async fn batch_report_lists_every_row_with_its_latest_state() {
     let mut lines = report.stdout.lines();
     assert_eq!(
         lines.next(),
-        Some("provider,payment,amount,currency,reference,state,provider_reference,updated_at")
+        Some(
+            "provider,payment,amount,currency,reference,state,provider_reference,updated_at,\
+             requested_amount,refunded_amount,attempts,first_attempt_at,last_attempt_at,\
+             last_error,decision,decided_by,decided_at,decided_why"
+        )
     );
     let rows: HashMap<String, Vec<String>> = lines
         .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
