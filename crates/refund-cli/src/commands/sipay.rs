@@ -247,7 +247,8 @@ const MASK_SHOWN: usize = 4;
 fn mask(secret: &str) -> String {
     let length = secret.chars().count();
     let shown: String = secret.chars().take(MASK_SHOWN.min(length / 4)).collect();
-    format!("{shown}… ({length} characters)")
+    let unit = if length == 1 { "character" } else { "characters" };
+    format!("{shown}… ({length} {unit})")
 }
 
 /// Whether `field` looks like a SiPay merchant key (a bcrypt-style `$2y$10$…` string).
