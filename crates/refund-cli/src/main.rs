@@ -124,7 +124,7 @@ fn main() -> ExitCode {
             Command::Iyzico(cmd) => commands::iyzico::run(cmd)
                 .await
                 .and_then(|s| output::success(format, &s)),
-            Command::Batch(args) => commands::batch::run(args).await,
+            Command::Batch(args) => commands::batch::run(args, format).await,
             Command::Decide(args) => commands::decide::run(args, format).await,
             Command::Bench(args) => commands::bench::run(args).await,
             Command::Completions(args) => commands::completions::run(&args, Cli::command()),

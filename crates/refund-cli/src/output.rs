@@ -97,6 +97,36 @@ fn to_line(envelope: &Envelope<'_>) -> String {
     })
 }
 
+/// The JSON line of a command that reports counts rather than one refund (`refund batch`'s
+/// summary): the fields every outcome has, then `data`'s (an object's fields; anything else is
+/// put under `data`). `ok` only when `exit_code` is 0.
+pub(crate) fn summary_json(
+    kind: &str,
+    message: &str,
+    exit_code: u8,
+    outcome_known: bool,
+    data: Value,
+) -> String {
+    let data = match data {
+        Value::Object(map) => map,
+        other => Map::from_iter([("data".to_owned(), other)]),
+    };
+    to_line(&Envelope {
+        ok: exit_code == 0,
+        kind,
+        provider: None,
+        code: None,
+        message,
+        reference: None,
+        retryable: exit_code == 4 || exit_code == 75,
+        outcome_known,
+        lookup: None,
+        retry_after_seconds: None,
+        exit_code,
+        data,
+    })
+}
+
 /// The JSON line of a success: the fields every outcome has, and the success's own.
 pub(crate) fn success_json(s: &Success) -> String {
     to_line(&Envelope {

@@ -270,7 +270,16 @@ fn connection_string_kind(value: &str) -> Option<String> {
     keyword.then(|| "a libpq keyword connection string".to_owned())
 }
 
-pub(crate) async fn run(args: Args) -> Result<ExitCode, Failure> {
+/// How this process prints (`--output`): set once by [`run`], read by the summary.
+static FORMAT: std::sync::OnceLock<crate::output::Format> = std::sync::OnceLock::new();
+
+/// How the summary is printed: JSON mode wraps it in the envelope every command has.
+fn format() -> crate::output::Format {
+    FORMAT.get().copied().unwrap_or_default()
+}
+
+pub(crate) async fn run(args: Args, format: crate::output::Format) -> Result<ExitCode, Failure> {
+    let _ = FORMAT.set(format);
     let journal = match store(&args)? {
         Store::Outbox(url) => return outbox::run(&args, &url).await,
         Store::File(path) => path,

@@ -106,8 +106,8 @@ pub(super) fn finish(
             j.rows, j.refunded, j.declined, j.unknown, j.retry_later, j.failed
         ),
     ];
-    for line in lines {
-        err_line(&line).map_err(Failure::other)?;
+    for line in &lines {
+        err_line(line).map_err(Failure::other)?;
     }
     let when = |t: Option<SystemTime>| match t {
         Some(t) if t > SystemTime::now() => format!("after {}", journal::utc(t)),
@@ -132,7 +132,18 @@ pub(super) fn finish(
         ))
         .map_err(Failure::other)?;
     }
-    out_line(&serde_json::to_string(summary).map_err(Failure::other)?).map_err(Failure::other)?;
+    let line = match super::format() {
+        crate::output::Format::Text => serde_json::to_string(summary).map_err(Failure::other)?,
+        // The envelope every command has (ok, kind, exit_code, …), the counts in it.
+        crate::output::Format::Json => crate::output::summary_json(
+            "batch",
+            &lines[0],
+            summary.code(),
+            j.unknown == 0,
+            serde_json::to_value(summary).map_err(Failure::other)?,
+        ),
+    };
+    out_line(&line).map_err(Failure::other)?;
     Ok(())
 }
 
