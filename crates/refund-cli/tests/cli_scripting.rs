@@ -802,10 +802,18 @@ async fn secret_files_stand_in_for_the_environment_on_every_provider_command() {
         &Env::new(),
     )
     .await;
-    assert_eq!(
-        out.stdout.trim(),
-        format!("1.00|INV-F1|{}", SipaySim::MERCHANT_KEY)
+    // No merchant key configured here: the key part is shown masked, with nothing to compare.
+    let masked = format!(
+        "1.00|INV-F1|{}… ({} characters)",
+        &SipaySim::MERCHANT_KEY[..4],
+        SipaySim::MERCHANT_KEY.chars().count()
     );
+    assert!(out.stdout.starts_with(&masked), "{out:?}");
+    assert!(
+        out.stdout.contains("no merchant key to compare with"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains(SipaySim::MERCHANT_KEY), "{out:?}");
 
     for args in [
         &[
@@ -1202,11 +1210,20 @@ async fn sandbox_env_file_round_trips_the_dollar_merchant_key_through_sh_eval() 
     )
     .await;
     assert_eq!(out.code, 0, "{out:?}");
+    // The `$2y$…` merchant key survived `sh`: the decrypted key part matches the configured one
+    // (and is shown only masked).
+    let masked = format!(
+        "1.00|X|{}… ({} characters)",
+        &SipaySim::MERCHANT_KEY[..4],
+        SipaySim::MERCHANT_KEY.chars().count()
+    );
+    assert!(out.stdout.contains(&masked), "{out:?}");
     assert!(
         out.stdout
-            .ends_with(&format!("1.00|X|{}\n", SipaySim::MERCHANT_KEY)),
+            .contains("its merchant key part matches the configured merchant key"),
         "{out:?}"
     );
+    assert!(!out.stdout.contains(SipaySim::MERCHANT_KEY), "{out:?}");
 
     // SIGTERM: exits 0 and takes the file with it (its ports die with the sandbox).
     let status = child.terminate();
