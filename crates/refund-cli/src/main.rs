@@ -190,8 +190,12 @@ fn format_from_env() -> Result<Format, Failure> {
     match value.trim().to_ascii_lowercase().as_str() {
         "" | "text" => Ok(Format::Text),
         "json" => Ok(Format::Json),
+        // The value is not echoed: whatever was put there by mistake (a password) stays out of
+        // the terminal and the logs.
         _ => Err(Failure::usage(format!(
-            "REFUND_OUTPUT={value:?}: expected text or json"
+            "REFUND_OUTPUT is set to a value of {} characters that is neither text nor json: \
+             expected text or json",
+            value.chars().count()
         ))),
     }
 }

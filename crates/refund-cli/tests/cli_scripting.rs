@@ -612,6 +612,10 @@ async fn refund_output_takes_any_case_empty_means_text_and_the_flag_wins() {
     let out = run(&args, &vec![var("REFUND_OUTPUT", "yaml")]).await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("REFUND_OUTPUT"), "{out:?}");
+    // Its value is never echoed: a password pasted into the wrong variable stays unprinted.
+    let out = run(&args, &vec![var("REFUND_OUTPUT", "hunter2-Secret")]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(!format!("{out:?}").contains("hunter2"), "{out:?}");
 }
 
 // ---------------------------------------------------------------------------------------
