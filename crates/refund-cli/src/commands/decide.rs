@@ -220,10 +220,8 @@ pub(crate) async fn run(args: Args, format: Format) -> Result<ExitCode, Failure>
                     "the provider's ledger shows reference {reference} applied: never resent"
                 )));
             }
-            (Verdict::Applied(found), Asked::Refunded) => {
-                if refund_id.is_none() {
-                    refund_id.clone_from(&found.provider_reference);
-                }
+            (Verdict::Applied(found), Asked::Refunded) if refund_id.is_none() => {
+                refund_id.clone_from(&found.provider_reference);
             }
             (Verdict::NotYetKnown { .. }, _) => {
                 return Err(not_yet(format!(

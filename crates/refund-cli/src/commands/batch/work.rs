@@ -154,6 +154,8 @@ impl Ord for Resume {
 struct Scheduler {
     tasks: tokio::task::JoinSet<Done>,
     limit: usize,
+    /// The signal that stops the run (SIGINT 2, SIGTERM 15), 0 until one comes.
+    stop: tokio::sync::watch::Receiver<i32>,
     resumes: BinaryHeap<Resume>,
     seq: u64,
     summary: Summary,
@@ -190,8 +192,16 @@ impl Scheduler {
         });
     }
 
+    /// Whether a signal stopped the run: nothing new is sent then.
+    fn stopped(&self) -> bool {
+        *self.stop.borrow() != 0
+    }
+
     /// Starts the rows whose time to be taken up again has come, while there is room.
     fn start_due(&mut self) {
+        if self.stopped() {
+            return;
+        }
         let now = SystemTime::now();
         while self.tasks.len() < self.limit && self.resumes.peek().is_some_and(|r| r.at <= now) {
             if let Some(r) = self.resumes.pop() {
@@ -203,7 +213,7 @@ impl Scheduler {
     /// Waits for the next task to finish or the next resumed row to be due; `false` when
     /// nothing is left.
     async fn step(&mut self) -> bool {
-        if self.journal.failure().is_some() {
+        if self.journal.failure().is_some() || self.stopped() {
             // Nothing more is sent: rows waiting stay as journaled (retry_later).
             for _ in self.resumes.drain() {
                 self.summary.worked(RowState::RetryLater);
@@ -216,9 +226,12 @@ impl Scheduler {
         }
         let wake = self.resumes.peek().map(|r| r.at);
         let room = self.tasks.len() < self.limit;
+        let running = !self.stopped();
+        let mut stop = self.stop.clone();
         tokio::select! {
             Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => self.tally(done),
             () = sleep_until(wake), if wake.is_some() && room => {}
+            _ = stop.changed(), if running => {}
         }
         true
     }
@@ -226,7 +239,7 @@ impl Scheduler {
     /// Waits until another task may start.
     async fn room(&mut self) {
         self.start_due();
-        while self.tasks.len() >= self.limit {
+        while self.tasks.len() >= self.limit && !self.stopped() {
             self.step().await;
         }
     }
@@ -282,6 +295,42 @@ async fn sleep_until(at: Option<SystemTime>) {
     }
 }
 
+/// How long a stopped run waits for the requests in flight to be answered and journaled; those
+/// still in flight after it stay `sending` in the journal (a rerun looks them up first).
+pub(super) const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Watches for SIGINT and SIGTERM: the first stops the run (its signal number is sent on the
+/// channel), a second one exits at once (130 for SIGINT, 143 for SIGTERM), which is as safe as
+/// a SIGKILL: every request in flight followed its `sending` record.
+fn watch_signals() -> tokio::sync::watch::Receiver<i32> {
+    let (tx, rx) = tokio::sync::watch::channel(0);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            tokio::spawn(async move {
+                loop {
+                    let number = tokio::select! {
+                        Some(()) = int.recv() => 2,
+                        Some(()) = term.recv() => 15,
+                        else => return,
+                    };
+                    if *tx.borrow() != 0 {
+                        std::process::exit(128 + number);
+                    }
+                    let _ = tx.send(number);
+                }
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
+}
+
 pub(super) async fn work(
     args: &Args,
     input: &Path,
@@ -304,6 +353,7 @@ pub(super) async fn work(
     let mut s = Scheduler {
         tasks: tokio::task::JoinSet::new(),
         limit: usize::from(args.concurrency),
+        stop: watch_signals(),
         resumes: BinaryHeap::new(),
         seq: 0,
         summary: Summary {
@@ -318,7 +368,7 @@ pub(super) async fn work(
 
     // Orphaned attempts first: their lookups settle what edited rows wait for.
     for orphan in &checks.orphans {
-        if appender.failure().is_some() {
+        if appender.failure().is_some() || s.stopped() {
             break;
         }
         let Some(provider) = orphan.provider else {
@@ -352,7 +402,7 @@ pub(super) async fn work(
     while let Some(next) = rows.next()? {
         // A journal that cannot be written (or is no longer at its path) stops the run:
         // nothing more is sent.
-        if appender.failure().is_some() {
+        if appender.failure().is_some() || s.stopped() {
             break;
         }
         let Ok(mut row) = next else { continue };
@@ -402,9 +452,48 @@ pub(super) async fn work(
             continue;
         };
         s.room().await;
+        if s.stopped() {
+            break;
+        }
         s.spawn_row(ctx, row, plan, SoFar::default());
     }
-    while s.step().await {}
+    let signal = loop {
+        if s.stopped() {
+            break *s.stop.borrow();
+        }
+        if !s.step().await {
+            break *s.stop.borrow();
+        }
+    };
+    if signal != 0 {
+        // Stopped: nothing new was sent since; the requests in flight get STOP_GRACE to be
+        // answered and journaled.
+        let in_flight = s.tasks.len();
+        say(
+            &bar,
+            &format!(
+                "{}: no new requests are sent; waiting up to {} s for the {in_flight} in flight",
+                if signal == 2 { "SIGINT" } else { "SIGTERM" },
+                STOP_GRACE.as_secs()
+            ),
+        );
+        let _ = tokio::time::timeout(STOP_GRACE, async { while s.step().await {} }).await;
+        let left = s.tasks.len();
+        if left > 0 {
+            s.tasks.abort_all();
+            for _ in 0..left {
+                s.summary.worked(RowState::Unknown);
+            }
+            say(
+                &bar,
+                &format!(
+                    "{left} requests still in flight after {} s are left `sending` in the \
+                     journal: a rerun looks them up before anything is resent",
+                    STOP_GRACE.as_secs()
+                ),
+            );
+        }
+    }
     bar.finish_and_clear();
     drop(clients);
 
@@ -416,5 +505,19 @@ pub(super) async fn work(
         ))));
     }
     finish(&s.summary, s.later.rerun_after, s.later.retry_after)?;
+    if signal != 0 {
+        err_stopped()?;
+        return Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(130)));
+    }
     Ok(ExitCode::from(s.summary.code()))
+}
+
+/// The last stderr line of a stopped run.
+fn err_stopped() -> Result<(), BatchError> {
+    crate::output::err_line(
+        "stopped by a signal before every row was worked: run the same command again to go on \
+         (no row is refunded twice)",
+    )
+    .map_err(Failure::other)?;
+    Ok(())
 }
