@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use refund_core::{MerchantRef, Pacer, Paced, PaymentRef, Reconciler, RefundProvider, Retrying};
+use refund_core::{MerchantRef, Paced, Pacer, PaymentRef, Reconciler, RefundProvider, Retrying};
 use refund_testkit::lifecycle::{self, Ended};
 
 use super::drive::{self, Ledgers, SoFar};
@@ -85,7 +85,9 @@ async fn every_lifecycle_scenario_ends_as_the_lifecycle_says_through_the_file_jo
                         journal: appender.clone(),
                         ledgers: Ledgers::default(),
                     };
-                    let ended = drive::row(&ctx, &row, other, SoFar::default()).await.unwrap();
+                    let ended = drive::row(&ctx, &row, other, SoFar::default())
+                        .await
+                        .unwrap();
                     if ended.state.is_final() {
                         break ended.state;
                     }
