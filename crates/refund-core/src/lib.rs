@@ -23,7 +23,7 @@
 //! - `rustls` (rustls with the webpki roots), `rustls-native-roots` (rustls with the operating
 //!   system's roots), `native-tls` (the platform's TLS; OpenSSL on Linux): `http` with that TLS
 //!   stack. The provider crates forward these, with `rustls` as their default.
-//! - `metrics`: [`metrics`](crate::metrics), counters and histograms through the `metrics`
+//! - `metrics`: [`metrics`], counters and histograms through the `metrics`
 //!   facade (the [`Metered`](crate::metrics::Metered) wrapper, lookup verdicts, lifecycle
 //!   decisions).
 #![cfg_attr(docsrs, feature(doc_cfg))]
