@@ -128,7 +128,7 @@ fn main() -> ExitCode {
             Command::Decide(args) => commands::decide::run(args, format).await,
             Command::Bench(args) => commands::bench::run(args).await,
             Command::Completions(args) => commands::completions::run(&args, Cli::command()),
-            Command::Outbox(cmd) => commands::outbox::run(cmd).await,
+            Command::Outbox(cmd) => commands::outbox::run(cmd, format).await,
         }
     });
     match result {

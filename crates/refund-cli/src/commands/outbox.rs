@@ -7,7 +7,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use refund_outbox::tokio_postgres::{self, Client};
 
 use crate::exit::{Code, Failure};
-use crate::output::{err_line, out_line};
+use crate::output::{Format, err_line, out_line};
 
 /// Where the outbox lives.
 #[derive(Debug, Clone, ClapArgs)]
@@ -41,9 +41,9 @@ pub(crate) struct StatusArgs {
     limit: u32,
 }
 
-pub(crate) async fn run(command: Command) -> Result<ExitCode, Failure> {
+pub(crate) async fn run(command: Command, format: Format) -> Result<ExitCode, Failure> {
     match command {
-        Command::Status(args) => status(args).await,
+        Command::Status(args) => status(args, format).await,
     }
 }
 
@@ -68,7 +68,10 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
-async fn status(args: StatusArgs) -> Result<ExitCode, Failure> {
+/// With `--output json` the status is in the envelope every command has (`ok`, `kind`
+/// `outbox_status`, `exit_code`, …), its counts and `stuck` list in it; in text mode the status
+/// object alone.
+async fn status(args: StatusArgs, format: Format) -> Result<ExitCode, Failure> {
     let db = connect(&args.database.database_url).await?;
     let status =
         refund_outbox::status(&db, Duration::from_secs(args.stuck_after), args.limit).await?;
@@ -101,10 +104,25 @@ async fn status(args: StatusArgs) -> Result<ExitCode, Failure> {
         ))
         .map_err(Failure::other)?;
     }
-    out_line(&serde_json::to_string(&status).map_err(Failure::other)?).map_err(Failure::other)?;
-    Ok(if status.stuck.is_empty() {
-        ExitCode::SUCCESS
+    let exit_code = if status.stuck.is_empty() {
+        0
     } else {
-        ExitCode::from(Code::Unknown as u8)
-    })
+        Code::Unknown as u8
+    };
+    let line = match format {
+        Format::Text => serde_json::to_string(&status).map_err(Failure::other)?,
+        Format::Json => crate::output::summary_json(
+            "outbox_status",
+            &format!(
+                "outbox, {} intents, {} stuck",
+                status.total(),
+                status.stuck.len()
+            ),
+            exit_code,
+            status.unknown == 0,
+            serde_json::to_value(&status).map_err(Failure::other)?,
+        ),
+    };
+    out_line(&line).map_err(Failure::other)?;
+    Ok(ExitCode::from(exit_code))
 }

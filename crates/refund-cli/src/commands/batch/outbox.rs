@@ -43,7 +43,7 @@ pub(super) fn database_url(journal: &Path) -> Option<&str> {
 
 pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
     if args.report {
-        return report(url).await;
+        return report(url, args.report_raw).await;
     }
     let input = args
         .input
@@ -52,6 +52,14 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
     if args.dry_run {
         return dry_run(input);
     }
+    // Read twice (identical rows, then the rows): a pipe is read once into a temporary file.
+    let spooled = super::input::Spooled::prepare(input)?;
+    let input = spooled.path();
+    let identical = if args.allow_identical_rows {
+        HashMap::new()
+    } else {
+        identical_rows(input)?
+    };
     let mut db = connect(url).await?;
     refund_outbox::migrate(&mut db)
         .await
@@ -81,6 +89,25 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
                         "line {}: reference {own} is used by an earlier row: a reference names \
                          one refund, so this row is not sent (give it its own)",
                         row.line
+                    ))
+                    .map_err(Failure::other)?;
+                    continue;
+                }
+                if row.reference.is_none()
+                    && let Some((count, lines)) = identical.get(&fnv128(&row.content))
+                {
+                    summary.malformed += 1;
+                    let mut shown: Vec<String> = lines.iter().map(u64::to_string).collect();
+                    if *count > lines.len() as u64 {
+                        shown.push(format!("and {} more", *count - lines.len() as u64));
+                    }
+                    err_line(&format!(
+                        "line {}: the rows on lines {} are identical and have no reference: a \
+                         copy pasted twice, or refunds meant to be separate? None of them is \
+                         sent. Give each its own reference, or run with --allow-identical-rows \
+                         if each is a refund of its own",
+                        row.line,
+                        shown.join(", ")
                     ))
                     .map_err(Failure::other)?;
                     continue;
@@ -162,6 +189,26 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
     }
     finish(&summary, rerun_after, retry_after).map_err(|e| e.journal(Path::new("the outbox")))?;
     Ok(ExitCode::from(summary.code()))
+}
+
+/// The contents that more than one row without a reference has (by [`fnv128`]): how many rows,
+/// and the first lines. Read before anything is enqueued, so none of them is sent.
+fn identical_rows(input: &Path) -> Result<HashMap<u128, (u64, Vec<u64>)>, Failure> {
+    let mut seen: HashMap<u128, (u64, Vec<u64>)> = HashMap::new();
+    let mut rows = Input::open(input)?;
+    while let Some(next) = rows.next()? {
+        if let Ok(row) = next
+            && row.reference.is_none()
+        {
+            let entry = seen.entry(fnv128(&row.content)).or_default();
+            entry.0 += 1;
+            if entry.1.len() < 6 {
+                entry.1.push(row.line);
+            }
+        }
+    }
+    seen.retain(|_, (count, _)| *count > 1);
+    Ok(seen)
 }
 
 /// FNV-1a, 128 bits: stable across machines and versions (not a security boundary: the
@@ -326,7 +373,8 @@ fn dry_run(input: &Path) -> Result<ExitCode, Failure> {
 
 /// `--report`: every intent in the outbox as CSV, the file journal's columns, in the order
 /// they last changed; the totals on stderr, as the file journal's report says them.
-async fn report(url: &str) -> Result<ExitCode, Failure> {
+/// Formula-safe unless `raw`, as the file journal's (`super::report::cell`).
+async fn report(url: &str, raw: bool) -> Result<ExitCode, Failure> {
     let db = connect(url).await?;
     let rows = refund_outbox::report(&db).await?;
     let mut totals = Summary::default();
@@ -337,17 +385,21 @@ async fn report(url: &str) -> Result<ExitCode, Failure> {
         let state = row_state(row.state);
         totals.journal.count(state);
         let amount = row.amount.amount().to_string();
-        out.write_record([
+        let payment = input_payment(&row.payment);
+        let updated = journal::utc(row.updated_at);
+        let cells = [
             row.provider.as_str(),
-            &input_payment(&row.payment),
+            &payment,
             &amount,
             row.amount.currency().code(),
             &row.reference,
             row.state.as_str(),
             row.provider_reference.as_deref().unwrap_or(""),
-            &journal::utc(row.updated_at),
-        ])
-        .map_err(Failure::other)?;
+            &updated,
+        ]
+        .map(|c| super::report::cell(c, raw));
+        out.write_record(cells.iter().map(|c| c.as_bytes()))
+            .map_err(Failure::other)?;
     }
     out.flush().map_err(Failure::other)?;
     drop(out);
