@@ -116,3 +116,62 @@ async fn batch_on_the_outbox_refuses_identical_rows_and_reports_formula_safe_cel
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An intent of the file that another worker claimed (and died holding) is waited for, and
+/// the run says so: which worker, how many intents, up to how long; then it is refunded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_on_the_outbox_says_when_it_waits_for_another_workers_lease() {
+    let Some(server) = server() else {
+        return;
+    };
+    let mut db = server.create_database("cli_lease").await.unwrap();
+    let url = server.url("cli_lease");
+    refund_outbox::migrate(&mut db).await.unwrap();
+    db.execute(
+        "INSERT INTO refund_outbox_intents (provider, payment_scope, payment_id, amount, \
+         currency, reference, claim, lease_owner, lease_until) VALUES ('sipay', 'payment', \
+         'INV-9', 3.00, 'TRY', 'lease-1', 1, 'worker-x', now() + interval '3 seconds')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let sim = SipaySim::start().await.unwrap();
+    sim.add_payment("INV-9", dec("100.00"), Currency::Try);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-batch-outbox-lease");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("rows.csv");
+    std::fs::write(
+        &input,
+        "provider,payment,amount,currency,reference\nsipay,INV-9,3.00,TRY,lease-1\n",
+    )
+    .unwrap();
+    let input_arg = path_str(&input).to_owned();
+    let out = run(
+        &[
+            "batch",
+            "--input",
+            &input_arg,
+            "--outbox",
+            &url,
+            "--timeout",
+            "5",
+        ],
+        &sipay_env(&sim),
+    )
+    .await;
+    assert!(
+        out.stderr
+            .contains("for 1 intents claimed by worker worker-x"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("waiting up to "), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        sim.payment("INV-9").unwrap().refunds.len(),
+        1,
+        "refunded once"
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}

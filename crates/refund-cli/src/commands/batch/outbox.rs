@@ -143,6 +143,7 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
         }
     }
     if !registry.is_empty() {
+        say_leases(&db, &before).await;
         let name = format!("refund-batch-{}", std::process::id());
         let config = WorkerConfig::new(name).with_concurrency(usize::from(args.concurrency));
         let worker = Worker::new(connect(url).await?, registry, config)
@@ -313,6 +314,49 @@ fn registry(args: &Args, providers: &HashSet<Provider>) -> Result<ProviderRegist
 }
 
 /// The state and not-before time of each of this run's intents.
+/// Says, on stderr, which of the file's unfinished intents another worker holds a lease on (a
+/// worker that died leaves its leases until they expire), and how long this run may wait for
+/// them. Only a message: a failed query is logged and the run goes on.
+async fn say_leases(db: &Client, before: &HashMap<String, (IntentState, SystemTime)>) {
+    let open: Vec<&str> = before
+        .iter()
+        .filter(|(_, (state, _))| !state.is_final())
+        .map(|(reference, _)| reference.as_str())
+        .collect();
+    if open.is_empty() {
+        return;
+    }
+    let leased = db
+        .query(
+            "SELECT lease_owner, count(*)::bigint, \
+                    ceil(extract(epoch FROM max(lease_until) - now()))::bigint \
+             FROM refund_outbox_intents \
+             WHERE reference = ANY($1) AND lease_owner IS NOT NULL AND lease_until > now() \
+             GROUP BY lease_owner ORDER BY lease_owner",
+            &[&open],
+        )
+        .await;
+    match leased {
+        Ok(rows) => {
+            for row in rows {
+                let (Ok(owner), Ok(count), Ok(secs)) = (
+                    row.try_get::<_, String>(0),
+                    row.try_get::<_, i64>(1),
+                    row.try_get::<_, i64>(2),
+                ) else {
+                    continue;
+                };
+                let _ = err_line(&format!(
+                    "waiting up to {} s for {count} intents claimed by worker {owner} (its \
+                     lease must expire before this run may take them)",
+                    secs.max(0)
+                ));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the outbox's leases failed"),
+    }
+}
+
 async fn states(
     db: &Client,
     tracked: &Tracked,
