@@ -837,7 +837,8 @@ async fn batch_report_lists_every_row_with_its_latest_state() {
         requests_before
     );
 
-    // --report takes no --input; a missing journal is an error.
+    // --report with --input lists the input's rows (in its order) and sends nothing; a missing
+    // journal is an error.
     let both = run(
         &[
             "batch",
@@ -850,7 +851,12 @@ async fn batch_report_lists_every_row_with_its_latest_state() {
         &Env::new(),
     )
     .await;
-    assert_eq!(both.code, 2, "{both:?}");
+    assert_eq!(both.code, 0, "{both:?}");
+    assert_eq!(
+        sipay.requests().len() + iyzico.requests().len(),
+        requests_before,
+        "a report sends nothing"
+    );
     let missing = run(
         &[
             "batch",

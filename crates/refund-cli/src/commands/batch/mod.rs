@@ -105,11 +105,17 @@ pub(crate) struct Args {
     /// the command line nor in the environment.
     #[arg(long, value_name = "PATH")]
     outbox_url_file: Option<PathBuf>,
-    /// Print every row of the journal as CSV with its latest state
-    /// (provider,payment,amount,currency,reference,state,provider_reference,updated_at), and
-    /// exit. Sends nothing and writes nothing; needs no --input.
-    #[arg(long, conflicts_with_all = ["input", "dry_run"])]
+    /// Print every row of the journal with its latest state
+    /// (provider,payment,amount,currency,reference,state,provider_reference,updated_at, then
+    /// requested_amount,refunded_amount,attempts,first_attempt_at,last_attempt_at,last_error,
+    /// decision,decided_by,decided_at,decided_why), and exit. Sends nothing and writes
+    /// nothing. With --input, the input's rows in input order (a row never sent: `not_sent`);
+    /// otherwise the journal's, in the order they last changed.
+    #[arg(long, conflicts_with = "dry_run")]
     report: bool,
+    /// `--report`: csv (the default) or jsonl (one JSON object per row, the same columns).
+    #[arg(long, value_enum, default_value_t = report::ReportFormat::Csv, requires = "report")]
+    report_format: report::ReportFormat,
     /// Refunds in flight at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
@@ -290,7 +296,10 @@ pub(crate) async fn run(args: Args, format: crate::output::Format) -> Result<Exi
 /// The batch on a journal file.
 async fn run_file(args: &Args, journal_path: &Path) -> Result<ExitCode, Failure> {
     if args.report {
-        return report::report(journal_path, args.report_raw);
+        let Some(given) = &args.input else {
+            return report::report(journal_path, args.report_raw, args.report_format, None);
+        };
+        return report_in_input_order(args, given, journal_path);
     }
     let given = args
         .input
@@ -343,6 +352,59 @@ async fn run_file(args: &Args, journal_path: &Path) -> Result<ExitCode, Failure>
     work::work(args, &input, &index, &checks, appender)
         .await
         .map_err(|e| e.journal(journal_path))
+}
+
+/// `--report --input`: the input's rows, in input order, each with its journal row (found by
+/// the key the working pass gives it).
+fn report_in_input_order(
+    args: &Args,
+    given: &Path,
+    journal_path: &Path,
+) -> Result<ExitCode, Failure> {
+    let spooled = input::Spooled::prepare(given)?;
+    let input = spooled.path().to_path_buf();
+    if !journal_path.exists() {
+        return Err(Failure::invalid(format!(
+            "journal {}: no such file",
+            journal_path.display()
+        )));
+    }
+    let journal_error =
+        |e: std::io::Error| Failure::other(format!("journal {}: {e}", journal_path.display()));
+    let index = crate::journal::Index::read_only(journal_path).map_err(journal_error)?;
+    let checks = validate::validate(&input, &index, args.allow_identical_rows, &args.connection)
+        .map_err(|e| e.journal(journal_path))?;
+    let rows = |each: &mut dyn FnMut(&str, &[&str])| -> Result<(), Failure> {
+        let mut numbering = crate::journal::HashTable::default();
+        let mut reader = Input::open(&input)?;
+        while let Some(next) = reader.next()? {
+            let Ok(row) = next else { continue };
+            if checks.refused_lines.contains(&row.line) {
+                continue;
+            }
+            let key = plan::key_of(&row, &index, &checks, &mut numbering);
+            let payment = report::input_payment(&row.payment.to_string());
+            let amount = row.amount.amount().to_string();
+            let reference = row.reference.as_ref().map_or("", |r| r.as_str());
+            each(
+                &key,
+                &[
+                    row.provider.name(),
+                    &payment,
+                    &amount,
+                    row.amount.currency().code(),
+                    reference,
+                ],
+            );
+        }
+        Ok(())
+    };
+    report::report(
+        journal_path,
+        args.report_raw,
+        args.report_format,
+        Some(&rows),
+    )
 }
 
 /// A failure of the batch: a journal I/O error (named with the journal's path by

@@ -103,10 +103,160 @@ pub(super) fn cell(value: &str, raw: bool) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `--report`: every journaled row's latest state as CSV on stdout, in the order the rows
-/// last changed. Reads the journal without locking or writing it. Formula-safe unless `raw`
-/// (see [`cell`]).
-pub(super) fn report(path: &Path, raw: bool) -> Result<ExitCode, Failure> {
+/// The report's format (`--report-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// CSV with a header line; formula-safe cells unless `--report-raw`.
+    #[default]
+    Csv,
+    /// One JSON object per row, the CSV's column names as keys, values as they are (JSON is
+    /// not opened by spreadsheets, so no cell gets a `'`).
+    Jsonl,
+}
+
+/// Writes the report's rows in one format.
+struct Writer<W: std::io::Write> {
+    csv: Option<csv::Writer<W>>,
+    json: Option<W>,
+    raw: bool,
+    failure: Option<String>,
+}
+
+impl<W: std::io::Write> Writer<W> {
+    fn new(out: W, format: ReportFormat, raw: bool) -> Self {
+        match format {
+            ReportFormat::Csv => Writer {
+                csv: Some(csv::Writer::from_writer(out)),
+                json: None,
+                raw,
+                failure: None,
+            },
+            ReportFormat::Jsonl => Writer {
+                csv: None,
+                json: Some(out),
+                raw,
+                failure: None,
+            },
+        }
+    }
+
+    fn header(&mut self) {
+        if let Some(csv) = &mut self.csv {
+            let all: Vec<&str> = REPORT_HEADER
+                .iter()
+                .chain(ACCOUNTING_COLUMNS.iter())
+                .copied()
+                .collect();
+            if let Err(e) = csv.write_record(&all) {
+                self.failure.get_or_insert(e.to_string());
+            }
+        }
+    }
+
+    fn row(&mut self, cells: &[&str]) {
+        if self.failure.is_some() {
+            return;
+        }
+        if let Some(csv) = &mut self.csv {
+            let safe: Vec<_> = cells.iter().map(|c| cell(c, self.raw)).collect();
+            if let Err(e) = csv.write_record(safe.iter().map(|c| c.as_bytes())) {
+                self.failure = Some(e.to_string());
+            }
+        }
+        if let Some(out) = &mut self.json {
+            let object: serde_json::Map<String, serde_json::Value> = REPORT_HEADER
+                .iter()
+                .chain(ACCOUNTING_COLUMNS.iter())
+                .zip(cells)
+                .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+                .collect();
+            let line = serde_json::Value::Object(object).to_string();
+            if let Err(e) = writeln!(out, "{line}") {
+                self.failure = Some(e.to_string());
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), String> {
+        if let Some(why) = self.failure {
+            return Err(why);
+        }
+        if let Some(mut csv) = self.csv {
+            csv.flush().map_err(|e| e.to_string())?;
+        }
+        if let Some(mut out) = self.json {
+            out.flush().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// The report's cells for a row's last record, with its [`History`].
+fn cells(record: &journal::Record, h: &History) -> Vec<String> {
+    // An attempt without a later record is an unknown outcome.
+    let state = match record.state {
+        RowState::Sending => RowState::Unknown,
+        other => other,
+    };
+    let time = |ms: Option<u64>| {
+        ms.map(|ms| journal::utc(journal::from_millis(ms)))
+            .unwrap_or_default()
+    };
+    let provider_reference = record.provider_reference.clone().unwrap_or_default();
+    let (provider, payment, amount, currency) = match journal::parse_key(&record.key) {
+        Some(parts) => (
+            parts.provider.to_owned(),
+            input_payment(parts.payment),
+            parts.amount.to_owned(),
+            parts.currency.to_owned(),
+        ),
+        None => (
+            String::new(),
+            record.key.clone(),
+            String::new(),
+            String::new(),
+        ),
+    };
+    let (decision, by, decided_at, why) = match &h.decision {
+        Some((d, at)) => (d.decision.clone(), d.by.clone(), time(*at), d.why.clone()),
+        None => Default::default(),
+    };
+    vec![
+        provider,
+        payment,
+        amount.clone(),
+        currency,
+        record.reference.clone(),
+        state.name().to_owned(),
+        provider_reference,
+        time(record.at),
+        amount.clone(),
+        refunded_amount(state, &amount),
+        h.attempts.to_string(),
+        time(h.first_attempt),
+        time(h.last_attempt),
+        h.last_error.clone().unwrap_or_default(),
+        decision,
+        by,
+        decided_at,
+        why,
+    ]
+}
+
+/// Calls its argument with each input row's journal key and input cells (provider, payment,
+/// amount, currency, reference), in input order.
+pub(super) type InputRows<'a> = dyn Fn(&mut dyn FnMut(&str, &[&str])) -> Result<(), Failure> + 'a;
+
+/// `--report`: every journaled row's latest state on stdout (CSV, or JSON lines), in the order
+/// the rows last changed — or, given the rows' keys (`--input` with `--report`), in that order,
+/// a row the journal does not have reported `not_sent`. Reads the journal without locking or
+/// writing it. Formula-safe unless `raw` (see [`cell`]).
+pub(super) fn report(
+    path: &Path,
+    raw: bool,
+    format: ReportFormat,
+    in_order: Option<&InputRows<'_>>,
+) -> Result<ExitCode, Failure> {
     let journal_error =
         |e: std::io::Error| Failure::other(format!("journal {}: {e}", path.display()));
     if !path.exists() {
@@ -117,111 +267,57 @@ pub(super) fn report(path: &Path, raw: bool) -> Result<ExitCode, Failure> {
     }
     let index = Index::read_only(path).map_err(journal_error)?;
     let mut histories = histories(&index).map_err(journal_error)?;
-    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    let mut out = Writer::new(std::io::stdout().lock(), format, raw);
     let mut totals = Totals::default();
-    let mut failure: Option<csv::Error> = None;
-    let mut write = |out: &mut csv::Writer<_>, fields: [&str; 8], extra: [&str; 10]| {
-        if failure.is_none()
-            && let Err(e) = out.write_record(
-                fields
-                    .iter()
-                    .chain(extra.iter())
-                    .map(|f| cell(f, raw))
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .map(|c| c.as_bytes()),
-            )
-        {
-            failure = Some(e);
-        }
-    };
-    write(&mut out, REPORT_HEADER, ACCOUNTING_COLUMNS);
-    index
-        .for_each_last(|record| {
-            // An attempt without a later record is an unknown outcome.
-            let state = match record.state {
-                RowState::Sending => RowState::Unknown,
-                other => other,
-            };
-            totals.count(state);
-            let updated = record
-                .at
-                .map(|ms| journal::utc(journal::from_millis(ms)))
-                .unwrap_or_default();
-            let provider_reference = record.provider_reference.as_deref().unwrap_or("");
-            let h = histories.remove(&record.key).unwrap_or_default();
-            let time = |ms: Option<u64>| {
-                ms.map(|ms| journal::utc(journal::from_millis(ms)))
-                    .unwrap_or_default()
-            };
-            let attempts = h.attempts.to_string();
-            let (first, last) = (time(h.first_attempt), time(h.last_attempt));
-            let (decision, by, decided_at, why) = match &h.decision {
-                Some((d, at)) => (
-                    d.decision.as_str(),
-                    d.by.as_str(),
-                    time(*at),
-                    d.why.as_str(),
-                ),
-                None => ("", "", String::new(), ""),
-            };
-            let last_error = h.last_error.as_deref().unwrap_or("");
-            let amount = journal::parse_key(&record.key)
-                .map(|p| p.amount)
-                .unwrap_or("");
-            let refunded = refunded_amount(state, amount);
-            let extra = [
-                amount,
-                &refunded,
-                &attempts,
-                &first,
-                &last,
-                last_error,
-                decision,
-                by,
-                &decided_at,
-                why,
-            ];
-            match journal::parse_key(&record.key) {
-                Some(parts) => {
-                    let payment = input_payment(parts.payment);
-                    write(
-                        &mut out,
-                        [
-                            parts.provider,
-                            &payment,
-                            parts.amount,
-                            parts.currency,
-                            &record.reference,
-                            state.name(),
-                            provider_reference,
-                            &updated,
-                        ],
-                        extra,
-                    );
+    out.header();
+    match in_order {
+        None => index
+            .for_each_last(|record| {
+                let h = histories.remove(&record.key).unwrap_or_default();
+                let row = cells(&record, &h);
+                totals.count(row_state(&record));
+                out.row(&row.iter().map(String::as_str).collect::<Vec<_>>());
+            })
+            .map_err(journal_error)?,
+        Some(rows) => {
+            let mut failure = None;
+            rows(&mut |key, input_cells| {
+                let found = index.get(key).map(|view| index.record_at(view.offset));
+                match found {
+                    Some(Ok(record)) => {
+                        let h = histories
+                            .get(key)
+                            .map_or_else(History::default, |h| History {
+                                attempts: h.attempts,
+                                first_attempt: h.first_attempt,
+                                last_attempt: h.last_attempt,
+                                last_error: h.last_error.clone(),
+                                decision: h.decision.clone(),
+                            });
+                        let row = cells(&record, &h);
+                        totals.count(row_state(&record));
+                        out.row(&row.iter().map(String::as_str).collect::<Vec<_>>());
+                    }
+                    Some(Err(e)) => {
+                        failure.get_or_insert(e);
+                    }
+                    None => {
+                        // Never sent: the input's cells, state not_sent.
+                        let mut row: Vec<&str> = input_cells.to_vec();
+                        row.resize(REPORT_HEADER.len() + ACCOUNTING_COLUMNS.len(), "");
+                        row[5] = "not_sent";
+                        row[8] = input_cells.get(2).copied().unwrap_or("");
+                        row[10] = "0";
+                        out.row(&row);
+                    }
                 }
-                None => write(
-                    &mut out,
-                    [
-                        "",
-                        &record.key,
-                        "",
-                        "",
-                        &record.reference,
-                        state.name(),
-                        provider_reference,
-                        &updated,
-                    ],
-                    extra,
-                ),
+            })?;
+            if let Some(e) = failure {
+                return Err(journal_error(e));
             }
-        })
-        .map_err(journal_error)?;
-    if let Some(e) = failure {
-        return Err(Failure::other(e));
+        }
     }
-    out.flush().map_err(Failure::other)?;
-    drop(out);
+    out.finish().map_err(Failure::other)?;
     err_line(&format!(
         "journal, {} rows: {} refunded, {} declined, {} unknown, {} retry later, {} failed",
         totals.rows,
@@ -235,8 +331,16 @@ pub(super) fn report(path: &Path, raw: bool) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The state a record counts as in the totals.
+fn row_state(record: &journal::Record) -> RowState {
+    match record.state {
+        RowState::Sending => RowState::Unknown,
+        other => other,
+    }
+}
+
 /// A payment as the input spells it: `INV-1`, `tx:11`, `tx:11@10`.
-fn input_payment(shown: &str) -> String {
+pub(super) fn input_payment(shown: &str) -> String {
     if let Some(id) = shown.strip_prefix("payment:") {
         id.to_owned()
     } else if let Some(item) = shown.strip_prefix("item:") {
