@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::summary::Totals;
 use crate::exit::Failure;
-use crate::journal::{self, Index, RowState};
+use crate::journal::{self, HashTable, Index, RowState};
 use crate::output::err_line;
 
 /// The report's columns.
@@ -50,11 +50,13 @@ struct History {
     decision: Option<(journal::PersonDecision, Option<u64>)>,
 }
 
-/// Every row's [`History`], from one pass over the journal.
-fn histories(index: &Index) -> std::io::Result<std::collections::HashMap<String, History>> {
-    let mut all: std::collections::HashMap<String, History> = std::collections::HashMap::new();
+/// Every row's [`History`], from one pass over the journal, by the keyed hash of its key (as
+/// the index keeps rows: a few dozen bytes a row, plus the text of its last error or decision).
+fn histories(index: &Index) -> std::io::Result<HashTable<History>> {
+    let mut all: HashTable<History> = HashTable::default();
+    let hashing = index.hashing().clone();
     index.for_each_record(|record| {
-        let h = all.entry(record.key.clone()).or_default();
+        let h = all.entry(hashing.of(&record.key)).or_default();
         match record.state {
             RowState::Sending => {
                 h.attempts += 1;
@@ -273,7 +275,9 @@ pub(super) fn report(
     match in_order {
         None => index
             .for_each_last(|record| {
-                let h = histories.remove(&record.key).unwrap_or_default();
+                let h = histories
+                    .remove(&index.hashing().of(&record.key))
+                    .unwrap_or_default();
                 let row = cells(&record, &h);
                 totals.count(row_state(&record));
                 out.row(&row.iter().map(String::as_str).collect::<Vec<_>>());
@@ -285,15 +289,16 @@ pub(super) fn report(
                 let found = index.get(key).map(|view| index.record_at(view.offset));
                 match found {
                     Some(Ok(record)) => {
-                        let h = histories
-                            .get(key)
-                            .map_or_else(History::default, |h| History {
+                        let h = histories.get(&index.hashing().of(key)).map_or_else(
+                            History::default,
+                            |h| History {
                                 attempts: h.attempts,
                                 first_attempt: h.first_attempt,
                                 last_attempt: h.last_attempt,
                                 last_error: h.last_error.clone(),
                                 decision: h.decision.clone(),
-                            });
+                            },
+                        );
                         let row = cells(&record, &h);
                         totals.count(row_state(&record));
                         out.row(&row.iter().map(String::as_str).collect::<Vec<_>>());
