@@ -175,3 +175,75 @@ async fn batch_on_the_outbox_says_when_it_waits_for_another_workers_lease() {
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// On the outbox too, the first SIGINT claims nothing more, lets the intents in flight finish,
+/// prints the summary and exits 130; the rerun refunds the rest, each payment exactly once.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_on_the_outbox_stops_on_sigint_with_the_summary_and_exit_130() {
+    let Some(server) = server() else {
+        return;
+    };
+    server.create_database("cli_sigint").await.unwrap();
+    let url = server.url("cli_sigint");
+    let sim = SipaySim::start().await.unwrap();
+    let mut csv = String::from("provider,payment,amount,currency,reference\n");
+    for i in 1..=4 {
+        sim.add_payment(&format!("INV-{i}"), dec("100.00"), Currency::Try);
+        csv.push_str(&format!("sipay,INV-{i},1.00,TRY,os-{i}\n"));
+    }
+    sim.set_response_delay(std::time::Duration::from_secs(3));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-batch-outbox-sigint");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("rows.csv");
+    std::fs::write(&input, csv).unwrap();
+    let input_arg = path_str(&input).to_owned();
+    let args = [
+        "batch",
+        "--input",
+        &input_arg,
+        "--outbox",
+        &url,
+        "--concurrency",
+        "1",
+        "--timeout",
+        "20",
+    ];
+    let env = sipay_env(&sim);
+    let child = command(&args, &env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-INT".to_owned(), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("SIGINT: no new intents are claimed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("this run, "), "the summary: {stderr}");
+    assert!(sipay_refund_requests(&sim) < 4, "stopped early");
+
+    sim.set_response_delay(std::time::Duration::ZERO);
+    let rerun = run(&args, &env).await;
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    for i in 1..=4 {
+        assert_eq!(
+            sim.payment(&format!("INV-{i}")).unwrap().refunds.len(),
+            1,
+            "INV-{i} exactly once"
+        );
+    }
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}

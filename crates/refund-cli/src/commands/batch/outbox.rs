@@ -142,6 +142,9 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
                 .map_err(Failure::from)?;
         }
     }
+    // The first SIGINT/SIGTERM: the worker claims nothing more and waits for the intents in
+    // flight (each bounded by --timeout); a second one exits at once.
+    let stop = super::work::watch_signals();
     if !registry.is_empty() {
         say_leases(&db, &before).await;
         let name = format!("refund-batch-{}", std::process::id());
@@ -150,10 +153,18 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
             .await
             .map_err(Failure::from)?;
         let (watcher, tracked) = (&db, &tracked);
+        let mut stopped = stop.clone();
         let until_done = async move {
             loop {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => return,
+                    _ = stopped.changed() => {
+                        let number = *stopped.borrow();
+                        let _ = err_line(&format!(
+                            "{}: no new intents are claimed; waiting for the ones in flight",
+                            if number == 2 { "SIGINT" } else { "SIGTERM" }
+                        ));
+                        return;
+                    }
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
                 match tracked.due_within(watcher, HORIZON).await {
@@ -189,6 +200,15 @@ pub(super) async fn run(args: &Args, url: &str) -> Result<ExitCode, Failure> {
         }
     }
     finish(&summary, rerun_after, retry_after).map_err(|e| e.journal(Path::new("the outbox")))?;
+    let signal = *stop.borrow();
+    if signal != 0 {
+        err_line(
+            "stopped by a signal before every intent was worked: run the same command again to \
+             go on (no intent is refunded twice)",
+        )
+        .map_err(Failure::other)?;
+        return Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(130)));
+    }
     Ok(ExitCode::from(summary.code()))
 }
 

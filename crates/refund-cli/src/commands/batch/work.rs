@@ -302,7 +302,7 @@ pub(super) const STOP_GRACE: std::time::Duration = std::time::Duration::from_sec
 /// Watches for SIGINT and SIGTERM: the first stops the run (its signal number is sent on the
 /// channel), a second one exits at once (130 for SIGINT, 143 for SIGTERM), which is as safe as
 /// a SIGKILL: every request in flight followed its `sending` record.
-fn watch_signals() -> tokio::sync::watch::Receiver<i32> {
+pub(super) fn watch_signals() -> tokio::sync::watch::Receiver<i32> {
     let (tx, rx) = tokio::sync::watch::channel(0);
     #[cfg(unix)]
     {
