@@ -247,7 +247,11 @@ const MASK_SHOWN: usize = 4;
 fn mask(secret: &str) -> String {
     let length = secret.chars().count();
     let shown: String = secret.chars().take(MASK_SHOWN.min(length / 4)).collect();
-    let unit = if length == 1 { "character" } else { "characters" };
+    let unit = if length == 1 {
+        "character"
+    } else {
+        "characters"
+    };
     format!("{shown}… ({length} {unit})")
 }
 
