@@ -95,14 +95,19 @@ pub fn describe() {
 /// every stored state (zeros included, so a state that empties reads 0),
 /// `refund_outbox_stuck_intents`, `refund_outbox_claimed_intents`,
 /// `refund_outbox_expired_leases`.
-#[allow(clippy::cast_precision_loss)] // counts of rows: far below 2^53
 pub fn record_status(status: &OutboxStatus) {
     for state in STATES {
-        ::metrics::gauge!(INTENTS, "state" => state.as_str()).set(status.count(state) as f64);
+        ::metrics::gauge!(INTENTS, "state" => state.as_str()).set(count(status.count(state)));
     }
-    ::metrics::gauge!(STUCK_INTENTS).set(status.stuck.len() as f64);
-    ::metrics::gauge!(CLAIMED_INTENTS).set(status.claimed as f64);
-    ::metrics::gauge!(EXPIRED_LEASES).set(status.expired_leases as f64);
+    ::metrics::gauge!(STUCK_INTENTS).set(count(status.stuck.len()));
+    ::metrics::gauge!(CLAIMED_INTENTS).set(count(status.claimed));
+    ::metrics::gauge!(EXPIRED_LEASES).set(count(status.expired_leases));
+}
+
+/// A count of rows as a gauge value: exact up to `u32::MAX` (the facade takes no wider integer
+/// losslessly), saturating beyond; no float is computed here.
+fn count(n: impl TryInto<u32>) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
 }
 
 /// A stored decision (`refund_attempt_decisions_total`).
