@@ -486,16 +486,19 @@ async fn batch_one_429_pauses_every_worker_of_its_provider() {
         .find(|r| r["state"] == "retry_later")
         .unwrap_or_else(|| panic!("the 429 is journaled retry_later: {journaled:?}"));
     let paused_at = limited["at"].as_u64().unwrap();
-    let later_sends: Vec<u64> = journaled
+    let sends: Vec<u64> = journaled
         .iter()
         .filter(|r| r["state"] == "sending")
         .map(|r| r["at"].as_u64().unwrap())
-        .filter(|at| *at > paused_at)
         .collect();
-    assert_eq!(
-        later_sends.len(),
-        4,
-        "three rows and the resend: {journaled:?}"
+    let later_sends: Vec<u64> = sends.iter().copied().filter(|at| *at > paused_at).collect();
+    // Seven requests in all (six rows and the resend). How many left before the 429 came back
+    // depends on how fast the workers started (on a loaded machine the 429 can beat the other
+    // two first sends); every one after it waited the second out.
+    assert_eq!(sends.len(), 7, "six rows and the resend: {journaled:?}");
+    assert!(
+        (4..=6).contains(&later_sends.len()),
+        "at most three sends before the 429's answer: {journaled:?}"
     );
     for at in later_sends {
         assert!(
