@@ -637,7 +637,8 @@ impl RefundProvider for Iyzico {
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundReceipt, RefundError> {
-        self.validate(request)?;
+        // `validate`'s ip check is `do_refund`'s first step: done once, there.
+        CAPABILITIES.check(NAME, request)?;
         let call = Call::refund(request);
         let span = span(&call, request.payment());
         let result = self
